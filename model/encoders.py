@@ -1,0 +1,96 @@
+"""Backbones: an image backbone (timm or torchvision) and a text backbone (transformers)
+with mean pooling. Each returns one pooled feature vector per input, before any head."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .weights import load_image_weights, resolve_text_backbone
+
+
+class ImageBackbone(nn.Module):
+    """pixel_values (B, 3, S, S) -> pooled features (B, C)."""
+
+    def __init__(self, spec: str, weights: str = ""):
+        super().__init__()
+        library, _, name = spec.partition(":")
+        self.library, self.name = library, name
+        if library == "timm":
+            import timm
+
+            self.net = timm.create_model(name, pretrained=(weights == "timm-hub"))
+            load_image_weights(self.net, weights, "timm")
+            self.feature_dim = self.net.num_features
+        elif library == "torchvision":
+            import torchvision
+
+            tv_weights = weights.split(":", 1)[1] if weights.startswith("torchvision:") else None
+            self.net = torchvision.models.get_model(name, weights=tv_weights)
+            load_image_weights(self.net, weights, "torchvision")
+            self.feature_dim = self.net.fc.in_features
+            self.net.fc = nn.Identity()  # the pooled 2048-d vector is the feature
+        else:
+            raise ValueError(f"image backbone must be 'timm:<name>' or 'torchvision:<name>', got {spec!r}")
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        if self.library == "timm":
+            return self.net.forward_head(self.net.forward_features(pixel_values), pre_logits=True)
+        return self.net(pixel_values)
+
+    def blocks(self) -> list[nn.Module]:
+        """The backbone's stages from input to output; fine-tuning unfreezes the last few."""
+        net = self.net
+        if self.library == "timm" and hasattr(net, "blocks"):
+            # EfficientNet: every inverted-residual block is a unit, then the 1x1 head conv.
+            units = [block for stage in net.blocks for block in stage]
+            return units + [nn.ModuleList([net.conv_head, net.bn2])]
+        if self.library == "torchvision" and hasattr(net, "layer4"):
+            return [block for layer in (net.layer1, net.layer2, net.layer3, net.layer4) for block in layer]
+        raise ValueError(f"don't know the blocks of {self.library}:{self.name}")
+
+
+class TextBackbone(nn.Module):
+    """list[str] -> mean-pooled token features (B, H), padding excluded from the mean."""
+
+    def __init__(self, spec: str, from_config_dir: str | None = None):
+        super().__init__()
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        self.spec = spec
+        if from_config_dir is not None:
+            # Rebuilding a saved model: architecture and tokenizer from its folder, weights
+            # come afterwards from model.safetensors, so no network and no pip package.
+            self.net = AutoModel.from_config(AutoConfig.from_pretrained(from_config_dir))
+            self.tokenizer = AutoTokenizer.from_pretrained(from_config_dir)
+        else:
+            source = resolve_text_backbone(spec)
+            self.net = AutoModel.from_pretrained(source)
+            self.tokenizer = AutoTokenizer.from_pretrained(source)
+        self.feature_dim = self.net.config.hidden_size
+
+    def tokenize(self, texts: list[str], max_tokens: int) -> dict[str, torch.Tensor]:
+        return self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
+        )
+
+    def forward_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.net(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def forward(self, texts: list[str], max_tokens: int) -> torch.Tensor:
+        device = next(self.net.parameters()).device
+        tokens = self.tokenize(texts, max_tokens)
+        return self.forward_tokens(tokens["input_ids"].to(device), tokens["attention_mask"].to(device))
+
+    def blocks(self) -> list[nn.Module]:
+        net = self.net
+        for path in ("encoder.layer", "transformer.layer", "layers", "encoder.layers"):
+            module = net
+            try:
+                for part in path.split("."):
+                    module = getattr(module, part)
+            except AttributeError:
+                continue
+            return list(module)
+        raise ValueError(f"don't know the layers of {type(net).__name__}")

@@ -1,0 +1,101 @@
+"""The retriever: three encoders into one L2-normalised space of dimension D."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from .config import RetrieverConfig
+from .encoders import ImageBackbone, TextBackbone
+from .heads import ProjectionHead
+from .preprocess import image_transform, recipe_parts, to_rgb
+
+MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp: temperature never below 0.01
+
+
+class Retriever(nn.Module):
+    """encode_image / encode_title / encode_recipe -> (B, D) unit vectors.
+
+    Each encode_* is backbone features (`*_features`) followed by the head
+    (`embed_*_features`); training on cached features calls only the second half.
+    """
+
+    def __init__(self, config: RetrieverConfig, pretrained: bool = True, text_dirs: dict | None = None):
+        super().__init__()
+        self.config = config
+        text_dirs = text_dirs or {}
+        self.image_encoder = ImageBackbone(config.image_backbone, config.image_weights if pretrained else "")
+        share = config.share_text_backbone and config.title_backbone == config.recipe_backbone
+        self.text_encoders = nn.ModuleDict({"title": TextBackbone(config.title_backbone, text_dirs.get("title"))})
+        if not share:
+            self.text_encoders["recipe"] = TextBackbone(config.recipe_backbone, text_dirs.get("recipe"))
+        config.image_feature_dim = self.image_encoder.feature_dim
+        config.text_feature_dim = self.title_encoder.feature_dim
+        D = config.embed_dim
+        self.image_head = ProjectionHead(self.image_encoder.feature_dim, D, config.head_dropout)
+        self.title_head = ProjectionHead(self.title_encoder.feature_dim, D, config.head_dropout)
+        # The recipe head reads [ingredients ; instructions] pooled features side by side.
+        self.recipe_head = ProjectionHead(2 * self.recipe_encoder.feature_dim, D, config.head_dropout)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.init_temperature)))
+        self.preprocess = image_transform(config)
+
+    # --- towers -------------------------------------------------------------------------
+    @property
+    def title_encoder(self) -> TextBackbone:
+        return self.text_encoders["title"]
+
+    @property
+    def recipe_encoder(self) -> TextBackbone:
+        return self.text_encoders["recipe"] if "recipe" in self.text_encoders else self.text_encoders["title"]
+
+    @property
+    def device(self) -> torch.device:
+        return self.logit_scale.device
+
+    def clamped_logit_scale(self) -> torch.Tensor:
+        return self.logit_scale.clamp(max=MAX_LOGIT_SCALE)
+
+    # --- backbone features (what the feature cache stores) ----------------------------------
+    def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.image_encoder(pixel_values.to(self.device))  # (B, C)
+
+    def title_features(self, titles: list[str]) -> torch.Tensor:
+        return self.title_encoder(titles, self.config.title_max_tokens)  # (B, H)
+
+    def recipe_features(self, ingredients: list[list[str]], instructions: list[list[str]]) -> torch.Tensor:
+        parts = [recipe_parts(ing, ins) for ing, ins in zip(ingredients, instructions)]
+        ing_text = [p[0] for p in parts]
+        ins_text = [p[1] for p in parts]
+        limit = self.config.recipe_max_tokens
+        return torch.cat([self.recipe_encoder(ing_text, limit), self.recipe_encoder(ins_text, limit)], dim=1)  # (B, 2H)
+
+    # --- heads: features -> unit vectors in the shared space ---------------------------------
+    def embed_image_features(self, features: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.image_head(features), dim=-1)
+
+    def embed_title_features(self, features: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.title_head(features), dim=-1)
+
+    def embed_recipe_features(self, features: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.recipe_head(features), dim=-1)
+
+    # --- end to end -------------------------------------------------------------------------
+    def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.embed_image_features(self.image_features(pixel_values))
+
+    def encode_title(self, titles: list[str]) -> torch.Tensor:
+        return self.embed_title_features(self.title_features(titles))
+
+    def encode_recipe(self, ingredients: list[list[str]], instructions: list[list[str]]) -> torch.Tensor:
+        return self.embed_recipe_features(self.recipe_features(ingredients, instructions))
+
+    def pixel_values(self, photos: list[Image.Image]) -> torch.Tensor:
+        """PIL images of any mode -> (B, 3, S, S) normalised batch."""
+        return torch.stack([self.preprocess(to_rgb(photo)) for photo in photos])
+
+    @torch.no_grad()
+    def encode_photos(self, photos: list[Image.Image]) -> torch.Tensor:
+        return self.encode_image(self.pixel_values(photos))

@@ -1,0 +1,57 @@
+"""A trained model as a folder: config.json + model.safetensors + the text towers'
+configs and tokenizers, so it rebuilds with no weight package and no network."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import RetrieverConfig
+from .retriever import Retriever
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary name in the same folder, then rename: a reader never sees a
+    half-written file, and a killed run leaves the old file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_pretrained(model: Retriever, out_dir: str | Path) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for role, encoder in model.text_encoders.items():
+        # Text tower architecture + tokenizer; its weights live in model.safetensors.
+        encoder.net.config.save_pretrained(out_dir / f"{role}_text")
+        encoder.tokenizer.save_pretrained(out_dir / f"{role}_text")
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    tmp = out_dir / f".{WEIGHTS_NAME}.tmp"
+    save_file(state, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, out_dir / WEIGHTS_NAME)
+    atomic_write_bytes(out_dir / CONFIG_NAME, model.config.to_json().encode())
+
+
+def load_pretrained(model_dir: str | Path, device: str | torch.device = "cpu") -> Retriever:
+    model_dir = Path(model_dir)
+    for name in (CONFIG_NAME, WEIGHTS_NAME, "title_text"):
+        if not (model_dir / name).exists():
+            raise FileNotFoundError(f"{model_dir} is not a saved retriever: {name} is missing")
+    config = RetrieverConfig.from_json((model_dir / CONFIG_NAME).read_text())
+    text_dirs = {role: str(model_dir / f"{role}_text") for role in ("title", "recipe")}
+    model = Retriever(config, pretrained=False, text_dirs=text_dirs)
+    model.load_state_dict(load_file(str(model_dir / WEIGHTS_NAME)), strict=True)
+    return model.to(device).eval()
