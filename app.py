@@ -1,0 +1,59 @@
+"""Recipe Finder: a photo, a dish name or a recipe in; matching recipes and photos out.
+
+    python app.py                                   # artifacts/index and the model it names
+    python app.py --index DIR --model DIR --port 7860
+    python app.py --index user/recipe-index@<rev>   # a Hub repo at a pinned revision
+    RECIPE_INDEX=... RECIPE_MODEL=... python app.py # the same, from the environment (Spaces)
+
+The model and the index load once, before the server takes its first request. The
+handlers are plain methods of ui.search.RecipeSearch; their API names are
+/photo_to_recipe, /title_to_recipe, /recipe_to_photo and /similar_photos.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+import gradio as gr
+
+from ui import inputs
+from ui.layout import build_layout, launch_style
+from ui.search import RecipeSearch
+
+
+def build_demo(index, model, model_name: str | None = None) -> gr.Blocks:
+    """A loaded RecipeIndex and Retriever -> the app, ready to launch()."""
+    name = model_name or str((index.manifest.get("model") or {}).get("source", "retriever"))
+    return build_layout(RecipeSearch(index, model), name)
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, **options):
+    """launch() with the theme, CSS and upload limit; tests call this too."""
+    return demo.launch(server_name=host, server_port=port, max_file_size=inputs.MAX_UPLOAD_BYTES,
+                       footer_links=["api", "settings"], show_error=True, **launch_style(), **options)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--index", help="index folder or Hub id (user/name[@revision]); default: $RECIPE_INDEX or artifacts/index")
+    parser.add_argument("--model", help="model folder or Hub id (user/name[@revision]); default: $RECIPE_MODEL or the index's model")
+    parser.add_argument("--revision", help="Hub revision of the index (a commit hash pins it)")
+    parser.add_argument("--model-revision", help="Hub revision of the model")
+    # On a Space the server must listen on every interface; locally, only on this machine.
+    on_space = bool(os.environ.get("SPACE_ID"))
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_space else "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    from ui.startup import load
+
+    index, model, model_from = load(args.index, args.model, args.revision, args.model_revision)
+    print(f"Loaded {index.count:,} recipes; model {model_from}.", flush=True)
+    launch(build_demo(index, model, str(model_from)), host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""The only module that talks to huggingface_hub: fetch models and indexes, publish them.
+
+Tests replace `snapshot_download`, `HfApi` and `get_token` here; nothing else in the
+project imports huggingface_hub. With HF_HUB_OFFLINE=1, snapshot_download answers from
+the local cache (which a Space's `preload_from_hub` fills at build time).
+
+Published layout: one model repo USER/NAME, so one revision pins the model and the
+vectors it made together:
+  config.json, model.safetensors, title_text/, [recipe_text/], eval_test.json, README.md
+  index/manifest.json, index/embeddings.safetensors, index/recipes.parquet
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from huggingface_hub import CommitOperationAdd, HfApi, get_token, snapshot_download
+
+from model import load_pretrained
+
+from .manifest import DATA_FILES, MANIFEST_FILE, CorruptIndexError, read_manifest
+
+INDEX_FOLDER = "index"  # where the index sits inside a published repo
+MODEL_PATTERNS = ["config.json", "model.safetensors", "*_text/*", "README.md", "*.json"]
+INDEX_PATTERNS = [f"{INDEX_FOLDER}/*", *DATA_FILES, MANIFEST_FILE]  # in a folder, or a repo of its own
+EVAL_FILES = ("eval_test.json", "metrics.json", "eval.json")  # copied beside the model, read by the card
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def is_repo_id(path_or_id: str | Path) -> bool:
+    """A Hub id ("owner/name") that is not an existing local path."""
+    return not Path(path_or_id).exists() and bool(_REPO_ID.match(str(path_or_id)))
+
+
+def _snapshot(repo_id: str, revision: str | None, patterns: list[str]) -> Path:
+    if not is_repo_id(repo_id):
+        raise FileNotFoundError(f"{repo_id!r} is neither a local directory nor a Hub repo id (owner/name)")
+    if revision is None:
+        print(f"note: {repo_id} is not pinned to a revision; using its main branch (pass --revision TAG|COMMIT)", file=sys.stderr)
+    return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
+
+
+def _commit_of(snapshot: Path, revision: str | None) -> str | None:
+    """The commit a snapshot folder holds (the HF cache names it so), else the revision asked."""
+    return snapshot.name if _COMMIT.match(snapshot.name) else revision
+
+
+def resolve_model_dir(path_or_id: str | Path, revision: str | None = None) -> Path:
+    if Path(path_or_id).is_dir():
+        return Path(path_or_id)
+    return _snapshot(str(path_or_id), revision, MODEL_PATTERNS)
+
+
+def load_model(path_or_id: str | Path, revision: str | None = None):
+    """A Retriever from a local model dir, or from a Hub repo (snapshot, then the same loader)."""
+    return load_pretrained(resolve_model_dir(path_or_id, revision)).eval()
+
+
+def resolve_index_dir(path_or_id: str | Path, revision: str | None = None) -> tuple[Path, dict | None]:
+    """(local index directory, manifest model fields to fill in or None). A published index
+    records its own repo as the model source with no revision, meaning "the commit this
+    index came from"; that commit is filled in here so the app loads the matching model."""
+    path = Path(path_or_id)
+    if path.is_dir():
+        return path, None
+    snapshot = _snapshot(str(path_or_id), revision, INDEX_PATTERNS)
+    directory = snapshot / INDEX_FOLDER if (snapshot / INDEX_FOLDER / MANIFEST_FILE).is_file() else snapshot
+    manifest = read_manifest(directory)
+    if manifest["model"].get("source") == str(path_or_id) and not manifest["model"].get("revision"):
+        return directory, {"revision": _commit_of(snapshot, revision)}
+    return directory, None
+
+
+def _require_token() -> None:
+    if get_token() is None:  # HF_TOKEN, or the file `hf auth login` writes; never printed
+        raise PermissionError("no Hugging Face token: set HF_TOKEN or run `hf auth login` first")
+
+
+def _staged_files(model_dir: Path, index_dir: Path | None, repo: str, card: str) -> dict[str, Path]:
+    """path in repo -> local file, for everything that goes up."""
+    from .card import MODEL_FILES
+
+    files: dict[str, Path] = {}
+    for pattern in MODEL_FILES:
+        for path in sorted(model_dir.glob(pattern)):
+            if path.is_file():
+                files[path.relative_to(model_dir).as_posix()] = path
+    if "model.safetensors" not in files or "config.json" not in files:
+        raise FileNotFoundError(f"{model_dir} is not a saved retriever (config.json + model.safetensors)")
+    staging = Path(tempfile.mkdtemp(prefix="publish-"))
+    (staging / "README.md").write_text(card)
+    files["README.md"] = staging / "README.md"
+    if index_dir is not None:
+        manifest = read_manifest(index_dir)
+        # The published index names the repo as its model, revision implied (see resolve_index_dir).
+        manifest["model"] = {**manifest["model"], "source": repo, "revision": None}
+        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+        files[f"{INDEX_FOLDER}/{MANIFEST_FILE}"] = staging / MANIFEST_FILE
+        for name in DATA_FILES:
+            files[f"{INDEX_FOLDER}/{name}"] = index_dir / name
+    return files
+
+
+def publish(model_dir: str | Path, index_dir: str | Path | None, repo: str, *, revision: str | None = None,
+            private: bool = False, tag: str | None = None, license: str | None = None,
+            datasets: list[str] | None = None, commit_message: str | None = None) -> dict:
+    """Upload a model dir (+ optionally an index dir) to model repo `repo` in one commit.
+    `revision`: the branch to commit to (default main); `tag`: a tag to pin it by.
+    Returns {"repo", "commit", "files", "preload"}."""
+    from .card import model_card
+    from .index import read_index_dir
+
+    model_dir = Path(model_dir)
+    if not is_repo_id(repo):
+        raise ValueError(f"--repo must look like USER/NAME, got {repo!r}")
+    index = None
+    if index_dir is not None:
+        index = read_index_dir(Path(index_dir))  # refuses a corrupt index before uploading
+        index.check_model(load_pretrained(model_dir))  # and an index made by another model
+    card = model_card(model_dir, repo, index.manifest if index else None, license=license, datasets=datasets)
+    files = _staged_files(model_dir, Path(index_dir) if index_dir else None, repo, card)
+    _require_token()
+    api = HfApi()
+    api.create_repo(repo, repo_type="model", private=private, exist_ok=True)
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in sorted(files.items())]
+    info = api.create_commit(repo, operations, commit_message=commit_message or "Upload recipe retriever and index",
+                             repo_type="model", revision=revision)
+    commit = getattr(info, "oid", None)
+    if tag:
+        api.create_tag(repo, tag=tag, revision=commit, repo_type="model", exist_ok=False)
+    pin = tag or commit
+    return {"repo": repo, "commit": commit, "files": sorted(files), "preload": f"preload_from_hub:\n  - {repo}" + (f" {','.join(sorted(files))} {pin}" if pin else "")}
+
+
+def check_no_index_mismatch(manifest: dict, count: int, where: str) -> None:
+    if manifest["count"] != count:
+        raise CorruptIndexError(f"{where}: {count} rows, the manifest says {manifest['count']}")

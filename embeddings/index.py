@@ -1,0 +1,159 @@
+"""Load a verified index directory (local or from the Hub) and search it."""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import torch
+from PIL import Image
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from .manifest import (
+    DTYPES, EMBEDDINGS_FILE, RECIPES_FILE, SEARCH_FIELDS, STORED_FIELDS, CorruptIndexError, check_model,
+    read_manifest, verify_files,
+)
+from .search import make_searcher
+
+RECIPE_COLUMNS = ("id", "title", "ingredients", "instructions", "has_recipe")
+NORM_TOLERANCE = 1e-2  # float16 rounding moves a unit vector's norm by ~1e-3
+
+
+@dataclass(frozen=True)
+class Hit:
+    row: int  # position in index.recipes
+    id: str
+    score: float  # cosine similarity
+
+
+class RecipeIndex:
+    """Row-aligned vectors + recipe table + thumbnails. `search` returns ranked Hits."""
+
+    def __init__(self, directory: Path, manifest: dict, vectors: dict[str, torch.Tensor], table: pd.DataFrame,
+                 thumbnails: list[bytes], content_hashes: list[str], backend: str = "auto"):
+        self.directory = Path(directory)
+        self.manifest = manifest
+        self.recipes = table
+        self.content_hashes = content_hashes
+        self._thumbnails = thumbnails
+        self._vectors = vectors  # stored fields, (count, dim) in the stored dtype
+        self._has_recipe = torch.from_numpy(table["has_recipe"].to_numpy(dtype=bool))
+        self._backend = backend
+        self._searchers: dict[str, tuple] = {}  # field -> (searcher, row numbers it covers)
+
+    @property
+    def count(self) -> int:
+        return int(self.manifest["count"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["dim"])
+
+    def vectors(self, field: str) -> torch.Tensor:
+        """(count, dim) vectors of a field, in the stored dtype. Rows without a recipe hold
+        zeros in `recipe`; `fused` is normalize(title + recipe), the title alone on them."""
+        if field == "fused":
+            title, recipe = self._vectors["title"].float(), self._vectors["recipe"].float()
+            fused = torch.nn.functional.normalize(title + recipe, dim=1)
+            return torch.where(self._has_recipe[:, None], fused, title).to(self._vectors["title"].dtype)
+        if field not in STORED_FIELDS:
+            raise ValueError(f"field must be one of {SEARCH_FIELDS}, got {field!r}")
+        return self._vectors[field]
+
+    def _searcher(self, field: str):
+        if field not in self._searchers:
+            rows = torch.nonzero(self._has_recipe).squeeze(1) if field == "recipe" else torch.arange(self.count)
+            matrix = self.vectors(field)
+            matrix = matrix[rows] if field == "recipe" else matrix
+            self._searchers[field] = (make_searcher(matrix.contiguous(), self._backend), rows.numpy())
+        return self._searchers[field]
+
+    def search(self, query_vector, field: str, k: int = 10) -> list[Hit]:
+        """Top-k rows by cosine with `query_vector` (D,); rows lacking the field never appear."""
+        if field not in SEARCH_FIELDS:
+            raise ValueError(f"field must be one of {SEARCH_FIELDS}, got {field!r}")
+        query = torch.as_tensor(np.asarray(query_vector, dtype=np.float32)).reshape(-1)
+        if query.shape[0] != self.dim:
+            raise ValueError(f"query has {query.shape[0]} dimensions, the index holds {self.dim}-d vectors")
+        query = torch.nn.functional.normalize(query, dim=0)
+        searcher, rows = self._searcher(field)
+        scores, positions = searcher.search(query, int(k))
+        ids = self.recipes["id"]
+        return [Hit(int(rows[p]), str(ids.iat[int(rows[p])]), float(s)) for s, p in zip(scores, positions)]
+
+    def thumbnail(self, row: int) -> Image.Image:
+        image = Image.open(io.BytesIO(self._thumbnails[row]))
+        image.load()
+        return image
+
+    def check_model(self, model) -> None:
+        check_model(self.manifest, model)
+
+
+def read_index_dir(directory: Path, backend: str = "auto", verify: bool = True) -> RecipeIndex:
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    if verify:
+        verify_files(directory, manifest)
+    count, dim, dtype = manifest["count"], manifest["dim"], DTYPES[manifest["dtype"]]
+    path = directory / EMBEDDINGS_FILE
+    try:
+        vectors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CorruptIndexError(f"{path}: unreadable safetensors ({err})") from err
+    for field in STORED_FIELDS:
+        if field not in vectors:
+            raise CorruptIndexError(f"{path}: no {field!r} tensor (has {sorted(vectors)})")
+        tensor = vectors[field]
+        if tuple(tensor.shape) != (count, dim) or tensor.dtype != dtype:
+            raise CorruptIndexError(
+                f"{path}: {field!r} is {tuple(tensor.shape)} {tensor.dtype}, the manifest says ({count}, {dim}) {manifest['dtype']}"
+            )
+    path = directory / RECIPES_FILE
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # pyarrow raises several types for a damaged file
+        raise CorruptIndexError(f"{path}: unreadable parquet ({err})") from err
+    missing = [c for c in RECIPE_COLUMNS + ("content_hash", "thumbnail") if c not in table.column_names]
+    if missing or table.num_rows != count:
+        raise CorruptIndexError(f"{path}: {table.num_rows} rows with columns {table.column_names}; "
+                                f"the manifest says {count} rows (missing columns: {missing})")
+    # to_pylist, not to_pandas: list columns must come back as Python lists, not arrays.
+    recipes = pd.DataFrame({name: table.column(name).to_pylist() for name in RECIPE_COLUMNS})
+    check_norms(vectors, recipes["has_recipe"].to_numpy(dtype=bool), path.with_name(EMBEDDINGS_FILE))
+    return RecipeIndex(directory, manifest, vectors, recipes, table.column("thumbnail").to_pylist(),
+                       table.column("content_hash").to_pylist(), backend)
+
+
+def check_norms(vectors: dict[str, torch.Tensor], has_recipe: np.ndarray, path: Path, sample: int = 2048) -> None:
+    """Unit rows where a field exists, zero rows in `recipe` where it does not (on a sample of
+    rows, so a million-row index loads fast)."""
+    count = len(has_recipe)
+    rows = np.unique(np.linspace(0, count - 1, num=min(count, sample)).astype(np.int64)) if count else np.zeros(0, np.int64)
+    for field in STORED_FIELDS:
+        norms = vectors[field][torch.from_numpy(rows)].float().norm(dim=1).numpy()
+        expected = has_recipe[rows].astype(np.float32) if field == "recipe" else np.ones(len(rows), np.float32)
+        bad = np.nonzero(np.abs(norms - expected) > NORM_TOLERANCE)[0]
+        if len(bad):
+            row = int(rows[bad[0]])
+            raise CorruptIndexError(f"{path}: {field!r} row {row} has norm {norms[bad[0]]:.3f}, expected {expected[bad[0]]:.0f}")
+
+
+def load_index(path_or_repo_id: str | Path, revision: str | None = None, backend: str = "auto",
+               model=None, verify: bool = True) -> RecipeIndex:
+    """An index from a local directory or a Hub repo (`revision`: a tag or full commit).
+    Raises CorruptIndexError if anything disagrees; with `model`, also checks it is the
+    model the vectors were made with."""
+    from .hub import resolve_index_dir
+
+    directory, resolved_model = resolve_index_dir(path_or_repo_id, revision)
+    index = read_index_dir(directory, backend=backend, verify=verify)
+    if resolved_model is not None:
+        index.manifest["model"].update(resolved_model)
+    if model is not None:
+        index.check_model(model)
+    return index

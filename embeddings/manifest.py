@@ -1,0 +1,111 @@
+"""The index directory's contract: file names, manifest.json, checksums, the one error.
+
+An index directory holds
+  manifest.json           format version, model, dim, dtype, count, sha256 of every file
+  embeddings.safetensors  image / title / recipe: (count, dim) unit vectors, row-aligned
+  recipes.parquet         id, title, ingredients, instructions, has_recipe, content_hash,
+                          thumbnail (JPEG bytes), same row order
+The fused vector (title + recipe) is computed at load, not stored: it is one add and one
+normalise per row, and storing it would grow the file by a third.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+FORMAT_NAME = "recipe-index"
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+EMBEDDINGS_FILE = "embeddings.safetensors"
+RECIPES_FILE = "recipes.parquet"
+DATA_FILES = (EMBEDDINGS_FILE, RECIPES_FILE)
+STORED_FIELDS = ("image", "title", "recipe")
+SEARCH_FIELDS = STORED_FIELDS + ("fused",)
+DTYPES = {"float16": torch.float16, "float32": torch.float32}
+FUSED_RULE = "computed at load: normalize(title + recipe) on rows with a recipe, the title vector elsewhere"
+REQUIRED_KEYS = ("format", "format_version", "model", "dim", "dtype", "count", "normalized", "files")
+
+
+class CorruptIndexError(ValueError):
+    """An index directory that cannot be trusted: a file missing, truncated or altered, or
+    vectors that disagree with the manifest or with the model. The message names the file
+    (or the model) and the mismatch."""
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """sha256 over the weights themselves (names, shapes, bytes): the same model gives the
+    same fingerprint whether it came from a local folder or a Hub snapshot, so an index
+    can check it is searched with the model that made its vectors."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def file_entries(directory: Path) -> dict:
+    return {name: {"sha256": sha256_file(directory / name), "bytes": (directory / name).stat().st_size} for name in DATA_FILES}
+
+
+def read_manifest(directory: Path) -> dict:
+    path = Path(directory) / MANIFEST_FILE
+    if not path.is_file():
+        raise CorruptIndexError(f"{path}: missing; {directory} is not an index directory (build one with `python -m embeddings build`)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CorruptIndexError(f"{path}: not valid JSON ({err})") from err
+    missing = [key for key in REQUIRED_KEYS if key not in manifest] if isinstance(manifest, dict) else list(REQUIRED_KEYS)
+    if missing:
+        raise CorruptIndexError(f"{path}: lacks the keys {missing}")
+    if manifest["format"] != FORMAT_NAME or manifest["format_version"] != FORMAT_VERSION:
+        raise CorruptIndexError(
+            f"{path}: format {manifest['format']!r} v{manifest['format_version']}, this code reads {FORMAT_NAME!r} v{FORMAT_VERSION}"
+        )
+    if manifest["dtype"] not in DTYPES:
+        raise CorruptIndexError(f"{path}: dtype {manifest['dtype']!r} is not one of {sorted(DTYPES)}")
+    return manifest
+
+
+def verify_files(directory: Path, manifest: dict) -> None:
+    """Every data file present, of the recorded size (a cheap truncation check first),
+    with the recorded sha256."""
+    for name in DATA_FILES:
+        path = Path(directory) / name
+        entry = manifest["files"].get(name)
+        if entry is None:
+            raise CorruptIndexError(f"{directory / MANIFEST_FILE}: no checksum recorded for {name}")
+        if not path.is_file():
+            raise CorruptIndexError(f"{path}: missing")
+        size = path.stat().st_size
+        if size != entry["bytes"]:
+            raise CorruptIndexError(f"{path}: {size} bytes, the manifest says {entry['bytes']} (truncated or replaced)")
+        actual = sha256_file(path)
+        if actual != entry["sha256"]:
+            raise CorruptIndexError(f"{path}: sha256 {actual[:12]}… differs from the manifest's {entry['sha256'][:12]}… (altered)")
+
+
+def check_model(manifest: dict, model: torch.nn.Module, where: str = "index") -> None:
+    """The model must be the one the vectors were made with: same dimension, same weights."""
+    dim = model.config.embed_dim
+    if dim != manifest["dim"]:
+        raise CorruptIndexError(f"model mismatch: the model embeds into {dim} dimensions, the {where} holds {manifest['dim']}-d vectors")
+    recorded = manifest["model"].get("fingerprint")
+    actual = model_fingerprint(model)
+    if recorded and recorded != actual:
+        raise CorruptIndexError(
+            f"model mismatch: the {where} was built with model {manifest['model'].get('source')!r} "
+            f"(weights {recorded[:12]}…), this model's weights are {actual[:12]}…"
+        )

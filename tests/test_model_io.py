@@ -1,0 +1,53 @@
+import dataclasses
+
+import pytest
+import torch
+
+from model import Retriever, RetrieverConfig, load_pretrained, preset, save_pretrained
+from tiny import make_text_backbone, tiny_config
+
+
+def test_config_json_round_trip():
+    for name in ("default", "lite2", "seed"):
+        config = preset(name, embed_dim=256)
+        again = RetrieverConfig.from_json(config.to_json())
+        assert again == config
+    with pytest.raises(ValueError, match="does not know"):
+        RetrieverConfig.from_json('{"embed_dim": 4, "colour": "red"}')
+
+
+def test_save_load_gives_identical_embeddings(tmp_path, text_backbone_dir):
+    torch.manual_seed(0)
+    model = Retriever(tiny_config(text_backbone_dir)).eval()
+    save_pretrained(model, tmp_path / "m")
+    again = load_pretrained(tmp_path / "m")
+    pixels = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model.encode_image(pixels), again.encode_image(pixels))
+        assert torch.equal(model.encode_title(["spicy soup"]), again.encode_title(["spicy soup"]))
+        a = model.encode_recipe([["salt", "egg"]], [["boil", "serve"]])
+        assert torch.equal(a, again.encode_recipe([["salt", "egg"]], [["boil", "serve"]]))
+    assert torch.allclose(a.norm(dim=-1), torch.ones(1))
+
+
+def test_load_names_the_missing_file(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="model.safetensors is missing"):
+        load_pretrained(tmp_path)
+
+
+def test_seed_design_builds_and_runs_with_tiny_distilberts(tmp_path):
+    """The seed preset's classes (torchvision ResNet50, two separate DistilBERTs), with
+    random weights and tiny text configs; ResNet50 itself is full size."""
+    distil = make_text_backbone(tmp_path / "distil", architecture="distilbert")
+    config = dataclasses.replace(preset("seed"), image_weights="", title_backbone=str(distil),
+                                 recipe_backbone=str(distil), image_size=64, image_resize=64, embed_dim=32)
+    model = Retriever(config).eval()
+    assert "recipe" in model.text_encoders  # two encoders, as in the seed design
+    with torch.no_grad():
+        assert model.encode_image(torch.randn(2, 3, 64, 64)).shape == (2, 32)
+        assert model.encode_title(["a", "b"]).shape == (2, 32)
+        assert model.encode_recipe([["x"]], [["y"]]).shape == (1, 32)
+    assert config.image_feature_dim == 2048
+    save_pretrained(model, tmp_path / "seed")
+    assert RetrieverConfig.from_json((tmp_path / "seed" / "config.json").read_text()).preset == "seed"

@@ -1,0 +1,1 @@
+"""Training side: data readers, feature cache, the loop, evaluation."""

@@ -1,0 +1,146 @@
+"""`python -m train --data DIR --out DIR`: train the retriever and write a model folder.
+
+With only --data and --out it trains the recommended default (the one `make demo` uses):
+EfficientNet-Lite0 + all-MiniLM-L6-v2 from their pip packages, frozen, features cached
+once, heads trained contrastively on the six modality pairs, best epoch chosen on val.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from model import PRESETS, Retriever, RetrieverConfig, preset, save_pretrained
+from model.saving import atomic_write_bytes
+
+from .data import load_recipes, split_of
+from .features import DEFAULT_CACHE, backbone_features
+from .loop import TrainOptions, embed_features, train_model
+from .metrics import evaluate_embeddings, format_table
+from .plots import plot_curves
+from .sources import CachedFeatures, LiveFeatures, unfreeze_top
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainOptions()
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", required=True, help="a Kaggle-layout folder, an imagefolder with metadata.jsonl/csv, or a datasets Hub id")
+    p.add_argument("--out", required=True, type=Path, help="model folder to write (config.json, model.safetensors, tokenizers, metrics.json, curves.png)")
+    p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="backbones: default = Lite0 + MiniLM (offline); lite2; seed = ResNet50 + 2x DistilBERT (needs the Hub)")
+    p.add_argument("--config", type=Path, default=None, help="a config.json to start from instead of --preset (any backbones, sizes)")
+    p.add_argument("--embed-dim", type=int, default=None, help="dimension D of the shared space (preset default: 512)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="planned epochs (the LR schedule spans them)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="pairs per step (in-batch negatives)")
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate of the heads")
+    p.add_argument("--backbone-lr", type=float, default=d.backbone_lr, help="learning rate of unfrozen backbone blocks")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay")
+    p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="linear LR warm-up")
+    p.add_argument("--patience", type=int, default=d.patience, help="early stop after this many epochs without a better val score")
+    p.add_argument("--finetune-top", type=int, default=d.finetune_top, help="0: frozen backbones, cached features; N: unfreeze the top N blocks/layers of every backbone and run them on every batch (for GPUs)")
+    p.add_argument("--seed", type=int, default=d.seed, help="seeds every random draw")
+    p.add_argument("--device", default="auto", help="auto picks cuda, then mps, then cpu")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where frozen backbone features are cached")
+    p.add_argument("--no-cache", action="store_true", help="extract features without reading or writing the cache")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N usable rows (smoke runs)")
+    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt to the result an uninterrupted run gives")
+    p.add_argument("--stop-after", type=int, default=None, help="stop after this epoch, leaving a checkpoint (to test --resume)")
+    p.add_argument("--push-to-hub", metavar="USER/NAME", default=None, help="after training, build the index and publish model + index to this Hub repo")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.time()
+    progress = not args.quiet
+    device = pick_device(args.device)
+    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr=args.backbone_lr,
+                           weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
+                           finetune_top=args.finetune_top, patience=args.patience, seed=args.seed)
+    recipes = load_recipes(args.data, progress=progress)
+    if args.limit:
+        recipes = recipes[: args.limit]
+    splits = {name: [r for r in recipes if split_of(r.id) == name] for name in ("train", "val", "test")}
+    for name, rows in splits.items():
+        if sum(r.has_recipe for r in rows) < 2 or len(rows) < 2:
+            raise SystemExit(f"the {name} split of {args.data} has {len(rows)} rows "
+                             f"({sum(r.has_recipe for r in rows)} full recipes): too few to train and choose on val")
+    print(" / ".join(f"{n}: {len(rows)} rows, {sum(r.has_recipe for r in rows)} full" for n, rows in splits.items()), file=sys.stderr)
+
+    torch.manual_seed(args.seed)  # head initialisation
+    overrides = {"embed_dim": args.embed_dim} if args.embed_dim else {}
+    config = (RetrieverConfig.from_json(args.config.read_text()) if args.config else preset(args.preset))
+    model = Retriever(dataclasses.replace(config, **overrides))
+    trainable = unfreeze_top(model, options.finetune_top)
+    if options.finetune_top:
+        print(f"fine-tuning {len(trainable)} backbone tensors on {device}", file=sys.stderr)
+        sources = {n: LiveFeatures(model, rows) for n, rows in splits.items()}
+    else:
+        ordered = splits["train"] + splits["val"] + splits["test"]
+        features = backbone_features(model, ordered, None if args.no_cache else args.cache_dir, progress=progress)
+        bounds = torch.cumsum(torch.tensor([0] + [len(splits[n]) for n in ("train", "val", "test")]), 0)
+        sources = {n: CachedFeatures(features, torch.arange(bounds[i], bounds[i + 1]))
+                   for i, n in enumerate(("train", "val", "test"))}
+    extracted = time.time()
+
+    result = train_model(model, sources["train"], sources["val"], options, args.out, device,
+                         resume=args.resume, stop_after=args.stop_after, progress=progress)
+    if args.stop_after is not None and result["history"][-1]["epoch"] < options.epochs:
+        print(f"stopped after epoch {args.stop_after}; continue with --resume", file=sys.stderr)
+        return 0
+    model.eval()
+    # The recipe vector: recipe text alone, or fused with the title, whichever is better on val.
+    val_embeds = embed_features(model, sources["val"], device)
+    choice = {}
+    for field in ("recipe", "fused"):
+        m = evaluate_embeddings(val_embeds, sources["val"].has_recipe, pool=1000, recipe_pool=500, recipe_field=field)
+        choice[field] = (m["image_to_recipe"]["r1"] + m["recipe_to_image"]["r1"]) / 2
+    model.config.extra["recipe_vector"] = max(choice, key=choice.get)
+    model.config.extra["recipe_vector_val_r1"] = choice
+    model.config.extra["frozen_backbones"] = options.finetune_top == 0
+    save_pretrained(model.cpu(), args.out)
+    model.to(device)
+
+    test = evaluate_embeddings(embed_features(model, sources["test"], device), sources["test"].has_recipe,
+                               pool=1000, recipe_pool=500, recipe_field=model.config.extra["recipe_vector"])
+    finished = time.time()
+    metrics = {
+        "data": str(args.data), "options": dataclasses.asdict(options), "preset": args.preset,
+        "best_epoch": result["best_epoch"], "best_val_score": result["best_score"],
+        "selection": "best epoch by mean val R@1 over four directions; test never used for a choice",
+        "recipe_vector": model.config.extra["recipe_vector"],
+        "seconds": {"features": extracted - started, "training": finished - extracted, "total": finished - started},
+        "epochs": result["history"],
+    }
+    atomic_write_bytes(args.out / "metrics.json", json.dumps(metrics, indent=2).encode())
+    atomic_write_bytes(args.out / "eval_test.json", json.dumps(test, indent=2).encode())
+    plot_curves(result["history"], args.out / "curves.png", result["best_epoch"])
+    (args.out / "checkpoint.pt").unlink(missing_ok=True)  # the model folder is the result now
+    print(f"best epoch {result['best_epoch']} (val score {result['best_score']:.3f}); recipe vector: "
+          f"{model.config.extra['recipe_vector']}; {finished - started:.0f} s in all")
+    print("test split (reported, never used to choose):\n" + format_table(test))
+    if args.push_to_hub:
+        from embeddings.hub import publish_trained
+
+        publish_trained(args.out, args.data, args.push_to_hub)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

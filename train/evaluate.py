@@ -1,0 +1,80 @@
+"""`python -m train.evaluate --model DIR --data DIR`: the field's retrieval protocol on
+held-out pairs (see train/metrics.py), in all four directions.
+
+Defaults are the Epicurious sample's protocol: 10 bags of 500 pairs for image->recipe and
+recipe->image, 10 bags of 1,000 for the title directions (one bag of everything when a
+split has fewer pairs; the output says the pool used).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from model import Retriever, load_pretrained
+from model.saving import atomic_write_bytes
+
+from .data import load_recipes, select_split
+from .features import DEFAULT_CACHE, backbone_features
+from .loop import embed_features
+from .metrics import evaluate_embeddings, format_table
+from .sources import CachedFeatures, LiveFeatures
+
+
+def load_model(source: str, revision: str | None = None) -> Retriever:
+    if Path(source).is_dir():
+        return load_pretrained(source)
+    from embeddings.hub import load_model as load_from_hub  # a Hub id: only then touch the Hub layer
+
+    return load_from_hub(source, revision)
+
+
+def embed_collection(model: Retriever, recipes, cache_dir: Path | None, progress: bool = True):
+    """Unit vectors of every row. Models trained with frozen backbones reuse the cached
+    backbone features (the backbone weights are the pretrained ones); others run live."""
+    if model.config.extra.get("frozen_backbones"):
+        source = CachedFeatures(backbone_features(model, recipes, cache_dir, progress=progress),
+                                torch.arange(len(recipes)))
+        return embed_features(model, source, torch.device("cpu")), source.has_recipe
+    source = LiveFeatures(model, recipes)
+    return embed_features(model, source, torch.device("cpu"), batch_size=64), source.has_recipe
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", required=True, help="a model folder written by `python -m train`, or a Hub id")
+    p.add_argument("--revision", default=None, help="Hub revision (tag or commit) when --model is a Hub id")
+    p.add_argument("--data", required=True, help="collection to score (Kaggle-layout folder or datasets source)")
+    p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
+                   help="which rows; 'all' scores a whole collection the model never saw")
+    p.add_argument("--pool", type=int, default=1000, help="pairs per bag for the title directions")
+    p.add_argument("--recipe-pool", type=int, default=500, help="pairs per bag for image<->recipe (the sample has ~550 test recipes)")
+    p.add_argument("--bags", type=int, default=10, help="number of bags")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bag draws")
+    p.add_argument("--recipe-vector", choices=["auto", "recipe", "fused"], default="auto",
+                   help="recipe text alone, or fused with the title; auto = what training chose on val")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="backbone feature cache")
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+
+    model = load_model(args.model, args.revision)
+    recipes = select_split(load_recipes(args.data, progress=not args.quiet), args.split)
+    embeds, has_recipe = embed_collection(model, recipes, args.cache_dir, progress=not args.quiet)
+    field = model.config.extra.get("recipe_vector", "recipe") if args.recipe_vector == "auto" else args.recipe_vector
+    results = evaluate_embeddings(embeds, has_recipe, pool=args.pool, recipe_pool=args.recipe_pool,
+                                  bags=args.bags, seed=args.seed, recipe_field=field)
+    print(f"{args.data} split={args.split}: {len(recipes)} rows, {int(has_recipe.sum())} full recipes; "
+          f"recipe vector: {field}", file=sys.stderr)
+    print(format_table(results))
+    if args.json:
+        atomic_write_bytes(args.json, json.dumps(results, indent=2).encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""The training loop: contrastive heads (and optionally top backbone blocks), a
+checkpoint each epoch, exact resume, best epoch chosen on val."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from model import Retriever, multi_pair_loss
+from model.saving import atomic_write_bytes
+
+from .metrics import evaluate_embeddings
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainOptions:
+    epochs: int = 40
+    batch_size: int = 512  # more in-batch negatives per step; heads-only steps are cheap
+    lr: float = 1e-3  # heads
+    backbone_lr: float = 2e-5  # unfrozen backbone blocks (fine-tune mode)
+    weight_decay: float = 0.05
+    warmup_epochs: int = 2
+    finetune_top: int = 0  # 0: frozen backbones on cached features; N: unfreeze the top N blocks/layers
+    patience: int = 10  # stop when the val score has not improved for this many epochs
+    seed: int = 0
+
+
+def val_score(metrics: dict[str, dict]) -> float:
+    """What "best epoch" means: mean R@1 over the four directions on val."""
+    return sum(m["r1"] for m in metrics.values()) / len(metrics)
+
+
+def embed_features(model: Retriever, source, device, batch_size: int = 1024) -> dict[str, torch.Tensor]:
+    """Heads over every row of a feature source (eval mode) -> unit vectors on the CPU."""
+    out = {"image": [], "title": [], "recipe": []}
+    with torch.no_grad():
+        for start in range(0, len(source), batch_size):
+            rows = torch.arange(start, min(start + batch_size, len(source)))
+            features = source.batch(rows, device, training=False)
+            out["image"].append(model.embed_image_features(features["image"]).cpu())
+            out["title"].append(model.embed_title_features(features["title"]).cpu())
+            out["recipe"].append(model.embed_recipe_features(features["recipe"]).cpu())
+    embeds = {name: torch.cat(parts) for name, parts in out.items()}
+    embeds["fused"] = F.normalize(embeds["title"] + embeds["recipe"], dim=-1)
+    return embeds
+
+
+def batch_loss(model: Retriever, features: dict[str, torch.Tensor], has_recipe: torch.Tensor):
+    embeds = {
+        "image": model.embed_image_features(features["image"]),
+        "title": model.embed_title_features(features["title"]),
+        "recipe": model.embed_recipe_features(features["recipe"]),
+    }
+    ones = torch.ones_like(has_recipe)
+    present = {"image": ones, "title": ones, "recipe": has_recipe}
+    return multi_pair_loss(embeds, present, model.clamped_logit_scale())
+
+
+def make_optimizer(model: Retriever, options: TrainOptions) -> torch.optim.Optimizer:
+    backbone, heads = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (backbone if "encoder" in name else heads).append(param)
+    groups = [{"params": heads, "lr": options.lr}]
+    if backbone:
+        groups.append({"params": backbone, "lr": options.backbone_lr})
+    return torch.optim.AdamW(groups, weight_decay=options.weight_decay)
+
+
+def lr_factor(step: int, steps_per_epoch: int, options: TrainOptions) -> float:
+    """Linear warm-up, then cosine decay to zero over the planned epochs."""
+    warmup = options.warmup_epochs * steps_per_epoch
+    total = options.epochs * steps_per_epoch
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def trainable_state(model: Retriever) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def train_model(model: Retriever, train_source, val_source, options: TrainOptions, out_dir: Path,
+                device: torch.device, resume: bool = False, stop_after: int | None = None,
+                progress: bool = True) -> dict:
+    """Trains in place; returns {"history", "best_epoch", "best_score"} and leaves the best
+    epoch's weights loaded in `model`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.to(device)
+    optimizer = make_optimizer(model, options)
+    steps_per_epoch = max(1, math.ceil(len(train_source) / options.batch_size))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, options))
+    state = {"history": [], "best_epoch": 0, "best_score": -1.0, "best_state": trainable_state(model)}
+    first_epoch = 1
+    checkpoint_path = out_dir / CHECKPOINT
+    if resume and checkpoint_path.is_file():
+        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        if saved["options"] != dataclasses.asdict(options):
+            raise ValueError(f"{checkpoint_path} was made with other options {saved['options']}; "
+                             "resume with the same flags, or start afresh without --resume")
+        model.load_state_dict(saved["trainable"], strict=False)
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = {k: saved[k] for k in ("history", "best_epoch", "best_score", "best_state")}
+        first_epoch = saved["epoch"] + 1
+        print(f"resuming from {checkpoint_path} after epoch {saved['epoch']}", file=sys.stderr)
+
+    epochs = tqdm(range(first_epoch, options.epochs + 1), desc="epochs", disable=not progress,
+                  initial=first_epoch - 1, total=options.epochs)
+    for epoch in epochs:
+        if epoch - state["best_epoch"] > options.patience and state["best_epoch"] > 0:
+            print(f"early stop: val score has not improved since epoch {state['best_epoch']}", file=sys.stderr)
+            break
+        # Seeds derived from the epoch, not carried along: a resumed run draws exactly the
+        # batches and dropout masks the uninterrupted run would have drawn.
+        torch.manual_seed(options.seed * 100_003 + epoch)
+        order = torch.randperm(len(train_source), generator=torch.Generator().manual_seed(options.seed * 7919 + epoch))
+        model.train()
+        total, batches = 0.0, 0
+        for start in range(0, len(order), options.batch_size):
+            rows = order[start:start + options.batch_size]
+            if len(rows) < 2:
+                continue
+            features = train_source.batch(rows, device, training=True)
+            loss, _ = batch_loss(model, features, train_source.has_recipe[rows].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total, batches = total + float(loss), batches + 1
+        model.eval()
+        val_embeds = embed_features(model, val_source, device)
+        val = evaluate_embeddings(val_embeds, val_source.has_recipe, pool=1000, recipe_pool=500, bags=10)
+        with torch.no_grad():
+            ones = torch.ones_like(val_source.has_recipe)
+            val_loss, _ = multi_pair_loss({k: val_embeds[k] for k in ("image", "title", "recipe")},
+                                          {"image": ones, "title": ones, "recipe": val_source.has_recipe},
+                                          model.clamped_logit_scale().cpu())
+        score = val_score(val)
+        state["history"].append({"epoch": epoch, "train_loss": total / max(1, batches), "val_loss": float(val_loss),
+                                 "val_score": score, "val": val, "temperature": float(1 / model.logit_scale.exp())})
+        if score > state["best_score"]:
+            state.update(best_epoch=epoch, best_score=score, best_state=trainable_state(model))
+        epochs.set_postfix(loss=f"{total / max(1, batches):.3f}", val_r1=f"{score:.3f}", best=state["best_epoch"])
+        save_checkpoint(checkpoint_path, epoch, model, optimizer, scheduler, options, state)
+        if stop_after is not None and epoch >= stop_after:
+            break
+    model.load_state_dict(state["best_state"], strict=False)
+    return {k: state[k] for k in ("history", "best_epoch", "best_score")}
+
+
+def save_checkpoint(path: Path, epoch, model, optimizer, scheduler, options, state) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({"epoch": epoch, "trainable": trainable_state(model), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "options": dataclasses.asdict(options), **state}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())

@@ -1,0 +1,82 @@
+"""The field's retrieval protocol (im2recipe / AdaMine / H-T): B bags of N held-out
+pairs drawn with a fixed seed; inside a bag every candidate is ranked by cosine
+similarity; MedR (1-based) and R@1/5/10, averaged over bags with their spread."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+RECALL_AT = (1, 5, 10)
+
+
+def ranks_of_matches(queries: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """queries, candidates: (n, D) unit vectors, row i of each a true pair.
+    Returns the 1-based rank of candidate i for query i, shape (n,). Ties count against
+    the model (a candidate scoring equal to the match ranks above it)."""
+    sims = queries @ candidates.T  # (n, n) cosine
+    true = sims.diagonal().unsqueeze(1)  # (n, 1)
+    return (sims >= true).sum(dim=1)  # includes the match itself -> 1-based
+
+
+def summarise_ranks(ranks: torch.Tensor) -> dict[str, float]:
+    ranks = ranks.double()
+    out = {"medr": float(ranks.median()) if ranks.numel() % 2 else float(np.median(ranks.numpy()))}
+    for k in RECALL_AT:
+        out[f"r{k}"] = float((ranks <= k).double().mean())
+    return out
+
+
+def bag_metrics(queries: torch.Tensor, candidates: torch.Tensor, pool: int = 1000, bags: int = 10,
+                seed: int = 0) -> dict[str, float]:
+    """Mean and spread over `bags` random bags of `pool` pairs; one bag of every pair
+    when there are fewer than `pool` (the returned `pool`/`bags` say what was used)."""
+    n = queries.shape[0]
+    if n < 2:
+        raise ValueError(f"need at least 2 held-out pairs to rank, got {n}")
+    if n <= pool:
+        pool, bags = n, 1
+    generator = torch.Generator().manual_seed(seed)
+    per_bag = []
+    for _ in range(bags):
+        rows = torch.randperm(n, generator=generator)[:pool]
+        per_bag.append(summarise_ranks(ranks_of_matches(queries[rows], candidates[rows])))
+    out: dict[str, float] = {}
+    for name in per_bag[0]:
+        values = np.array([bag[name] for bag in per_bag])
+        out[name] = float(values.mean())
+        out[f"{name}_std"] = float(values.std())
+    out["pool"], out["bags"] = pool, bags
+    return out
+
+
+# direction -> (query modality, candidate modality)
+DIRECTIONS = {
+    "image_to_recipe": ("image", "recipe"),
+    "recipe_to_image": ("recipe", "image"),
+    "title_to_image": ("title", "image"),
+    "image_to_title": ("image", "title"),
+}
+
+
+def evaluate_embeddings(embeds: dict[str, torch.Tensor], has_recipe: torch.Tensor, pool: int = 1000,
+                        recipe_pool: int | None = None, bags: int = 10, seed: int = 0,
+                        recipe_field: str = "recipe") -> dict[str, dict]:
+    """All four directions. embeds: image/title/recipe[/fused] (N, D) row-aligned;
+    the recipe directions use only rows with a recipe and the `recipe_field` vector."""
+    results = {}
+    for direction, (q, c) in DIRECTIONS.items():
+        uses_recipe = "recipe" in (q, c)
+        rows = has_recipe if uses_recipe else torch.ones_like(has_recipe)
+        pick = lambda m: embeds[recipe_field if m == "recipe" else m][rows]  # noqa: E731
+        size = (recipe_pool or pool) if uses_recipe else pool
+        results[direction] = bag_metrics(pick(q), pick(c), pool=size, bags=bags, seed=seed)
+    return results
+
+
+def format_table(results: dict[str, dict]) -> str:
+    lines = [f"{'direction':<17} {'pool':>5} {'bags':>4} {'MedR':>7} {'R@1':>12} {'R@5':>12} {'R@10':>12}"]
+    for direction, m in results.items():
+        cell = lambda k: f"{m[k]:.3f}±{m[k + '_std']:.3f}"  # noqa: E731
+        lines.append(f"{direction:<17} {m['pool']:>5} {m['bags']:>4} {m['medr']:>7.1f} "
+                     f"{cell('r1'):>12} {cell('r5'):>12} {cell('r10'):>12}")
+    return "\n".join(lines)

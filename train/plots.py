@@ -1,0 +1,30 @@
+"""Training curves as a PNG a person can glance at."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_curves(history: list[dict], path: Path, best_epoch: int | None = None) -> None:
+    epochs = [h["epoch"] for h in history]
+    fig, (loss_ax, r1_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    loss_ax.plot(epochs, [h["train_loss"] for h in history], label="train")
+    loss_ax.plot(epochs, [h["val_loss"] for h in history], label="val")
+    loss_ax.set(xlabel="epoch", ylabel="six-pair InfoNCE", title="loss")
+    loss_ax.legend()
+    for direction in ("image_to_recipe", "recipe_to_image", "title_to_image", "image_to_title"):
+        r1_ax.plot(epochs, [h["val"][direction]["r1"] for h in history], label=direction)
+    r1_ax.set(xlabel="epoch", ylabel="R@1", title="val R@1 (500-pair bags recipe, 1,000 title)")
+    if best_epoch is not None:
+        for ax in (loss_ax, r1_ax):
+            ax.axvline(best_epoch, color="grey", linestyle=":", label="chosen on val")
+    r1_ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)

@@ -1,0 +1,129 @@
+"""Turning what a visitor sends into something the model can read, or a clear refusal.
+
+Every refusal is a `gr.Error` with a sentence a person can act on: the UI shows it as a
+toast, gradio_client raises it with the same text, and the server goes on serving.
+Fixable inputs (a long text, a top-k out of range) are fixed and the fix is reported
+as a note, which the handlers show in the status line and as a `gr.Warning`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image, UnidentifiedImageError
+
+# A 48-megapixel phone photo is 8000x6000; anything above this many pixels is refused
+# from its header alone, before a single pixel is decoded (a "decompression bomb" can be
+# a 50 kB PNG that inflates to gigabytes).
+MAX_PIXELS = 50_000_000
+# Below this the backbone sees a flat colour; refusing is more honest than a random answer.
+MIN_SIDE = 16
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # also passed to launch(max_file_size=...)
+
+TOP_K_MIN, TOP_K_MAX, TOP_K_DEFAULT = 1, 30, 8
+
+# The encoders read at most a few hundred tokens; beyond these lengths the text is not
+# read anyway and only costs tokenizer time.
+MAX_TITLE_CHARS = 300
+MAX_RECIPE_CHARS = 10_000
+
+_BULLET = re.compile(r"^\s*(?:[-*\u2022\u25cf\u00b7]|\d+[.)]|step\s*\d+[:.)]?)\s*", re.IGNORECASE)
+
+
+def _as_path(value) -> Path | None:
+    """The forms a photo arrives in: a path (handler called directly or preprocess=True),
+    or the FileData dict Gradio passes when the listener runs with preprocess=False."""
+    if isinstance(value, dict):
+        value = value.get("path")
+    if value in (None, ""):
+        return None
+    return Path(os.fspath(value))
+
+
+def read_photo(value) -> Image.Image:
+    """A photo (PIL image, path, or Gradio FileData dict) -> a fully decoded PIL image.
+
+    Mode, EXIF rotation and animation are left to model.preprocess.to_rgb, which the
+    retriever applies to every photo it encodes."""
+    if isinstance(value, Image.Image):
+        return _check_size(value.size, value)
+    path = _as_path(value)
+    if path is None:
+        raise gr.Error("Add a photo first: upload one, paste one, or take one with the webcam.")
+    if not path.is_file():
+        raise gr.Error("The photo did not arrive; please upload it again.")
+    if path.stat().st_size > MAX_UPLOAD_BYTES:
+        raise gr.Error(f"That file is larger than {MAX_UPLOAD_BYTES // 2**20} MB; please send a smaller photo.")
+    try:
+        with warnings.catch_warnings():
+            # PIL only *warns* between MAX_IMAGE_PIXELS and twice that; make it an error.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)  # reads the header only
+            _check_size(image.size, image)
+            if image.format == "JPEG":
+                # Decode big JPEGs at 1/2, 1/4 or 1/8 scale: the model sees 256 px anyway.
+                image.draft(None, (512, 512))
+            image.load()
+    except gr.Error:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise gr.Error(_too_big_message()) from None
+    except UnidentifiedImageError:
+        raise gr.Error("That file is not an image this app can read. Please send a JPEG, PNG, WebP or GIF photo.") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        # Truncated downloads ("image file is truncated"), broken headers, bad chunks.
+        raise gr.Error(f"The photo seems damaged or incomplete and cannot be read ({error}). Please try another file.") from None
+    return image
+
+
+def _too_big_message() -> str:
+    return f"That image is too large to process (over {MAX_PIXELS // 1_000_000} megapixels). Please send a smaller photo."
+
+
+def _check_size(size: tuple[int, int], image: Image.Image) -> Image.Image:
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise gr.Error(_too_big_message())
+    if min(width, height) < MIN_SIDE:
+        raise gr.Error(
+            f"That image is only {width}\u00d7{height} pixels; a photo needs at least "
+            f"{MIN_SIDE}\u00d7{MIN_SIDE} pixels to be recognised."
+        )
+    return image
+
+
+def clean_text(text: str | None, limit: int, what: str) -> tuple[str, list[str]]:
+    """Strip, refuse empty, cut to `limit` characters. Returns (text, notes)."""
+    text = (text or "").strip()
+    notes = []
+    if len(text) > limit:
+        notes.append(f"The {what} was {len(text):,} characters long; only the first {limit:,} were read.")
+        text = text[:limit]
+    return text, notes
+
+
+def require_text(text: str, message: str) -> str:
+    if not text:
+        raise gr.Error(message)
+    return text
+
+
+def split_lines(text: str) -> list[str]:
+    """A pasted list -> its items: one per line, bullets and step numbers removed."""
+    items = (_BULLET.sub("", line).strip() for line in text.splitlines())
+    return [item for item in items if item]
+
+
+def clamp_top_k(top_k) -> tuple[int, list[str]]:
+    """Any number (or None, or a string from an API call) -> an int in range, plus a note."""
+    try:
+        value = int(round(float(top_k)))
+    except (TypeError, ValueError, OverflowError):
+        return TOP_K_DEFAULT, [f"The number of results was not a number; showing {TOP_K_DEFAULT}."]
+    clamped = min(max(value, TOP_K_MIN), TOP_K_MAX)
+    if clamped != value:
+        return clamped, [f"The number of results must be between {TOP_K_MIN} and {TOP_K_MAX}; showing {clamped}."]
+    return clamped, []

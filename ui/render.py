@@ -1,0 +1,78 @@
+"""HTML the app shows. Every string that came from the data or from a visitor goes
+through html.escape: a recipe containing <script> or Markdown shows as plain text.
+The card is gr.HTML (not Markdown) so `**`, `#` or `[x](javascript:)` in a recipe are
+never interpreted either."""
+from __future__ import annotations
+
+from html import escape
+
+CSS = """
+.recipe-card { padding: 0.25rem 0.5rem; line-height: 1.55; }
+.recipe-card h2 { margin: 0 0 0.35rem 0; font-size: 1.45rem; }
+.recipe-card .match { color: var(--body-text-color-subdued); font-size: 0.9rem; margin-bottom: 0.75rem; }
+.recipe-card h3 { margin: 1rem 0 0.35rem 0; font-size: 1.05rem; text-transform: uppercase; letter-spacing: 0.04em; }
+.recipe-card ul, .recipe-card ol { margin: 0; padding-left: 1.4rem; }
+.recipe-card li { margin: 0.2rem 0; }
+.recipe-card .missing { font-style: italic; color: var(--body-text-color-subdued); }
+.placeholder { color: var(--body-text-color-subdued); padding: 2rem 0.5rem; text-align: center; }
+.status-line { min-height: 1.5rem; font-size: 0.92rem; color: var(--body-text-color-subdued); }
+.status-line .note { color: var(--color-accent); }
+.app-header h1 { margin-bottom: 0.1rem; }
+.app-header p { margin-top: 0; color: var(--body-text-color-subdued); }
+.credits { text-align: center; font-size: 0.85rem; color: var(--body-text-color-subdued); margin-top: 1rem; }
+"""
+
+PLACEHOLDER_CARD = '<div class="placeholder">Search, then choose a result to see its full recipe.</div>'
+
+
+def caption(title: str, score: float) -> str:
+    # Gallery captions are plain text in the browser; no escaping needed, and escaping
+    # would show "&amp;" to the visitor.
+    return f"{title} \u00b7 {score:.2f}"
+
+
+def recipe_card(title: str, ingredients: list[str], instructions: list[str], score: float | None = None) -> str:
+    """Title, ingredients as a list, numbered instructions; all escaped."""
+    parts = ['<article class="recipe-card">', f"<h2>{escape(title or 'Untitled dish')}</h2>"]
+    if score is not None:
+        parts.append(f'<div class="match">match score {score:.2f} (cosine similarity)</div>')
+    parts.append("<h3>Ingredients</h3>")
+    parts.append(_list("ul", ingredients, "No ingredient list for this dish in the collection."))
+    parts.append("<h3>Instructions</h3>")
+    parts.append(_list("ol", instructions, "No instructions for this dish in the collection."))
+    parts.append("</article>")
+    return "\n".join(parts)
+
+
+def _list(tag: str, items: list[str], when_empty: str) -> str:
+    items = [item for item in items if item and item.strip()]
+    if not items:
+        return f'<p class="missing">{escape(when_empty)}</p>'
+    rows = "".join(f"<li>{escape(item)}</li>" for item in items)
+    return f"<{tag}>{rows}</{tag}>"
+
+
+def status_line(summary: str, notes: list[str]) -> str:
+    """One line under the results: what was found, then any fix applied to the input."""
+    html = escape(summary)
+    for note in notes:
+        html += f' <span class="note">\u2014 {escape(note)}</span>'
+    return f'<div class="status-line">{html}</div>'
+
+
+def header(count: int, model_name: str) -> str:
+    return (
+        '<div class="app-header"><h1>Recipe Finder</h1>'
+        f"<p>Find recipes from a photo, a dish name or a list of ingredients, across "
+        f"{count:,} dishes. Model: {escape(model_name)}.</p></div>"
+    )
+
+
+CREDITS = (
+    '<div class="credits">Recipes and photos: '
+    '<a href="https://www.epicurious.com/" target="_blank" rel="noopener">Epicurious</a>, via the Kaggle data set '
+    '<a href="https://www.kaggle.com/datasets/pes12017000148/food-ingredients-and-recipe-dataset-with-images" '
+    'target="_blank" rel="noopener">Food Ingredients and Recipes Dataset with Images</a>, licensed '
+    '<a href="https://creativecommons.org/licenses/by-sa/3.0/" target="_blank" rel="noopener">CC BY-SA 3.0</a>. '
+    "Results are found by a learned similarity model and may be wrong; check a recipe before you cook it.</div>"
+)

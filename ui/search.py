@@ -1,0 +1,147 @@
+"""The four searches as plain functions over a loaded index and model.
+
+Each handler returns the same five values, one per component of a tab's result panel:
+    gallery  list[(image path, caption)]   best match first
+    results  list[dict]                    rank, id, title, score, ingredients, instructions
+    photo    image path | None             the photo of the recipe shown in the card
+    card     HTML                          the first result's recipe card (escaped)
+    status   HTML                          what was found + any fix applied to the input
+so they can be called from tests, from the UI, and by gradio_client alike.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import torch
+
+from . import inputs, render
+
+# Which stored vectors each query is compared with (fields of embeddings' index).
+PHOTO_TO_RECIPE_FIELD = "recipe"  # the direction the model is trained and evaluated on
+TITLE_TO_RECIPE_FIELD = "image"  # title->image is the evaluated direction for titles
+RECIPE_TO_PHOTO_FIELD = "image"
+SIMILAR_PHOTO_FIELD = "image"
+SAME_PHOTO_SCORE = 0.9999  # a hit this close is the query photo itself, not a "similar" one
+
+
+class ThumbnailFiles:
+    """Row -> a JPEG on disk, written on first use. Gradio galleries serve files, and
+    writing each thumbnail once is cheaper than re-encoding a PIL image per request."""
+
+    def __init__(self, index, folder: str | Path | None = None):
+        self.index = index
+        self.folder = Path(folder or tempfile.mkdtemp(prefix="recipe-thumbnails-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def path(self, row: int) -> str:
+        path = self.folder / f"{row}.jpg"
+        if not path.exists():
+            # Write under a private name, then rename: a concurrent request never serves
+            # a half-written file.
+            partial = self.folder / f".{row}.{os.getpid()}.{id(path)}.tmp"
+            self.index.thumbnail(row).convert("RGB").save(partial, "JPEG", quality=88)
+            os.replace(partial, path)
+        return str(path)
+
+
+class RecipeSearch:
+    def __init__(self, index, model, thumbnail_folder: str | Path | None = None):
+        self.index = index
+        self.model = model.eval()
+        self.recipes = index.recipes
+        self.has_recipe = self.recipes["has_recipe"].to_numpy(dtype=bool)
+        self.thumbnails = ThumbnailFiles(index, thumbnail_folder)
+        self.title_limit = inputs.MAX_TITLE_CHARS
+        self.recipe_limit = inputs.MAX_RECIPE_CHARS
+
+    # --- the four endpoints ------------------------------------------------------------
+    def photo_to_recipe(self, photo, top_k=inputs.TOP_K_DEFAULT):
+        """A photo of a dish -> the recipes that best match it."""
+        k, notes = inputs.clamp_top_k(top_k)
+        query = self._encode_photo(photo)
+        hits = self._search(query, PHOTO_TO_RECIPE_FIELD, k, recipes_only=True)
+        return self._answer(hits, notes, "recipes match this photo")
+
+    def title_to_recipe(self, title, top_k=inputs.TOP_K_DEFAULT):
+        """A dish title -> matching recipes, with photos and instructions."""
+        k, notes = inputs.clamp_top_k(top_k)
+        title, more = inputs.clean_text(title, self.title_limit, "title")
+        inputs.require_text(title, "Type a dish name first, for example \u201cchocolate cake\u201d.")
+        with torch.no_grad():
+            query = self.model.encode_title([title])[0]
+        hits = self._search(query, TITLE_TO_RECIPE_FIELD, k, recipes_only=True)
+        return self._answer(hits, notes + more, "recipes match this title")
+
+    def recipe_to_photo(self, ingredients, instructions, top_k=inputs.TOP_K_DEFAULT):
+        """Ingredients and/or instructions (one per line) -> photos of dishes like it."""
+        k, notes = inputs.clamp_top_k(top_k)
+        ingredients, more_i = inputs.clean_text(ingredients, self.recipe_limit, "ingredient list")
+        instructions, more_s = inputs.clean_text(instructions, self.recipe_limit, "instructions")
+        inputs.require_text(ingredients or instructions, "Paste some ingredients or instructions first.")
+        with torch.no_grad():
+            query = self.model.encode_recipe([inputs.split_lines(ingredients)], [inputs.split_lines(instructions)])[0]
+        hits = self._search(query, RECIPE_TO_PHOTO_FIELD, k, recipes_only=False)
+        return self._answer(hits, notes + more_i + more_s, "photos match this recipe")
+
+    def similar_photos(self, photo, top_k=inputs.TOP_K_DEFAULT):
+        """A photo -> the most similar photos in the collection (the photo itself left out)."""
+        k, notes = inputs.clamp_top_k(top_k)
+        query = self._encode_photo(photo)
+        hits = [hit for hit in self._search(query, SIMILAR_PHOTO_FIELD, k + 1, recipes_only=False) if hit.score < SAME_PHOTO_SCORE]
+        return self._answer(hits[:k], notes, "similar dishes")
+
+    def show_result(self, results, position):
+        """A result chosen in the gallery -> (photo, card) for that recipe."""
+        if not results or position is None or not 0 <= int(position) < len(results):
+            return None, render.PLACEHOLDER_CARD
+        chosen = results[int(position)]
+        row = int(chosen["row"])
+        card = render.recipe_card(chosen["title"], chosen["ingredients"], chosen["instructions"], chosen["score"])
+        return self.thumbnails.path(row), card
+
+    # --- shared steps ----------------------------------------------------------------------
+    def _encode_photo(self, photo) -> torch.Tensor:
+        image = inputs.read_photo(photo)
+        try:
+            return self.model.encode_photos([image])[0]
+        except (OSError, ValueError) as error:
+            # A frame that decodes lazily (some GIF/TIFF variants) can still fail here.
+            raise gr.Error(f"The photo could not be read ({error}). Please try another file.") from None
+
+    def _search(self, query: torch.Tensor, field: str, k: int, recipes_only: bool) -> list:
+        vector = query.detach().cpu().float().numpy().astype(np.float32)
+        if not recipes_only:
+            return self.index.search(vector, field, k)
+        # Title-only rows have no recipe to show: ask for more, keep rows with one. Asking
+        # for 4k first is enough almost always; the whole index is the exact fallback.
+        wanted = min(4 * k, self.index.count)
+        while True:
+            hits = [hit for hit in self.index.search(vector, field, wanted) if self.has_recipe[hit.row]]
+            if len(hits) >= k or wanted >= self.index.count:
+                return hits[:k]
+            wanted = self.index.count
+
+    def _answer(self, hits: list, notes: list[str], what: str):
+        for note in notes:
+            gr.Warning(note)
+        results = [self._result(rank, hit) for rank, hit in enumerate(hits, start=1)]
+        gallery = [(self.thumbnails.path(r["row"]), render.caption(r["title"], r["score"])) for r in results]
+        photo, card = self.show_result(results, 0)
+        summary = f"{len(results)} {what}." if results else "Nothing in the collection matches; try other words or another photo."
+        return gallery, results, photo, card, render.status_line(summary, notes)
+
+    def _result(self, rank: int, hit) -> dict:
+        row = self.recipes.iloc[hit.row]
+        return {
+            "rank": rank,
+            "row": int(hit.row),
+            "id": str(hit.id),
+            "title": str(row["title"]),
+            "score": round(float(hit.score), 4),
+            "ingredients": [str(item) for item in row["ingredients"]],
+            "instructions": [str(item) for item in row["instructions"]],
+        }

@@ -1,0 +1,73 @@
+"""Where the index and the model come from: a flag, an environment variable, or the
+default artifacts/index; each a local folder or a Hub id pinned as `user/name@revision`."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_INDEX = "artifacts/index"
+INDEX_ENV, MODEL_ENV = "RECIPE_INDEX", "RECIPE_MODEL"
+
+NO_INDEX_MESSAGE = (
+    "No recipe index found at {where}. Build one with `make demo` (trains a model and indexes "
+    "the Epicurious sample), or point the app at one: `python app.py --index DIR` or "
+    "`--index user/name@revision` (or set RECIPE_INDEX)."
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A local folder, or a Hub repository id at a revision (None: the repo's default)."""
+
+    location: str
+    revision: str | None = None
+
+    def __str__(self) -> str:
+        return self.location if self.revision is None else f"{self.location}@{self.revision}"
+
+
+def parse_source(spec: str, revision: str | None = None) -> Source:
+    """'dir', 'user/name', 'user/name@rev' -> Source. An explicit revision wins over '@rev'.
+    A path that exists locally is never split at '@' (folders may contain one)."""
+    spec = spec.strip()
+    if Path(spec).exists() or "@" not in spec:
+        return Source(spec, revision)
+    location, _, pinned = spec.rpartition("@")
+    return Source(location, revision or pinned or None)
+
+
+def index_source(flag: str | None, revision: str | None) -> Source:
+    spec = flag or os.environ.get(INDEX_ENV) or DEFAULT_INDEX
+    source = parse_source(spec, revision)
+    if spec == DEFAULT_INDEX and not Path(spec).is_dir():
+        raise SystemExit(NO_INDEX_MESSAGE.format(where=Path(spec).resolve()))
+    return source
+
+
+def model_source(flag: str | None, revision: str | None, manifest: dict) -> Source:
+    """The --model flag, else RECIPE_MODEL, else the model the index was built with."""
+    spec = flag or os.environ.get(MODEL_ENV)
+    if spec:
+        return parse_source(spec, revision)
+    named = manifest.get("model") or {}
+    if not named.get("source"):
+        raise SystemExit("The index's manifest names no model; pass one with --model DIR or --model user/name@revision.")
+    return Source(str(named["source"]), named.get("revision"))
+
+
+def load(index_flag=None, model_flag=None, index_revision=None, model_revision=None):
+    """Load the index (verified) and its model once. Returns (index, model, model_source)."""
+    from embeddings import CorruptIndexError, load_index
+    from embeddings.hub import load_model
+
+    source = index_source(index_flag, index_revision)
+    try:
+        index = load_index(source.location, revision=source.revision)
+    except FileNotFoundError as error:
+        raise SystemExit(f"{NO_INDEX_MESSAGE.format(where=source)}\n({error})") from None
+    except CorruptIndexError as error:
+        raise SystemExit(f"The index at {source} failed its checks: {error}. Rebuild it with `make demo`.") from None
+    model_from = model_source(model_flag, model_revision, index.manifest)
+    model = load_model(model_from.location, revision=model_from.revision)
+    return index, model, model_from
