@@ -135,7 +135,7 @@ def train_model(model: Retriever, train_source, val_source, options: TrainOption
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total, batches = total + float(loss), batches + 1
+            total, batches = total + float(loss.detach()), batches + 1
         model.eval()
         val_embeds = embed_features(model, val_source, device)
         val = evaluate_embeddings(val_embeds, val_source.has_recipe, pool=1000, recipe_pool=500, bags=10)
