@@ -21,12 +21,13 @@ from huggingface_hub import CommitOperationAdd, HfApi, get_token, snapshot_downl
 
 from model import load_pretrained
 
-from .manifest import DATA_FILES, MANIFEST_FILE, CorruptIndexError, read_manifest
+from .manifest import DATA_FILES, MANIFEST_FILE, read_manifest
 
 INDEX_FOLDER = "index"  # where the index sits inside a published repo
-MODEL_PATTERNS = ["config.json", "model.safetensors", "*_text/*", "README.md", "*.json"]
+MODEL_PATTERNS = ["config.json", "model.safetensors", "title_text/*", "recipe_text/*"]  # what load_pretrained reads
+# What goes up from a model dir: the loadable files, the evaluation and the curves.
+MODEL_FILES = (*MODEL_PATTERNS, "eval_test.json", "metrics.json", "eval.json", "curves.png")
 INDEX_PATTERNS = [f"{INDEX_FOLDER}/*", *DATA_FILES, MANIFEST_FILE]  # in a folder, or a repo of its own
-EVAL_FILES = ("eval_test.json", "metrics.json", "eval.json")  # copied beside the model, read by the card
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
@@ -80,10 +81,8 @@ def _require_token() -> None:
         raise PermissionError("no Hugging Face token: set HF_TOKEN or run `hf auth login` first")
 
 
-def _staged_files(model_dir: Path, index_dir: Path | None, repo: str, card: str) -> dict[str, Path]:
-    """path in repo -> local file, for everything that goes up."""
-    from .card import MODEL_FILES
-
+def _staged_files(model_dir: Path, index_dir: Path | None, repo: str, card: str, staging: Path) -> dict[str, Path]:
+    """path in repo -> local file, for everything that goes up (new files written to staging)."""
     files: dict[str, Path] = {}
     for pattern in MODEL_FILES:
         for path in sorted(model_dir.glob(pattern)):
@@ -91,7 +90,6 @@ def _staged_files(model_dir: Path, index_dir: Path | None, repo: str, card: str)
                 files[path.relative_to(model_dir).as_posix()] = path
     if "model.safetensors" not in files or "config.json" not in files:
         raise FileNotFoundError(f"{model_dir} is not a saved retriever (config.json + model.safetensors)")
-    staging = Path(tempfile.mkdtemp(prefix="publish-"))
     (staging / "README.md").write_text(card)
     files["README.md"] = staging / "README.md"
     if index_dir is not None:
@@ -122,20 +120,21 @@ def publish(model_dir: str | Path, index_dir: str | Path | None, repo: str, *, r
         index = read_index_dir(Path(index_dir))  # refuses a corrupt index before uploading
         index.check_model(load_pretrained(model_dir))  # and an index made by another model
     card = model_card(model_dir, repo, index.manifest if index else None, license=license, datasets=datasets)
-    files = _staged_files(model_dir, Path(index_dir) if index_dir else None, repo, card)
     _require_token()
     api = HfApi()
-    api.create_repo(repo, repo_type="model", private=private, exist_ok=True)
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in sorted(files.items())]
-    info = api.create_commit(repo, operations, commit_message=commit_message or "Upload recipe retriever and index",
-                             repo_type="model", revision=revision)
+    with tempfile.TemporaryDirectory(prefix="publish-") as staging:
+        files = _staged_files(model_dir, Path(index_dir) if index_dir else None, repo, card, Path(staging))
+        api.create_repo(repo, repo_type="model", private=private, exist_ok=True)
+        if revision and revision != "main":
+            api.create_branch(repo, branch=revision, repo_type="model", exist_ok=True)
+        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in sorted(files.items())]
+        info = api.create_commit(repo, operations, commit_message=commit_message or "Upload recipe retriever and index",
+                                 repo_type="model", revision=revision)
     commit = getattr(info, "oid", None)
     if tag:
         api.create_tag(repo, tag=tag, revision=commit, repo_type="model", exist_ok=False)
-    pin = tag or commit
-    return {"repo": repo, "commit": commit, "files": sorted(files), "preload": f"preload_from_hub:\n  - {repo}" + (f" {','.join(sorted(files))} {pin}" if pin else "")}
+    # A Space preloads this exact commit at build time; the app then loads it offline
+    # with load_index(repo, revision=commit).
+    preload = f"preload_from_hub:\n  - {repo} {','.join(sorted(files))}" + (f" {commit}" if commit else "")
+    return {"repo": repo, "commit": commit, "tag": tag, "files": sorted(files), "preload": preload}
 
-
-def check_no_index_mismatch(manifest: dict, count: int, where: str) -> None:
-    if manifest["count"] != count:
-        raise CorruptIndexError(f"{where}: {count} rows, the manifest says {manifest['count']}")

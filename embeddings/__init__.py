@@ -1,0 +1,12 @@
+"""Recipe indexes: embed a collection with a trained retriever, store the vectors and
+recipe cards as safe, row-aligned files, load them (locally or from the Hub) and search.
+
+    from embeddings import load_index
+    index = load_index("artifacts/index")            # or "user/repo", revision="v1"
+    hits = index.search(query_vector, "recipe", k=10)
+"""
+from .build import BuildReport, build_index
+from .index import Hit, RecipeIndex, load_index
+from .manifest import SEARCH_FIELDS, CorruptIndexError
+
+__all__ = ["BuildReport", "CorruptIndexError", "Hit", "RecipeIndex", "SEARCH_FIELDS", "build_index", "load_index"]

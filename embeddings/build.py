@@ -1,0 +1,160 @@
+"""Embed a recipe collection into an index directory (see manifest.py for the format).
+
+Re-running on the same target reuses every row whose id and content hash are unchanged,
+when the model's weights are the same: adding rows embeds only the new rows. The new
+directory is written beside the target and swapped in, so a killed run leaves the old
+index (or none), never a broken one.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from safetensors.torch import save_file
+
+from model.saving import atomic_write_bytes
+from train.data import Recipe, load_recipes
+
+from .encode import encode_photos, encode_recipe_texts, encode_titles
+from .manifest import (
+    DTYPES, EMBEDDINGS_FILE, FORMAT_NAME, FORMAT_VERSION, FUSED_RULE, MANIFEST_FILE, RECIPES_FILE,
+    STORED_FIELDS, CorruptIndexError, file_entries, model_fingerprint,
+)
+from .rows import THUMB_MAX_SIDE, THUMB_QUALITY, content_hash, make_thumbnail, parallel_map
+from .swap import replace_dir
+
+
+@dataclass
+class BuildReport:
+    out_dir: Path
+    count: int
+    reused: int
+    encoded: dict = field(default_factory=dict)  # field -> rows run through the encoder
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        rate = (self.count - self.reused) / max(self.seconds, 1e-9)
+        return (f"{self.out_dir}: {self.count} rows ({self.reused} reused, encoded {self.encoded}) "
+                f"in {self.seconds:.1f} s, {rate:.1f} new rows/s")
+
+
+def model_record(source: str | Path, revision: str | None, model) -> dict:
+    local = Path(source).is_dir()
+    return {
+        "source": str(Path(source).resolve()) if local else str(source),
+        "revision": revision,
+        "fingerprint": model_fingerprint(model),
+        "preset": model.config.preset,
+    }
+
+
+def previous_rows(out_dir: Path, fingerprint: str, thumbnail: dict) -> tuple[dict, object]:
+    """{(id, content_hash): row} of an existing index at out_dir made by the same model,
+    and that index; empty when there is none or it cannot be reused."""
+    from .index import read_index_dir
+
+    if not (out_dir / MANIFEST_FILE).is_file():
+        return {}, None
+    try:
+        old = read_index_dir(out_dir)
+    except CorruptIndexError as err:
+        print(f"note: not reusing the existing index ({err}); embedding every row", file=sys.stderr)
+        return {}, None
+    if old.manifest["model"].get("fingerprint") != fingerprint:
+        print("note: the existing index was made by another model; embedding every row", file=sys.stderr)
+        return {}, None
+    if old.manifest.get("thumbnail") != thumbnail:
+        old._thumbnails = [None] * old.count  # thumbnail settings changed: remake them
+    keys = zip(old.recipes["id"], old.content_hashes)
+    return {key: row for row, key in enumerate(keys)}, old
+
+
+def build_index(model_source: str | Path, data: str | Path, out_dir: str | Path, *, revision: str | None = None,
+                model=None, recipes: list[Recipe] | None = None, dtype: str = "float16",
+                thumb_size: int = THUMB_MAX_SIDE, thumb_quality: int = THUMB_QUALITY, progress: bool = True) -> BuildReport:
+    """Embed `data` (a collection load_recipes reads) with the model at `model_source`
+    (a dir or a Hub id at `revision`; or `model`, already loaded) into `out_dir`."""
+    from .hub import load_model
+
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    recipes = load_recipes(data, progress=progress) if recipes is None else recipes
+    if not recipes:
+        raise ValueError(f"{data}: no usable rows to index")
+    ids = [r.id for r in recipes]
+    if len(set(ids)) != len(ids):
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})[:5]
+        raise ValueError(f"{data}: row ids must be unique; repeated: {duplicates}")
+    model = (load_model(model_source, revision) if model is None else model).eval()
+    record = model_record(model_source, revision, model)
+    thumbnail = {"max_side": thumb_size, "quality": thumb_quality, "format": "JPEG"}
+    hashes = parallel_map(content_hash, recipes, "hashing rows", progress)
+    reusable, old = previous_rows(out_dir, record["fingerprint"], thumbnail)
+    old_rows = [reusable.get((r.id, h)) for r, h in zip(recipes, hashes)]
+    fresh = [i for i, row in enumerate(old_rows) if row is None]
+    report = BuildReport(out_dir, len(recipes), len(recipes) - len(fresh))
+
+    dim = model.config.embed_dim
+    vectors = {name: np.zeros((len(recipes), dim), dtype=np.float32) for name in STORED_FIELDS}
+    kept = [(i, row) for i, row in enumerate(old_rows) if row is not None]
+    if kept:
+        new_at, old_at = (torch.tensor(list(column)) for column in zip(*kept))
+        for name in STORED_FIELDS:
+            vectors[name][new_at.numpy()] = old.vectors(name)[old_at].float().numpy()
+    fresh_recipes = [recipes[i] for i in fresh]
+    with_recipe = [i for i in fresh if recipes[i].has_recipe]
+    vectors["image"][fresh] = encode_photos(model, fresh_recipes, progress=progress)
+    vectors["title"][fresh] = encode_titles(model, fresh_recipes, progress=progress)
+    if with_recipe:
+        vectors["recipe"][with_recipe] = encode_recipe_texts(model, [recipes[i] for i in with_recipe], progress=progress)
+    report.encoded = {"image": len(fresh), "title": len(fresh), "recipe": len(with_recipe)}
+
+    thumbs = [old._thumbnails[row] if row is not None else None for row in old_rows] if old else [None] * len(recipes)
+    missing = [i for i, t in enumerate(thumbs) if t is None]
+    made = parallel_map(lambda r: make_thumbnail(r, thumb_size, thumb_quality), [recipes[i] for i in missing], "thumbnails", progress)
+    for i, thumb in zip(missing, made):
+        thumbs[i] = thumb
+
+    manifest = {
+        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "model": record, "dim": dim, "dtype": dtype,
+        "count": len(recipes), "normalized": True, "fused": FUSED_RULE,
+        "fields": {"image": len(recipes), "title": len(recipes), "recipe": sum(r.has_recipe for r in recipes)},
+        "thumbnail": thumbnail, "data": {"source": str(data)},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+    def fill(directory: Path) -> None:
+        write_index_files(directory, vectors, recipes, hashes, thumbs, manifest)
+
+    replace_dir(out_dir, fill)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def write_index_files(directory: Path, vectors: dict[str, np.ndarray], recipes: list[Recipe], hashes: list[str],
+                      thumbnails: list[bytes], manifest: dict) -> None:
+    torch_dtype = DTYPES[manifest["dtype"]]
+    tensors = {name: torch.from_numpy(vectors[name]).to(torch_dtype).contiguous() for name in STORED_FIELDS}
+    save_file(tensors, str(directory / EMBEDDINGS_FILE), metadata={"format": FORMAT_NAME, "dtype": manifest["dtype"]})
+    table = pa.table({
+        "id": pa.array([r.id for r in recipes], pa.string()),
+        "title": pa.array([r.title for r in recipes], pa.string()),
+        "ingredients": pa.array([r.ingredients for r in recipes], pa.list_(pa.string())),
+        "instructions": pa.array([r.instructions for r in recipes], pa.list_(pa.string())),
+        "has_recipe": pa.array([r.has_recipe for r in recipes], pa.bool_()),
+        "content_hash": pa.array(hashes, pa.string()),
+        "thumbnail": pa.array(thumbnails, pa.binary()),
+    })
+    pq.write_table(table, directory / RECIPES_FILE, compression="zstd")
+    manifest = {**manifest, "files": file_entries(directory)}
+    atomic_write_bytes(directory / MANIFEST_FILE, json.dumps(manifest, indent=2).encode())

@@ -1,0 +1,107 @@
+"""The model card (README.md) a published repo carries: YAML metadata, the evaluation
+table read from the model dir, the protocol and data behind it, and how to use it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+EVAL_FILES = ("eval_test.json", "eval.json", "metrics.json")  # first one found is used
+DIRECTIONS = ("image_to_recipe", "recipe_to_image", "title_to_image", "image_to_title")
+DEFAULT_LICENSE = "cc-by-sa-3.0"  # the Epicurious data's licence (ShareAlike) carries over
+TAGS = ("image-retrieval", "text-to-image-retrieval", "cross-modal-retrieval", "recipes", "food", "safetensors")
+
+
+def read_evaluation(model_dir: Path) -> tuple[str, dict] | None:
+    """(file name, {direction: {medr, r1, r5, r10, pool, bags}}) or None."""
+    for name in EVAL_FILES:
+        path = Path(model_dir) / name
+        if path.is_file():
+            data = json.loads(path.read_text())
+            rows = {d: data[d] for d in DIRECTIONS if isinstance(data.get(d), dict)}
+            if rows:
+                return name, rows
+    return None
+
+
+def _cell(value) -> str:
+    """A number, or {"mean": m, "std": s} as m ± s."""
+    if isinstance(value, dict) and "mean" in value:
+        return f"{value['mean']:.1f} ± {value.get('std', 0):.1f}"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return "–" if value is None else str(value)
+
+
+def evaluation_table(rows: dict) -> str:
+    lines = ["| direction | pool N | bags | MedR ↓ | R@1 ↑ | R@5 ↑ | R@10 ↑ |", "|---|---|---|---|---|---|---|"]
+    for direction, m in rows.items():
+        cells = [direction.replace("_", " → ", 1).replace("_", " ")] + [_cell(m.get(key)) for key in ("pool", "bags", "medr", "r1", "r5", "r10")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _yaml_list(name: str, items) -> str:
+    return f"{name}:\n" + "".join(f"- {item}\n" for item in items)
+
+
+def model_card(model_dir: Path, repo: str, index_manifest: dict | None, license: str | None = None,
+               datasets: list[str] | None = None) -> str:
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    data_source = ((index_manifest or {}).get("data") or {}).get("source", "")
+    datasets = datasets or ([Path(data_source).name] if data_source else ["epicurious"])
+    evaluation = read_evaluation(Path(model_dir))
+    header = (
+        "---\n" + f"library_name: pytorch\nlicense: {license or DEFAULT_LICENSE}\npipeline_tag: image-feature-extraction\n"
+        + _yaml_list("tags", TAGS) + _yaml_list("datasets", datasets) + "---\n"
+    )
+    if evaluation:
+        source, rows = evaluation
+        results = (
+            f"{evaluation_table(rows)}\n\nFrom `{source}`. Protocol (im2recipe / H-T): held-out test pairs only; "
+            "B bags of N pairs drawn with a fixed seed; inside a bag every candidate is ranked by cosine "
+            "similarity against each query; MedR is the median 1-based rank of the true match, R@K the "
+            "percentage found in the top K, averaged over bags. Figures on other data or other pool sizes "
+            "are not comparable with published Recipe1M numbers."
+        )
+    else:
+        results = "No evaluation file (eval_test.json / eval.json / metrics.json) was found in the model folder."
+    index_part = ""
+    if index_manifest:
+        index_part = (
+            f"\n## The recipe index (`index/`)\n\n{index_manifest['count']} recipes from `{data_source or 'unknown'}`, "
+            f"{index_manifest['dim']}-d {index_manifest['dtype']} unit vectors (image, title, recipe) in "
+            "`index/embeddings.safetensors`, recipe text and JPEG thumbnails in `index/recipes.parquet`, "
+            "sha256 of each in `index/manifest.json`. No pickle: nothing here runs code when loaded.\n"
+        )
+    return f"""{header}
+# Recipe retriever: photos, titles and recipes in one space
+
+Encodes food photos ({config.get('image_backbone')}), recipe titles and full recipes
+(ingredients + instructions, {config.get('title_backbone')}) into one L2-normalised
+{config.get('embed_dim')}-d space, so a photo finds its recipe and a recipe its photo by cosine similarity.
+Trained contrastively on {', '.join(datasets)} (preset `{config.get('preset')}`).
+
+## Evaluation
+
+{results}
+{index_part}
+## Use
+
+```python
+from embeddings import load_index
+from embeddings.hub import load_model
+from PIL import Image
+
+model = load_model("{repo}", revision="<tag or commit>")
+index = load_index("{repo}", revision="<tag or commit>")
+query = model.encode_photos([Image.open("dish.jpg")])[0].numpy()
+for hit in index.search(query, "recipe", k=5):
+    print(index.recipes.title[hit.row], round(hit.score, 3))
+```
+
+or `python -m embeddings search --index {repo} --image dish.jpg`.
+In a Space, list the repo under `preload_from_hub` in the README so it is fetched at build time.
+
+Data credit: recipes and photos from epicurious.com via the Kaggle data set
+"Food Ingredients and Recipe Dataset with Images" (CC BY-SA 3.0).
+"""

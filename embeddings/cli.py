@@ -1,0 +1,131 @@
+"""`python -m embeddings build | search | push`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .manifest import CorruptIndexError
+from .search import BACKENDS
+
+DEFAULT_INDEX = "artifacts/index"
+DEFAULT_MODEL = "artifacts/model"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m embeddings", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="embed every recipe of a collection into an index directory")
+    build.add_argument("--model", default=DEFAULT_MODEL, help="model directory or Hub id (default: %(default)s)")
+    build.add_argument("--revision", help="Hub tag or commit of --model")
+    build.add_argument("--data", required=True, help="Kaggle-layout folder, imagefolder or datasets Hub id")
+    build.add_argument("--out", default=DEFAULT_INDEX, help="index directory (default: %(default)s)")
+    build.add_argument("--dtype", choices=("float16", "float32"), default="float16")
+    build.add_argument("--thumb-size", type=int, default=None, help="thumbnail longest side in px (default 192, at most 256)")
+    build.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    search = commands.add_parser("search", help="search an index with a photo, a title or a recipe text")
+    search.add_argument("--index", default=DEFAULT_INDEX, help="index directory or Hub id (default: %(default)s)")
+    search.add_argument("--revision", help="Hub tag or commit of --index")
+    query = search.add_mutually_exclusive_group(required=True)
+    query.add_argument("--image", help="a photo file: finds recipes")
+    query.add_argument("--title", help="a dish name: finds photos")
+    query.add_argument("--recipe", help="ingredients / instructions text: finds photos")
+    search.add_argument("--field", choices=("image", "title", "recipe", "fused"),
+                        help="what to search (default: recipe for --image, image for text)")
+    search.add_argument("--model", help="model directory or Hub id (default: the one in the manifest)")
+    search.add_argument("--model-revision", help="Hub tag or commit of --model")
+    search.add_argument("-k", type=int, default=10)
+    search.add_argument("--backend", choices=BACKENDS, default="auto")
+    search.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    push = commands.add_parser("push", help="publish a model (and its index) to the Hugging Face Hub")
+    push.add_argument("--model", default=DEFAULT_MODEL, help="model directory (default: %(default)s)")
+    push.add_argument("--index", help="index directory to publish beside it (under index/)")
+    push.add_argument("--repo", required=True, help="USER/NAME of the model repo")
+    push.add_argument("--branch", help="branch to commit to (default: main)")
+    push.add_argument("--tag", help="tag the new commit, e.g. v1, to pin it by")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--license", help="licence id for the model card (default cc-by-sa-3.0, the data's)")
+    push.add_argument("--dataset", action="append", help="dataset name for the card metadata (repeatable)")
+    return parser.parse_args(argv)
+
+
+def run_build(args) -> int:
+    from .build import build_index
+    from .rows import THUMB_MAX_SIDE
+
+    size = args.thumb_size or THUMB_MAX_SIDE
+    if not 16 <= size <= 256:
+        raise ValueError(f"--thumb-size must be between 16 and 256 px, got {size}")
+    report = build_index(args.model, args.data, args.out, revision=args.revision, dtype=args.dtype,
+                         thumb_size=size, progress=not args.quiet)
+    print(report)
+    return 0
+
+
+def query_vector(model, args):
+    """(vector, default field) for the query the user gave."""
+    import torch
+
+    from train.data import parse_list
+
+    with torch.no_grad():
+        if args.image:
+            from PIL import Image
+
+            with Image.open(args.image) as photo:
+                return model.encode_photos([photo])[0].numpy(), "recipe"
+        if args.title:
+            return model.encode_title([args.title])[0].numpy(), "image"
+        lines = parse_list(args.recipe, newline_split=True)
+        return model.encode_recipe([lines], [lines])[0].numpy(), "image"
+
+
+def run_search(args) -> int:
+    from .hub import load_model
+    from .index import load_index
+
+    index = load_index(args.index, args.revision, backend=args.backend)
+    source = args.model or index.manifest["model"]["source"]
+    revision = args.model_revision if args.model else index.manifest["model"].get("revision")
+    model = load_model(source, revision)
+    index.check_model(model)
+    vector, field = query_vector(model, args)
+    field = args.field or field
+    hits = index.search(vector, field, args.k)
+    titles = index.recipes["title"]
+    if args.json:
+        print(json.dumps([{"rank": n + 1, "id": h.id, "title": titles.iat[h.row], "score": round(h.score, 4)}
+                          for n, h in enumerate(hits)], indent=2))
+    else:
+        print(f"top {len(hits)} by {field} similarity in {args.index} ({index.count} recipes)")
+        for n, hit in enumerate(hits, 1):
+            print(f"{n:>3}. {hit.score:6.3f}  {titles.iat[hit.row]}  [{hit.id}]")
+    return 0
+
+
+def run_push(args) -> int:
+    from .hub import publish
+
+    result = publish(args.model, args.index, args.repo, revision=args.branch, private=args.private, tag=args.tag,
+                     license=args.license, datasets=args.dataset)
+    print(f"pushed {len(result['files'])} files to https://huggingface.co/{result['repo']} at commit {result['commit']}")
+    print("for a Space's README.md front matter:\n" + result["preload"])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    runner = {"build": run_build, "search": run_search, "push": run_push}[args.command]
+    try:
+        return runner(args)
+    except (CorruptIndexError, FileNotFoundError, PermissionError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
