@@ -1,0 +1,48 @@
+# Two commands do everything on a fresh machine:
+#   make demo   set up, train on $(DATA) if no model is there yet, build the index, serve the app
+#   make test   set up and run every test
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DATA   ?= ../shared/data/epicurious
+MODEL  ?= artifacts/model
+INDEX  ?= artifacts/index
+QUICK  ?=
+export GRADIO_ANALYTICS_ENABLED := False
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup test demo train index app bench clean
+
+setup: $(VENV)/.installed
+
+# Reinstall only when a requirements file changed.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+test: setup
+	bash tests/setup_browser.sh
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests
+
+demo: setup $(MODEL)/model.safetensors $(INDEX)/manifest.json
+	$(BIN)/python app.py --index $(INDEX)
+
+train: $(MODEL)/model.safetensors
+index: $(INDEX)/manifest.json
+
+$(MODEL)/model.safetensors:
+	$(BIN)/python -m train --data $(DATA) --out $(MODEL)
+
+$(INDEX)/manifest.json: $(MODEL)/model.safetensors
+	$(BIN)/python -m embeddings build --model $(MODEL) --data $(DATA) --out $(INDEX)
+
+app: setup
+	$(BIN)/python app.py --index $(INDEX)
+
+bench: setup $(MODEL)/model.safetensors
+	$(BIN)/python -m benchmarks.run --data $(DATA) --model $(MODEL) --index $(INDEX) $(if $(QUICK),--quick,)
+
+clean:
+	rm -rf artifacts
