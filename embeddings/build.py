@@ -125,13 +125,8 @@ def build_index(model_source: str | Path, data: str | Path, out_dir: str | Path,
     for i, thumb in zip(missing, made):
         thumbs[i] = thumb
 
-    manifest = {
-        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "model": record, "dim": dim, "dtype": dtype,
-        "count": len(recipes), "normalized": True, "fused": FUSED_RULE,
-        "fields": {"image": len(recipes), "title": len(recipes), "recipe": sum(r.has_recipe for r in recipes)},
-        "thumbnail": thumbnail, "data": {"source": str(data)},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    manifest = index_manifest(record, dim, dtype, recipes, thumbnail, str(data))
+    manifest["recipe_vector"] = model.config.extra.get("recipe_vector", "recipe")  # what training found best
 
     def fill(directory: Path) -> None:
         write_index_files(directory, vectors, recipes, hashes, thumbs, manifest)
@@ -139,6 +134,17 @@ def build_index(model_source: str | Path, data: str | Path, out_dir: str | Path,
     replace_dir(out_dir, fill)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def index_manifest(model: dict, dim: int, dtype: str, recipes: list[Recipe], thumbnail: dict, data: str) -> dict:
+    """Everything manifest.json says except the file checksums (added once files exist)."""
+    return {
+        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "model": model, "dim": dim, "dtype": dtype,
+        "count": len(recipes), "normalized": True, "fused": FUSED_RULE,
+        "fields": {"image": len(recipes), "title": len(recipes), "recipe": sum(r.has_recipe for r in recipes)},
+        "thumbnail": thumbnail, "data": {"source": data},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def write_index_files(directory: Path, vectors: dict[str, np.ndarray], recipes: list[Recipe], hashes: list[str],

@@ -41,7 +41,7 @@ class RecipeIndex:
         self.content_hashes = content_hashes
         self._thumbnails = thumbnails
         self._vectors = vectors  # stored fields, (count, dim) in the stored dtype
-        self._has_recipe = torch.from_numpy(table["has_recipe"].to_numpy(dtype=bool))
+        self._has_recipe = torch.tensor(table["has_recipe"].to_numpy(dtype=bool))
         self._backend = backend
         self._searchers: dict[str, tuple] = {}  # field -> (searcher, row numbers it covers)
 

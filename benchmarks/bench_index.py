@@ -1,0 +1,223 @@
+"""Index figures: build speed and size on the Epicurious sample, float16 vs float32 R@K,
+search latency on the sample and on 1M synthetic 512-d vectors (exact and IVF), peak RSS.
+
+    python benchmarks/bench_index.py --part build --model artifacts/model   # minutes
+    python benchmarks/bench_index.py --part dtype --part sample-search
+    python benchmarks/bench_index.py --part synthetic                      # ~3 min, ~5 GB RAM
+
+Each part prints its figures with the command that made them and merges them into
+benchmarks/results/index.json. Figures, not tests: timings depend on the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "index.json"
+SAMPLE = ROOT.parent / "shared" / "data" / "epicurious"
+PARTS = ("build", "dtype", "sample-search", "synthetic", "synthetic-exact", "synthetic-ivf")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def current_rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.iterdir() if f.is_file()) / 1e6
+
+
+def part_build(args) -> dict:
+    """Build float32 from scratch (timed), then the float16 index from it by re-running
+    build on a copy: every row is reused, so this also times the incremental path."""
+    from embeddings import build_index
+
+    f32, f16 = args.work / "index_f32", args.work / "index_f16"
+    shutil.rmtree(f32, ignore_errors=True)
+    report = build_index(args.model, args.data, f32, dtype="float32", progress=not args.quiet)
+    print(report, file=sys.stderr)
+    shutil.rmtree(f16, ignore_errors=True)
+    shutil.copytree(f32, f16)
+    again = build_index(args.model, args.data, f16, dtype="float16", progress=not args.quiet)
+    print(again, file=sys.stderr)
+    return {
+        "rows": report.count, "encoded": report.encoded, "build_seconds": round(report.seconds, 1),
+        "build_rows_per_s": round(report.count / report.seconds, 1),
+        "rebuild_all_reused_seconds": round(again.seconds, 1),
+        "size_mb_float32": round(dir_mb(f32), 1), "size_mb_float16": round(dir_mb(f16), 1),
+        "files_mb_float16": {f.name: round(f.stat().st_size / 1e6, 2) for f in sorted(f16.iterdir())},
+    }
+
+
+def part_dtype(args) -> dict:
+    """The field's protocol on the test split, with the float32 vectors and with the same
+    vectors rounded to float16 (queries too, as they would be stored)."""
+    from embeddings import load_index
+    from train.data import split_of
+    from train.metrics import evaluate_embeddings
+
+    index = load_index(args.work / "index_f32")
+    test = torch.tensor([split_of(i) == "test" for i in index.recipes["id"]])
+    has_recipe = torch.tensor(index.recipes["has_recipe"].to_numpy(dtype=bool))[test]
+    out = {"test_rows": int(test.sum()), "test_recipes": int(has_recipe.sum())}
+    for dtype in ("float32", "float16"):
+        embeds = {f: index.vectors(f)[test].to(getattr(torch, dtype)).float() for f in ("image", "title", "recipe", "fused")}
+        results = evaluate_embeddings(embeds, has_recipe, pool=1000, recipe_pool=500, bags=10, seed=0)
+        out[dtype] = {d: {k: round(v, 4) for k, v in m.items()} for d, m in results.items()}
+    out["r1_change_points"] = {d: round(100 * abs(out["float16"][d]["r1"] - out["float32"][d]["r1"]), 3) for d in out["float32"]}
+    # Top-1 agreement over every row as a query, whole index, each field against each.
+    index16 = load_index(args.work / "index_f16")
+    agree = total = 0
+    for query_field, target in (("image", "recipe"), ("recipe", "image"), ("title", "image"), ("image", "title")):
+        for row in range(0, index.count, max(1, index.count // 500)):
+            if query_field == "recipe" and not index.recipes["has_recipe"].iat[row]:
+                continue
+            a = index.search(index.vectors(query_field)[row].numpy(), target, 1)[0].row
+            b = index16.search(index16.vectors(query_field)[row].float().numpy(), target, 1)[0].row
+            agree, total = agree + (a == b), total + 1
+    out["top1_agreement"] = f"{agree}/{total}"
+    return out
+
+
+def time_queries(searcher_search, queries: torch.Tensor, k: int = 10) -> float:
+    searcher_search(queries[0], k)  # warm-up (faiss / torch first-call costs)
+    started = time.perf_counter()
+    for query in queries:
+        searcher_search(query, k)
+    return 1000 * (time.perf_counter() - started) / len(queries)
+
+
+def part_sample_search(args) -> dict:
+    from embeddings import load_index
+
+    before = current_rss_mb()
+    index = load_index(args.work / "index_f16")
+    loaded = current_rss_mb()
+    rng = np.random.default_rng(0)
+    rows = rng.choice(index.count, size=min(200, index.count), replace=False)
+    out = {"rows": index.count, "index_rss_mb": round(loaded - before, 1)}
+    for field, query_field in (("recipe", "image"), ("image", "title"), ("fused", "image")):
+        queries = index.vectors(query_field)[torch.from_numpy(rows)].float()
+        for backend in ("exact", "faiss-flat"):
+            probe = load_index(args.work / "index_f16", backend=backend) if backend != "exact" else index
+            ms = time_queries(lambda q, k: probe.search(q.numpy(), field, k), queries)
+            out[f"{field}_{backend}_ms_per_query"] = round(ms, 3)
+    out["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    return out
+
+
+def synthetic_data(n: int, dim: int, clusters: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit vectors around `clusters` random centres (noise as large as the centre), like
+    real embeddings that group by dish; queries drawn the same way, not in the data.
+    Returned as float16 (what an index stores) to keep memory down."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.nn.functional.normalize(torch.randn(clusters, dim, generator=generator), dim=1)
+    chunks = []
+    for start in range(0, n + 1000, 100_000):
+        size = min(100_000, n + 1000 - start)
+        x = centres[torch.randint(clusters, (size,), generator=generator)]
+        x = x + torch.randn(size, dim, generator=generator) / dim**0.5
+        chunks.append(torch.nn.functional.normalize(x, dim=1).half())
+    data = torch.cat(chunks)
+    return data[:n].contiguous(), data[n:].float()
+
+
+def part_synthetic_exact(args) -> dict:
+    from embeddings.search import ExactSearcher
+
+    data, queries = synthetic_data(args.n, args.dim, args.clusters)
+    searcher = ExactSearcher(data)
+    truth = np.stack([searcher.search(q, 10)[1] for q in queries[: args.queries]])
+    np.save(args.work / "synthetic_truth.npy", truth, allow_pickle=False)
+    ms = time_queries(searcher.search, queries[: args.queries])
+    return {"n": args.n, "dim": args.dim, "dtype": "float16", "ms_per_query": round(ms, 1),
+            "rss_mb": round(current_rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
+def part_synthetic_ivf(args) -> dict:
+    from embeddings.search import IVF_PROBE_FRACTION, FaissSearcher
+
+    data, queries = synthetic_data(args.n, args.dim, args.clusters)
+    started = time.perf_counter()
+    searcher = FaissSearcher(data, approximate=True)
+    del data
+    out = {"n": args.n, "dim": args.dim, "nlist": searcher.index.nlist, "build_seconds": round(time.perf_counter() - started, 1)}
+    truth = np.load(args.work / "synthetic_truth.npy", allow_pickle=False)
+    queries = queries[: len(truth)]
+    sweep = []
+    for nprobe in (8, 16, 32, 64, 128):
+        searcher.index.nprobe = nprobe
+        found = [searcher.search(q, 10)[1] for q in queries]
+        recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
+        sweep.append({"nprobe": nprobe, "recall_at_10": round(recall, 4), "ms_per_query": round(time_queries(searcher.search, queries), 2)})
+    out["sweep"] = sweep
+    out["default_nprobe"] = max(1, int(np.ceil(searcher.index.nlist * IVF_PROBE_FRACTION)))
+    out["rss_mb"], out["peak_rss_mb"] = round(current_rss_mb(), 1), round(peak_rss_mb(), 1)
+    return out
+
+
+def part_synthetic(args) -> dict:
+    """Exact and IVF each in its own process, so each peak RSS is its own."""
+    out = {}
+    for part in ("synthetic-exact", "synthetic-ivf"):
+        command = [sys.executable, __file__, "--part", part, "--work", str(args.work), "--n", str(args.n),
+                   "--dim", str(args.dim), "--clusters", str(args.clusters), "--queries", str(args.queries), "--no-save"]
+        result = subprocess.run(command, check=True, capture_output=True, text=True)
+        out[part.split("-", 1)[1]] = json.loads(result.stdout.strip().splitlines()[-1])[part]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", action="append", choices=PARTS, required=True)
+    parser.add_argument("--model", default=str(ROOT / "artifacts" / "model"))
+    parser.add_argument("--data", default=str(SAMPLE))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench_index"), help="where indexes are built")
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--clusters", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--no-save", action="store_true", help="print only (used by the synthetic subprocesses)")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(os.cpu_count() or 1)
+    command = "python benchmarks/bench_index.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    runners = {"build": part_build, "dtype": part_dtype, "sample-search": part_sample_search, "synthetic": part_synthetic,
+               "synthetic-exact": part_synthetic_exact, "synthetic-ivf": part_synthetic_ivf}
+    results = {}
+    for part in args.part:
+        figures = runners[part](args)
+        figures.update(command=command, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                       date=time.strftime("%Y-%m-%d %H:%M"))
+        results[part] = figures
+    print(json.dumps(results) if args.no_save else json.dumps(results, indent=2))
+    if not args.no_save:
+        saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        saved.update(results)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(saved, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
