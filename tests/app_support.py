@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import struct
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,49 +12,23 @@ import pandas as pd
 from PIL import Image
 
 
-# --- TEMPORARY: stands in for embeddings.load_index until embeddings/ lands ----------------
-@dataclass
-class FakeHit:
-    row: int
-    id: str
-    score: float
-
-
-class FakeIndex:
-    def __init__(self, model, n: int = 24, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        titles = [f"dish {i} chocolate cake" if i % 2 else f"dish {i} <b>spicy</b> soup" for i in range(n)]
-        has_recipe = np.array([i >= 4 for i in range(n)])
-        self.recipes = pd.DataFrame({
-            "id": [f"id-{i}" for i in range(n)],
-            "title": titles,
-            "ingredients": [[f"{i} cup <script>alert(1)</script> flour", "2 eggs"] if r else [] for i, r in enumerate(has_recipe)],
-            "instructions": [["Mix **well**.", "Bake 30 minutes."] if r else [] for r in has_recipe],
-            "has_recipe": has_recipe,
-        })
-        dim = model.config.embed_dim
-        vectors = rng.normal(size=(4, n, dim)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=-1, keepdims=True)
-        self.vectors = dict(zip(("image", "title", "recipe", "fused"), vectors))
-        self.count = n
-        self.manifest = {"model": {"source": "tiny", "revision": None}, "dim": dim, "count": n}
-        self.colours = rng.integers(0, 255, size=(n, 3))
-
-    def search(self, query, field, k):
-        scores = self.vectors[field] @ query
-        order = np.argsort(-scores)[:k]
-        return [FakeHit(int(r), self.recipes.id[r], float(scores[r])) for r in order]
-
-    def thumbnail(self, row):
-        return Image.new("RGB", (60, 40), tuple(int(c) for c in self.colours[row]))
-
-
 def make_index(model_dir: Path, work: Path):
-    from model import load_pretrained
+    """A real index (embeddings.build_index) of a generated Kaggle-layout collection, with
+    recipe text that holds markup the app must show as text. Returns (index, model)."""
+    from embeddings import build_index, load_index
+    from embeddings.hub import load_model
+    from tiny import make_kaggle_folder
 
-    model = load_pretrained(model_dir)
-    return FakeIndex(model), model
-# --- end TEMPORARY ------------------------------------------------------------------------
+    collection = make_kaggle_folder(work / "collection", n=30, title_only=6)
+    table = collection / "Food Ingredients and Recipe Dataset with Image Name Mapping.csv"
+    rows = pd.read_csv(table, index_col=0, keep_default_na=False)
+    rows.loc[0, "Title"] = "<b>spicy</b> **soup** [click](javascript:alert(1))"
+    rows.loc[6, "Title"] = "spicy soup <img src=x onerror=alert(1)>"
+    rows.loc[6, "Ingredients"] = repr(["1 cup <script>alert(1)</script> flour", "2 eggs"])
+    rows.loc[6, "Instructions"] = "Mix **well**.\n# Bake 30 minutes."
+    rows.to_csv(table)
+    build_index(model_dir, collection, work / "index", progress=False)
+    return load_index(work / "index"), load_model(model_dir)
 
 
 def free_port() -> int:
@@ -110,3 +83,14 @@ def decompression_bomb(path: Path, side: int = 100_000) -> Path:
     body = zlib.compress(b"\x00" * (side + 1) * 4)  # the first four rows, all zero
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
     return path
+
+
+def launch_app(index, model, thumbs: Path):
+    """The real app on 127.0.0.1 at a free port, not blocking. Returns (demo, url)."""
+    import app
+    from ui.search import RecipeSearch
+    from ui.layout import build_layout
+
+    demo = build_layout(RecipeSearch(index, model, thumbs), "tiny test model")
+    app.launch(demo, host="127.0.0.1", port=free_port(), prevent_thread_lock=True, quiet=True)
+    return demo, demo.local_url

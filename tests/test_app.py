@@ -1,6 +1,10 @@
 """The app's handlers as plain functions, every bad input of the issue, start-up rules."""
 from __future__ import annotations
 
+import html
+import warnings
+from pathlib import Path
+
 import gradio as gr
 import numpy as np
 import pytest
@@ -9,7 +13,7 @@ from PIL import Image
 
 import app_support as support
 from ui import inputs
-from ui.search import RecipeSearch
+from ui.search import SAME_PHOTO_SCORE, RecipeSearch
 from ui.startup import NO_INDEX_MESSAGE, index_source, parse_source
 
 
@@ -52,26 +56,33 @@ def test_recipe_to_photo_reads_either_box(search):
     check_answer(search.recipe_to_photo("", "1. Mix.\n2. Bake.", 6), 6)
 
 
-def test_similar_photos_leaves_out_the_photo_itself(search, tmp_path):
-    own = tmp_path / "own.png"
-    search.index.thumbnail(7).save(own)
-    search.index.vectors["image"][7] = search.model.encode_photos([Image.open(own)])[0].numpy()
-    results = check_answer(search.similar_photos(str(own), 3), 3)
-    assert 7 not in [r["row"] for r in results]
+def test_similar_photos_leaves_out_the_photo_itself(search, loaded):
+    collection = Path(loaded[0].manifest["data"]["source"]) / "Food Images" / "Food Images"
+    own = str(next(iter(sorted(collection.glob("dish-0010-*.jpg")))))
+    itself = search.index.search(search._encode_photo(own).numpy(), "image", 1)[0]
+    assert itself.score >= SAME_PHOTO_SCORE
+    results = check_answer(search.similar_photos(own, 3), 3)
+    assert itself.row not in [r["row"] for r in results]
 
 
 def test_choosing_a_result_shows_its_card(search):
-    _, results, *_ = search.title_to_recipe("soup", 3)
+    _, results, *_ = search.title_to_recipe("pepper beans", 3)
     photo, card = search.show_result(results, 2)
-    assert results[2]["title"].split("<")[0] in card and photo.endswith(f"{results[2]['row']}.jpg")
+    assert f"<h2>{html.escape(results[2]['title'])}</h2>" in card and photo.endswith(f"{results[2]['row']}.jpg")
     assert search.show_result([], 0)[1] == search.show_result(results, 99)[1]  # placeholder
 
 
 def test_recipe_markup_is_escaped(search):
-    _, results, _, card, _ = search.title_to_recipe("spicy soup", inputs.TOP_K_MAX)
-    assert "<script>" not in card and "<b>" not in card and "**" in card
-    cards = [search.show_result(results, i)[1] for i in range(len(results))]
-    assert any("&lt;script&gt;" in c for c in cards) and any("&lt;b&gt;" in c for c in cards)
+    """Titles and recipe lines holding HTML or Markdown come back as text, never markup."""
+    cards = [search.show_result(results, i)[1]
+             for answer in (search.title_to_recipe("spicy soup", inputs.TOP_K_MAX),
+                            search.recipe_to_photo("flour", "", inputs.TOP_K_MAX))
+             for results in [answer[1]] for i in range(len(results))]
+    html = "".join(cards)
+    for raw in ("<script>", "<b>", "<img", "href="):
+        assert raw not in html
+    for escaped in ("&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;b&gt;spicy&lt;/b&gt; **soup**", "&lt;img src=x", "# Bake"):
+        assert escaped in html
 
 
 # --- bad photos ------------------------------------------------------------------------------
@@ -141,9 +152,11 @@ def test_empty_text_refused(search, blank):
 
 def test_huge_text_is_cut_and_said_so(search):
     long_text = "chocolate cake " * 3_333 + "pie!!"  # 50,000 characters
-    *_, status = search.title_to_recipe(long_text, 3)
+    with pytest.warns(UserWarning, match="only the first"):
+        *_, status = search.title_to_recipe(long_text, 3)
     assert "50,000 characters" in status and f"first {inputs.MAX_TITLE_CHARS:,}" in status
-    *_, status = search.recipe_to_photo(long_text, long_text, 3)
+    with pytest.warns(UserWarning, match="only the first"):
+        *_, status = search.recipe_to_photo(long_text, long_text, 3)
     assert status.count("were read") == 2
 
 
@@ -158,7 +171,10 @@ def test_emoji_and_other_scripts(search, text):
     (None, inputs.TOP_K_DEFAULT, True), (float("nan"), inputs.TOP_K_DEFAULT, True), (3.6, 4, False), ("7", 7, False),
 ])
 def test_top_k_is_clamped(search, asked, got, warned):
-    _, results, *_, status = search.title_to_recipe("cake", asked)
+    with warnings.catch_warnings(record=True) as shown:  # gr.Warning, outside a server
+        warnings.simplefilter("always")
+        _, results, *_, status = search.title_to_recipe("cake", asked)
+    assert bool(shown) == warned
     assert len(results) == min(got, int(search.has_recipe.sum()))
     assert ("between" in status or "not a number" in status) == warned
 

@@ -97,7 +97,7 @@ def _check_size(size: tuple[int, int], image: Image.Image) -> Image.Image:
 
 def clean_text(text: str | None, limit: int, what: str) -> tuple[str, list[str]]:
     """Strip, refuse empty, cut to `limit` characters. Returns (text, notes)."""
-    text = (text or "").strip()
+    text = ("" if text is None else str(text)).strip()
     notes = []
     if len(text) > limit:
         notes.append(f"The {what} was {len(text):,} characters long; only the first {limit:,} were read.")

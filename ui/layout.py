@@ -40,65 +40,95 @@ def build_layout(search: RecipeSearch, model_name: str) -> gr.Blocks:
                               label="Results to show", scale=1, min_width=200)
         with gr.Tabs():
             with gr.Tab("Photo \u2192 Recipe", id="photo"):
-                photo = _photo_input("Photo of a dish")
-                _wire(search, search.photo_to_recipe, [photo], top_k, "Find recipes", "photo_to_recipe",
-                      picks.photos(0), upload=photo)
+                _search_tab(search.photo_to_recipe, "photo_to_recipe", "Find recipes", top_k,
+                            lambda: _photo_input("photo_to_recipe_input"), search, picks.photos(0))
             with gr.Tab("Title \u2192 Recipe", id="title"):
-                title = gr.Textbox(label="Dish name", placeholder="e.g. lemon chicken with olives", max_lines=1)
-                _wire(search, search.title_to_recipe, [title], top_k, "Find recipes", "title_to_recipe",
-                      picks.titles(), submit=title)
+                _search_tab(search.title_to_recipe, "title_to_recipe", "Find recipes", top_k,
+                            _title_input, search, picks.titles())
             with gr.Tab("Recipe \u2192 Photo", id="recipe"):
-                with gr.Row():
-                    ingredients = gr.Textbox(label="Ingredients, one per line", lines=6,
-                                             placeholder="2 cups flour\n1 cup sugar\n3 eggs")
-                    instructions = gr.Textbox(label="Instructions, one step per line", lines=6,
-                                              placeholder="Whisk the eggs and sugar.\nFold in the flour.\nBake 30 minutes.")
-                _wire(search, search.recipe_to_photo, [ingredients, instructions], top_k, "Find photos",
-                      "recipe_to_photo", picks.recipes(), labels=picks.recipe_labels())
+                _search_tab(search.recipe_to_photo, "recipe_to_photo", "Find photos", top_k,
+                            _recipe_inputs, search, picks.recipes(), picks.recipe_labels())
             with gr.Tab("Similar dishes", id="similar"):
-                similar = _photo_input("Photo of a dish")
-                _wire(search, search.similar_photos, [similar], top_k, "Find similar dishes", "similar_photos",
-                      picks.photos(EXAMPLES_PER_TAB), upload=similar)
+                _search_tab(search.similar_photos, "similar_photos", "Find similar dishes", top_k,
+                            lambda: _photo_input("similar_photos_input"), search, picks.photos(EXAMPLES_PER_TAB))
         gr.HTML(render.CREDITS)
     demo.queue(max_size=QUEUE_MAX_SIZE)
     return demo
 
 
-def _photo_input(label: str) -> gr.Image:
+# Each input builder returns (the handler's query inputs, extra events that run the search).
+def _photo_input(elem_id: str):
     # type="filepath" and preprocess=False on the listeners: Gradio hands over the uploaded
     # file untouched, so ui.inputs can check its size from the header before decoding it.
-    return gr.Image(label=label, type="filepath", sources=["upload", "webcam", "clipboard"], height=300)
+    photo = gr.Image(label="Photo of a dish", type="filepath", sources=["upload", "webcam", "clipboard"],
+                     height=280, elem_id=elem_id)
+    return [photo], [photo.upload]
 
 
-def _wire(search, handler, query_inputs, top_k, button_text, api_name, examples, labels=None, upload=None, submit=None):
-    """Button + result panel + examples for one tab, all wired to `handler`."""
-    button = gr.Button(button_text, variant="primary")
-    status = gr.HTML(render.status_line("", []))
+def _title_input():
+    title = gr.Textbox(label="Dish name", placeholder="e.g. lemon chicken with olives", max_lines=1,
+                       elem_id="title_to_recipe_input")
+    return [title], [title.submit]
+
+
+def _recipe_inputs():
+    with gr.Row():
+        ingredients = gr.Textbox(label="Ingredients, one per line", lines=7,
+                                 placeholder="2 cups flour\n1 cup sugar\n3 eggs")
+        instructions = gr.Textbox(label="Instructions, one step per line", lines=7,
+                                  placeholder="Whisk the eggs and sugar.\nFold in the flour.\nBake 30 minutes.")
+    return [ingredients, instructions], []
+
+
+class ResultPanel:
+    """Status line, gallery and recipe card. Built unrendered so the tab's examples (which
+    must name these outputs) can sit above them in the page."""
+
+    def __init__(self, api_name: str):
+        # elem_ids name each part after its endpoint, for the browser test and custom CSS.
+        self.status = gr.HTML(render.status_line("", []), elem_id=f"{api_name}_status", render=False)
+        self.gallery = gr.Gallery(label="Best matches", columns=4, height="auto", allow_preview=False,
+                                  object_fit="cover", interactive=False, elem_id=f"{api_name}_gallery", render=False)
+        self.photo = gr.Image(label="Chosen dish", interactive=False, height=220, show_label=False, render=False)
+        self.card = gr.HTML(render.PLACEHOLDER_CARD, elem_id=f"{api_name}_card", render=False)
+        # Hidden in the page, but the API's most useful output: the ranked recipes as data.
+        # It also holds the results for the gallery's select handler.
+        self.results = gr.JSON(visible=False, render=False)
+        self.outputs = [self.gallery, self.results, self.photo, self.card, self.status]
+
+    def render(self) -> None:
+        self.status.render()
+        with gr.Row():
+            with gr.Column(scale=3):
+                self.gallery.render()
+            with gr.Column(scale=2):
+                self.photo.render()
+                self.card.render()
+        self.results.render()
+
+
+def _search_tab(handler, api_name, button_text, top_k, make_inputs, search, examples, labels=None):
+    """Query inputs + button beside the examples, the result panel below, all wired."""
+    panel = ResultPanel(api_name)
     with gr.Row():
         with gr.Column(scale=3):
-            gallery = gr.Gallery(label="Best matches", columns=4, height="auto", allow_preview=False,
-                                 object_fit="cover", interactive=False)
+            query_inputs, triggers = make_inputs()
+            button = gr.Button(button_text, variant="primary", elem_id=f"{api_name}_button")
         with gr.Column(scale=2):
-            card_photo = gr.Image(label="Chosen dish", interactive=False, height=220, show_label=False)
-            card = gr.HTML(render.PLACEHOLDER_CARD)
-    # Hidden in the page, but the API's most useful output: the ranked recipes as data. It
-    # also holds the results for the gallery's select handler.
-    results = gr.JSON(visible=False)
-    outputs = [gallery, results, card_photo, card, status]
-    triggers = [button.click] + ([upload.upload] if upload else []) + ([submit.submit] if submit else [])
-    gr.on(triggers, handler, inputs=[*query_inputs, top_k], outputs=outputs, api_name=api_name,
-          preprocess=False, concurrency_id="model", concurrency_limit=MODEL_CONCURRENCY)
+            if examples:
+                gr.Examples(examples, inputs=query_inputs, outputs=panel.outputs, fn=handler, cache_examples=True,
+                            cache_mode="eager", preprocess=False, example_labels=labels,
+                            examples_per_page=EXAMPLES_PER_TAB, label="Try one from the collection")
+    panel.render()
+    gr.on([button.click, *triggers], handler, inputs=[*query_inputs, top_k], outputs=panel.outputs,
+          api_name=api_name, preprocess=False, concurrency_id="model", concurrency_limit=MODEL_CONCURRENCY)
 
     def choose(results, evt: gr.SelectData):
         return search.show_result(results, evt.index)
 
-    # No model involved: this needs no place in the model's queue.
-    gallery.select(choose, inputs=[results], outputs=[card_photo, card], api_visibility="private",
-                   queue=False, show_progress="hidden")
-    if examples:
-        gr.Examples(examples, inputs=query_inputs, outputs=outputs, fn=handler, cache_examples=True,
-                    cache_mode="eager", preprocess=False, example_labels=labels,
-                    examples_per_page=EXAMPLES_PER_TAB, label="Try one from the collection")
+    # No model involved, so no place in the model's queue is needed.
+    panel.gallery.select(choose, inputs=[panel.results], outputs=[panel.photo, panel.card],
+                         api_visibility="private", queue=False, show_progress="hidden")
 
 
 class ExamplePicker:

@@ -22,10 +22,14 @@ from . import inputs, render
 
 # Which stored vectors each query is compared with (fields of embeddings' index).
 PHOTO_TO_RECIPE_FIELD = "recipe"  # the direction the model is trained and evaluated on
-TITLE_TO_RECIPE_FIELD = "image"  # title->image is the evaluated direction for titles
+# normalize(title + recipe) of each row: a typed name matches a dish by its name and by
+# what is in it ("lemon chicken" finds a recipe titled "Poulet au citron" with lemons).
+TITLE_TO_RECIPE_FIELD = "fused"
 RECIPE_TO_PHOTO_FIELD = "image"
 SIMILAR_PHOTO_FIELD = "image"
-SAME_PHOTO_SCORE = 0.9999  # a hit this close is the query photo itself, not a "similar" one
+# A hit this close is the query photo itself (or a copy of it), not a "similar" one;
+# vectors stored as float16 score ~1e-4 below 1.0 against themselves.
+SAME_PHOTO_SCORE = 0.999
 
 
 class ThumbnailFiles:
@@ -91,7 +95,9 @@ class RecipeSearch:
         """A photo -> the most similar photos in the collection (the photo itself left out)."""
         k, notes = inputs.clamp_top_k(top_k)
         query = self._encode_photo(photo)
-        hits = [hit for hit in self._search(query, SIMILAR_PHOTO_FIELD, k + 1, recipes_only=False) if hit.score < SAME_PHOTO_SCORE]
+        hits = self._search(query, SIMILAR_PHOTO_FIELD, k + 1, recipes_only=False)
+        if hits and hits[0].score >= SAME_PHOTO_SCORE:
+            hits = hits[1:]  # a photo from the collection finds itself first
         return self._answer(hits[:k], notes, "similar dishes")
 
     def show_result(self, results, position):

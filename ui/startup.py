@@ -70,4 +70,8 @@ def load(index_flag=None, model_flag=None, index_revision=None, model_revision=N
         raise SystemExit(f"The index at {source} failed its checks: {error}. Rebuild it with `make demo`.") from None
     model_from = model_source(model_flag, model_revision, index.manifest)
     model = load_model(model_from.location, revision=model_from.revision)
+    try:
+        index.check_model(model)  # vectors made by another model would rank nonsense
+    except CorruptIndexError as error:
+        raise SystemExit(f"The model {model_from} does not match the index {source}: {error}") from None
     return index, model, model_from

@@ -1,0 +1,82 @@
+"""End to end in a real browser: Debian's chromium driven by Playwright (never
+`playwright install`; tests/setup_browser.sh installs chromium where it is missing)."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import app_support as support
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+TIMEOUT_MS = 60_000  # first search also warms the model up; the machine may be shared
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium missing: run tests/setup_browser.sh")
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_model_dir, tmp_path_factory):
+    index, model = support.make_index(tiny_model_dir, tmp_path_factory.mktemp("browser_index"))
+    demo, url = support.launch_app(index, model, tmp_path_factory.mktemp("browser_thumbs"))
+    yield url
+    demo.close()
+
+
+@pytest.fixture()
+def page(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(app_url)
+        yield page
+        browser.close()
+
+
+def a_photo(folder: Path) -> Path:
+    """A real photo from the Epicurious sample when it is here, else a generated one."""
+    sample = Path(__file__).resolve().parents[2] / "shared" / "data" / "epicurious" / "Food Images" / "Food Images"
+    if sample.is_dir():
+        first = next(iter(sorted(sample.glob("*.jpg"))), None)
+        if first is not None:
+            return Path(shutil.copy(first, folder / "dish.jpg"))
+    return support.photo(folder / "dish.png", size=(274, 169))
+
+
+def test_photo_to_recipe_in_a_browser(page, tmp_path):
+    # The first example is preloaded with its answer, so the page never opens empty;
+    # clear it, as a visitor would, to upload a photo of their own.
+    page.locator("#photo_to_recipe_input button[aria-label='Remove Image']").click()
+    page.locator("#photo_to_recipe_input input[type=file]").set_input_files(str(a_photo(tmp_path)))
+    page.locator("#photo_to_recipe_button").click()
+    thumbnails = page.locator("#photo_to_recipe_gallery .thumbnail-item")
+    thumbnails.nth(2).wait_for()
+    assert thumbnails.count() >= 3
+    assert "match" in page.locator("#photo_to_recipe_status").inner_text()
+
+    thumbnails.nth(2).click()  # choose the third result: its recipe card replaces the first's
+    caption = page.locator("#photo_to_recipe_gallery .caption-label").nth(2).inner_text()
+    title = caption.rsplit(" \u00b7 ", 1)[0]
+    heading = page.locator("#photo_to_recipe_card h2")
+    page.wait_for_function(
+        "t => document.querySelector('#photo_to_recipe_card h2')?.textContent === t", arg=title)
+    assert page.locator("#photo_to_recipe_card ol li").count() >= 1  # numbered instructions
+    assert page.locator("#photo_to_recipe_card ul li").count() >= 1  # ingredient list
+    assert heading.inner_text() == title
+    page.screenshot(path=str(tmp_path / "photo_to_recipe.png"), full_page=True)
+    assert (tmp_path / "photo_to_recipe.png").stat().st_size > 10_000
+
+
+def test_title_tab_and_escaped_markup_in_a_browser(page, tmp_path):
+    page.get_by_role("tab", name="Title \u2192 Recipe").click()
+    page.get_by_label("Dish name").fill("spicy soup")
+    page.locator("#title_to_recipe_button").click()
+    page.locator("#title_to_recipe_gallery .thumbnail-item").first.wait_for()
+    # Titles in the data hold "<b>": they must show as text, never as bold markup.
+    assert page.locator("#title_to_recipe_card b, #title_to_recipe_card script").count() == 0
+    page.screenshot(path=str(tmp_path / "title_to_recipe.png"), full_page=True)
