@@ -23,19 +23,23 @@ def read_evaluation(model_dir: Path) -> tuple[str, dict] | None:
     return None
 
 
-def _cell(value) -> str:
-    """A number, or {"mean": m, "std": s} as m ± s."""
-    if isinstance(value, dict) and "mean" in value:
-        return f"{value['mean']:.1f} ± {value.get('std', 0):.1f}"
-    if isinstance(value, float):
-        return f"{value:.1f}"
-    return "–" if value is None else str(value)
+def _cell(metrics: dict, key: str) -> str:
+    """"12.0", or "21.3 ± 1.1" where a `<key>_std` spread is recorded. Recalls stored as
+    fractions (train/metrics.py) are shown as percentages."""
+    value = metrics.get(key)
+    if value is None:
+        return "–"
+    if key in ("pool", "bags"):
+        return str(int(value))
+    scale = 100 if key.startswith("r") and value <= 1 else 1
+    std = metrics.get(f"{key}_std")
+    return f"{value * scale:.1f}" + (f" ± {std * scale:.1f}" if std else "")
 
 
 def evaluation_table(rows: dict) -> str:
-    lines = ["| direction | pool N | bags | MedR ↓ | R@1 ↑ | R@5 ↑ | R@10 ↑ |", "|---|---|---|---|---|---|---|"]
-    for direction, m in rows.items():
-        cells = [direction.replace("_", " → ", 1).replace("_", " ")] + [_cell(m.get(key)) for key in ("pool", "bags", "medr", "r1", "r5", "r10")]
+    lines = ["| direction | pool N | bags | MedR ↓ | R@1 % ↑ | R@5 % ↑ | R@10 % ↑ |", "|---|---|---|---|---|---|---|"]
+    for direction, metrics in rows.items():
+        cells = [direction.replace("_to_", " → ")] + [_cell(metrics, key) for key in ("pool", "bags", "medr", "r1", "r5", "r10")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
