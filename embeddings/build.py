@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 from model.saving import atomic_write_bytes
 from train.data import Recipe, load_recipes
 
-from .encode import encode_photos, encode_recipe_texts, encode_titles
+from .encode import encode_rows
 from .manifest import (
     DTYPES, EMBEDDINGS_FILE, FORMAT_NAME, FORMAT_VERSION, FUSED_RULE, MANIFEST_FILE, RECIPES_FILE,
     STORED_FIELDS, CorruptIndexError, file_entries, model_fingerprint,
@@ -79,11 +79,18 @@ def previous_rows(out_dir: Path, fingerprint: str, thumbnail: dict) -> tuple[dic
 
 def build_index(model_source: str | Path, data: str | Path, out_dir: str | Path, *, revision: str | None = None,
                 model=None, recipes: list[Recipe] | None = None, dtype: str = "float16",
-                thumb_size: int = THUMB_MAX_SIDE, thumb_quality: int = THUMB_QUALITY, progress: bool = True) -> BuildReport:
+                thumb_size: int = THUMB_MAX_SIDE, thumb_quality: int = THUMB_QUALITY, progress: bool = True,
+                feature_cache: str | Path | None = "default") -> BuildReport:
     """Embed `data` (a collection load_recipes reads) with the model at `model_source`
-    (a dir or a Hub id at `revision`; or `model`, already loaded) into `out_dir`."""
+    (a dir or a Hub id at `revision`; or `model`, already loaded) into `out_dir`.
+    `feature_cache`: train's backbone feature cache folder ("default": its default place;
+    None: never use it)."""
     from .hub import load_model
 
+    if feature_cache == "default":
+        from train.features import DEFAULT_CACHE
+
+        feature_cache = DEFAULT_CACHE
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     started = time.perf_counter()
@@ -111,13 +118,11 @@ def build_index(model_source: str | Path, data: str | Path, out_dir: str | Path,
         new_at, old_at = (torch.tensor(list(column)) for column in zip(*kept))
         for name in STORED_FIELDS:
             vectors[name][new_at.numpy()] = old.vectors(name)[old_at].float().numpy()
-    fresh_recipes = [recipes[i] for i in fresh]
-    with_recipe = [i for i in fresh if recipes[i].has_recipe]
-    vectors["image"][fresh] = encode_photos(model, fresh_recipes, progress=progress)
-    vectors["title"][fresh] = encode_titles(model, fresh_recipes, progress=progress)
-    if with_recipe:
-        vectors["recipe"][with_recipe] = encode_recipe_texts(model, [recipes[i] for i in with_recipe], progress=progress)
-    report.encoded = {"image": len(fresh), "title": len(fresh), "recipe": len(with_recipe)}
+    # Training's feature cache only pays off (and only matches) when every row is new.
+    cache = feature_cache if len(fresh) == len(recipes) else None
+    for name, block in encode_rows(model, [recipes[i] for i in fresh], progress, cache).items():
+        vectors[name][fresh] = block
+    report.encoded = {"image": len(fresh), "title": len(fresh), "recipe": sum(recipes[i].has_recipe for i in fresh)}
 
     thumbs = [old._thumbnails[row] if row is not None else None for row in old_rows] if old else [None] * len(recipes)
     missing = [i for i, t in enumerate(thumbs) if t is None]

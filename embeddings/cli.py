@@ -24,6 +24,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     build.add_argument("--out", default=DEFAULT_INDEX, help="index directory (default: %(default)s)")
     build.add_argument("--dtype", choices=("float16", "float32"), default="float16")
     build.add_argument("--thumb-size", type=int, default=None, help="thumbnail longest side in px (default 192, at most 256)")
+    build.add_argument("--no-feature-cache", action="store_true",
+                       help="run the backbones even for a frozen-backbone model whose features `python -m train` cached")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
 
     search = commands.add_parser("search", help="search an index with a photo, a title or a recipe text")
@@ -61,7 +63,8 @@ def run_build(args) -> int:
     if not 16 <= size <= 256:
         raise ValueError(f"--thumb-size must be between 16 and 256 px, got {size}")
     report = build_index(args.model, args.data, args.out, revision=args.revision, dtype=args.dtype,
-                         thumb_size=size, progress=not args.quiet)
+                         thumb_size=size, progress=not args.quiet,
+                         feature_cache=None if args.no_feature_cache else "default")
     print(report)
     return 0
 

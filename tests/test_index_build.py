@@ -124,3 +124,25 @@ def test_thumbnails_are_small_jpegs(tmp_path):
     assert data[:3] == b"\xff\xd8\xff"  # JPEG
     with Image.open(io.BytesIO(data)) as thumb:
         assert max(thumb.size) <= 256 and thumb.mode == "RGB"
+
+
+def test_frozen_backbone_models_reuse_trains_feature_cache(tiny_model_dir, kaggle_folder, tmp_path):
+    from model import save_pretrained
+
+    frozen = load_pretrained(tiny_model_dir)
+    frozen.config.extra["frozen_backbones"] = True
+    save_pretrained(frozen, tmp_path / "frozen")
+    live = build_index(tmp_path / "frozen", kaggle_folder, tmp_path / "live", feature_cache=None, progress=False)
+    assert live.encoded["image"] == 22
+    build_index(tmp_path / "frozen", kaggle_folder, tmp_path / "first", feature_cache=tmp_path / "cache", progress=False)
+    assert list((tmp_path / "cache").glob("image-*.safetensors"))  # written on a miss, as train does
+
+    model = counting_model(tmp_path / "frozen")
+    model.config.extra["frozen_backbones"] = True
+    calls = []
+    model.image_features = lambda *a: calls.append(a)  # must not run: the cache answers
+    build_index(tmp_path / "frozen", kaggle_folder, tmp_path / "cached", model=model, feature_cache=tmp_path / "cache", progress=False)
+    assert calls == [] and model.rows_encoded == {"image": 0, "title": 0, "recipe": 0}
+    a, b = load_index(tmp_path / "live"), load_index(tmp_path / "cached")
+    for field in ("image", "title", "recipe"):
+        assert (a.vectors(field).float() - b.vectors(field).float()).abs().max() < 2e-3
