@@ -12,6 +12,7 @@ vectors it made together:
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import tempfile
@@ -33,16 +34,23 @@ _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 def is_repo_id(path_or_id: str | Path) -> bool:
-    """A Hub id ("owner/name") that is not an existing local path."""
-    return not Path(path_or_id).exists() and bool(_REPO_ID.match(str(path_or_id)))
+    """A Hub id ("owner/name"), not a local path: "artifacts/index" is local when there is
+    an "artifacts" folder, even before the index inside it is built."""
+    text = str(path_or_id)
+    return bool(_REPO_ID.match(text)) and not Path(text).exists() and not Path(text.split("/")[0]).is_dir()
 
 
 def _snapshot(repo_id: str, revision: str | None, patterns: list[str]) -> Path:
     if not is_repo_id(repo_id):
-        raise FileNotFoundError(f"{repo_id!r} is neither a local directory nor a Hub repo id (owner/name)")
+        raise FileNotFoundError(f"{repo_id}: no such local directory (and not a Hub repo id, owner/name)")
     if revision is None:
         print(f"note: {repo_id} is not pinned to a revision; using its main branch (pass --revision TAG|COMMIT)", file=sys.stderr)
-    return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
+    except OSError as err:  # not in the cache while offline, no such repo or revision, no network
+        where = "in the local cache (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") == "1" else "on the Hub"
+        raise FileNotFoundError(f"{repo_id} at revision {revision or 'main'}: not found {where} "
+                                f"(a local folder of that name does not exist either): {err}") from err
 
 
 def _commit_of(snapshot: Path, revision: str | None) -> str | None:

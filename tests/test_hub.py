@@ -145,5 +145,20 @@ def test_an_index_from_another_model_is_not_published(fake_hub, model_and_index,
 def test_bad_ids_are_named(fake_hub, tiny_model_dir):
     with pytest.raises(ValueError, match="USER/NAME"):
         hub.publish(tiny_model_dir, None, "not a repo")
-    with pytest.raises(FileNotFoundError, match="neither a local directory nor a Hub repo id"):
+    with pytest.raises(FileNotFoundError, match="no such local directory"):
         hub.load_model("no/such/dir/here")
+
+
+def test_hub_failures_become_file_not_found(monkeypatch, tmp_path):
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def offline(*args, **kwargs):
+        raise LocalEntryNotFoundError("no cached snapshot")
+
+    monkeypatch.setattr(hub, "snapshot_download", offline)
+    with pytest.raises(FileNotFoundError, match="cook/absent at revision v2: not found in the local cache"):
+        load_index("cook/absent", revision="v2")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "artifacts").mkdir()  # "artifacts/index" is then a local path, never a repo id
+    with pytest.raises(FileNotFoundError, match="artifacts/index: no such local directory"):
+        load_index("artifacts/index")
