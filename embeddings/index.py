@@ -79,7 +79,10 @@ class RecipeIndex:
         query = torch.as_tensor(np.asarray(query_vector, dtype=np.float32)).reshape(-1)
         if query.shape[0] != self.dim:
             raise ValueError(f"query has {query.shape[0]} dimensions, the index holds {self.dim}-d vectors")
-        query = torch.nn.functional.normalize(query, dim=0)
+        norm = float(query.norm())
+        if not norm > 0 or not np.isfinite(norm):
+            raise ValueError(f"query vector has norm {norm}: it must be finite and non-zero")
+        query = query / norm
         searcher, rows = self._searcher(field)
         scores, positions = searcher.search(query, int(k))
         ids = self.recipes["id"]

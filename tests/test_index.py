@@ -98,6 +98,10 @@ def test_bad_queries_say_what_is_wrong(index_dir):
         index.search(np.ones(7), "image", 3)
     with pytest.raises(ValueError, match="field"):
         index.search(np.ones(32), "photo", 3)
+    with pytest.raises(ValueError, match="norm"):
+        index.search(np.zeros(32), "image", 3)
+    with pytest.raises(ValueError, match="norm"):
+        index.search(np.full(32, np.nan), "image", 3)
 
 
 # --- corrupt and mismatched indexes: one error class, naming the file ------------------------
