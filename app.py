@@ -13,22 +13,29 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
-import gradio as gr
+if TYPE_CHECKING:
+    import gradio as gr
 
-from ui import inputs
-from ui.layout import build_layout, launch_style
-from ui.search import RecipeSearch
+# Gradio, torch and the ui modules load inside the functions: a missing index is then
+# reported in a second, not after the ten it takes to import them.
 
 
 def build_demo(index, model, model_name: str | None = None) -> gr.Blocks:
     """A loaded RecipeIndex and Retriever -> the app, ready to launch()."""
+    from ui.layout import build_layout
+    from ui.search import RecipeSearch
+
     name = model_name or str((index.manifest.get("model") or {}).get("source", "retriever"))
     return build_layout(RecipeSearch(index, model), name)
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, **options):
     """launch() with the theme, CSS and upload limit; tests call this too."""
+    from ui import inputs
+    from ui.layout import launch_style
+
     return demo.launch(server_name=host, server_port=port, max_file_size=inputs.MAX_UPLOAD_BYTES,
                        footer_links=["api", "settings"], show_error=True, **launch_style(), **options)
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import html
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -15,6 +17,8 @@ import app_support as support
 from ui import inputs
 from ui.search import SAME_PHOTO_SCORE, RecipeSearch
 from ui.startup import NO_INDEX_MESSAGE, index_source, parse_source
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -189,8 +193,14 @@ def test_hub_ids_and_revisions_are_parsed(tmp_path):
 
 
 def test_no_index_says_how_to_build_one(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("ui.startup.DEFAULT_INDEX", str(tmp_path / "artifacts" / "index"))
     monkeypatch.delenv("RECIPE_INDEX", raising=False)
     with pytest.raises(SystemExit, match="make demo") as stop:
         index_source(None, None)
     assert str(stop.value).startswith(NO_INDEX_MESSAGE.split("{")[0])
+
+
+def test_app_without_an_index_prints_one_message_and_exits(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "app.py"), "--index", str(tmp_path / "none")],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 1 and "make demo" in done.stderr and "Traceback" not in done.stderr

@@ -80,3 +80,19 @@ def test_title_tab_and_escaped_markup_in_a_browser(page, tmp_path):
     # Titles in the data hold "<b>": they must show as text, never as bold markup.
     assert page.locator("#title_to_recipe_card b, #title_to_recipe_card script").count() == 0
     page.screenshot(path=str(tmp_path / "title_to_recipe.png"), full_page=True)
+
+
+def test_a_broken_upload_shows_a_message_and_the_app_keeps_working(page, tmp_path):
+    page.locator("#photo_to_recipe_input button[aria-label='Remove Image']").click()
+    page.locator("#photo_to_recipe_input input[type=file]").set_input_files(
+        str(support.truncated_jpeg(tmp_path / "broken.jpg")))
+    page.locator("#photo_to_recipe_button").click()
+    page.get_by_text("damaged or incomplete").first.wait_for()
+    page.screenshot(path=str(tmp_path / "error.png"), full_page=True)
+    page.get_by_role("tab", name="Title \u2192 Recipe").click()
+    page.locator("#top_k input[type=number]").fill("3")
+    page.locator("#top_k input[type=number]").press("Enter")
+    page.get_by_label("Dish name").fill("pepper beans")
+    page.get_by_label("Dish name").press("Enter")  # Enter searches too
+    page.wait_for_function("() => document.querySelector('#title_to_recipe_status')?.textContent.includes('3 recipes')")
+    assert page.locator("#title_to_recipe_gallery .thumbnail-item").count() == 3

@@ -37,7 +37,7 @@ def build_layout(search: RecipeSearch, model_name: str) -> gr.Blocks:
         with gr.Row(equal_height=True):
             gr.HTML(render.header(search.index.count, model_name), scale=4)
             top_k = gr.Slider(inputs.TOP_K_MIN, inputs.TOP_K_MAX, value=inputs.TOP_K_DEFAULT, step=1,
-                              label="Results to show", scale=1, min_width=200)
+                              label="Results to show", scale=1, min_width=200, elem_id="top_k")
         with gr.Tabs():
             with gr.Tab("Photo \u2192 Recipe", id="photo"):
                 _search_tab(search.photo_to_recipe, "photo_to_recipe", "Find recipes", top_k,
@@ -120,8 +120,12 @@ def _search_tab(handler, api_name, button_text, top_k, make_inputs, search, exam
                             cache_mode="eager", preprocess=False, example_labels=labels,
                             examples_per_page=EXAMPLES_PER_TAB, label="Try one from the collection")
     panel.render()
+    # Progress (and, on a refused input, the error badge) shows on the status line only:
+    # the previous results stay readable beside the error message. trigger_mode="once":
+    # a click while the upload's own search runs is not queued a second time.
     gr.on([button.click, *triggers], handler, inputs=[*query_inputs, top_k], outputs=panel.outputs,
-          api_name=api_name, preprocess=False, concurrency_id="model", concurrency_limit=MODEL_CONCURRENCY)
+          api_name=api_name, preprocess=False, concurrency_id="model", concurrency_limit=MODEL_CONCURRENCY,
+          show_progress_on=[panel.status], trigger_mode="once")
 
     def choose(results, evt: gr.SelectData):
         return search.show_result(results, evt.index)

@@ -6,7 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_INDEX = "artifacts/index"
+# Where `make demo` writes the index, found from the app's folder so `python /path/app.py`
+# works from any directory.
+DEFAULT_INDEX = str(Path(__file__).resolve().parents[1] / "artifacts" / "index")
 INDEX_ENV, MODEL_ENV = "RECIPE_INDEX", "RECIPE_MODEL"
 
 NO_INDEX_MESSAGE = (
@@ -41,7 +43,7 @@ def index_source(flag: str | None, revision: str | None) -> Source:
     spec = flag or os.environ.get(INDEX_ENV) or DEFAULT_INDEX
     source = parse_source(spec, revision)
     if spec == DEFAULT_INDEX and not Path(spec).is_dir():
-        raise SystemExit(NO_INDEX_MESSAGE.format(where=Path(spec).resolve()))
+        raise SystemExit(NO_INDEX_MESSAGE.format(where=spec))
     return source
 
 
@@ -58,10 +60,10 @@ def model_source(flag: str | None, revision: str | None, manifest: dict) -> Sour
 
 def load(index_flag=None, model_flag=None, index_revision=None, model_revision=None):
     """Load the index (verified) and its model once. Returns (index, model, model_source)."""
+    source = index_source(index_flag, index_revision)  # before the slow imports: fail fast
     from embeddings import CorruptIndexError, load_index
     from embeddings.hub import load_model
 
-    source = index_source(index_flag, index_revision)
     try:
         index = load_index(source.location, revision=source.revision)
     except FileNotFoundError as error:

@@ -1,0 +1,141 @@
+"""App figures: latency of each handler as the server calls it, time from `python app.py`
+to serving, and resident memory of the served app.
+
+    python benchmarks/bench_app.py                           # artifacts/index + its model
+    python benchmarks/bench_app.py --index DIR [--model DIR] [--repeats 40]
+
+Figures, not tests: timings depend on the machine (and on what else runs on it). Results
+are printed with the command that made them and written to benchmarks/results/app.json.
+Targets from the issue: photo->recipe median <= 150 ms, title->recipe median <= 50 ms,
+start to serving <= 30 s, resident memory <= 3 GB.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np  # noqa: E402
+
+from benchmarks.common import peak_rss_mb, write_result  # noqa: E402
+
+SAMPLE_PHOTOS = ROOT.parent / "shared" / "data" / "epicurious" / "Food Images" / "Food Images"
+TOP_K = 8  # the app's default
+
+
+def timings(call, queries: list, warmup: int) -> dict:
+    """Median and p95 in ms over `queries`, after `warmup` untimed calls."""
+    for query in queries[:warmup]:
+        call(query)
+    spent = []
+    for query in queries[warmup:]:
+        start = time.perf_counter()
+        call(query)
+        spent.append((time.perf_counter() - start) * 1000)
+    return {"median_ms": round(float(np.median(spent)), 1), "p95_ms": round(float(np.percentile(spent, 95)), 1),
+            "calls": len(spent)}
+
+
+def handler_latency(args) -> dict:
+    from ui.search import RecipeSearch
+    from ui.startup import load
+
+    started = time.perf_counter()
+    index, model, model_from = load(args.index, args.model)
+    load_s = time.perf_counter() - started
+    search = RecipeSearch(index, model)
+    n = args.repeats + args.warmup
+    photos = sorted(SAMPLE_PHOTOS.glob("*.jpg"))[::97][:n] if SAMPLE_PHOTOS.is_dir() else []
+    if len(photos) < n:  # no sample here: the index's own thumbnails, written to files
+        photos = [search.thumbnails.path(row) for row in range(0, index.count, max(1, index.count // n))][:n]
+    rows = np.linspace(0, index.count - 1, n).astype(int)
+    recipe_rows = np.flatnonzero(search.has_recipe)[:: max(1, int(search.has_recipe.sum()) // n)][:n]
+    table = index.recipes
+    figures = {
+        "index_rows": index.count, "model": str(model_from), "load_index_and_model_s": round(load_s, 2),
+        "photo_to_recipe": timings(lambda p: search.photo_to_recipe(str(p), TOP_K), photos, args.warmup),
+        "title_to_recipe": timings(lambda t: search.title_to_recipe(t, TOP_K), [table.title.iat[r] for r in rows], args.warmup),
+        "recipe_to_photo": timings(
+            lambda r: search.recipe_to_photo("\n".join(table.ingredients.iat[r]), "\n".join(table.instructions.iat[r]), TOP_K),
+            list(recipe_rows), args.warmup),
+        "similar_photos": timings(lambda p: search.similar_photos(str(p), TOP_K), photos[::-1], args.warmup),
+        "benchmark_process_peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    return figures
+
+
+def rss_mb(pid: int) -> dict:
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {"rss_mb": round(int(status["VmRSS"].split()[0]) / 1024, 1), "peak_rss_mb": round(int(status["VmHWM"].split()[0]) / 1024, 1)}
+
+
+def startup_and_memory(args) -> dict:
+    """`python app.py` in a child process: seconds until the page answers, then memory
+    after a few searches through gradio_client."""
+    from gradio_client import Client, handle_file
+
+    port = args.port
+    command = [sys.executable, "app.py", "--port", str(port)]
+    command += (["--index", args.index] if args.index else []) + (["--model", args.model] if args.model else [])
+    log = open(Path(args.log), "w")
+    started = time.perf_counter()
+    server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            if server.poll() is not None:
+                raise SystemExit(f"app.py exited with {server.returncode}; see {args.log}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+            if time.perf_counter() - started > 300:
+                raise SystemExit(f"app.py did not serve within 300 s; see {args.log}")
+        serving_s = time.perf_counter() - started
+        at_start = rss_mb(server.pid)
+        client = Client(url, verbose=False, analytics_enabled=False)
+        photos = sorted(SAMPLE_PHOTOS.glob("*.jpg"))[:5] if SAMPLE_PHOTOS.is_dir() else []
+        for photo in photos:
+            client.predict(handle_file(str(photo)), TOP_K, api_name="/photo_to_recipe")
+        for title in ("chocolate cake", "grilled salmon", "lentil soup"):
+            client.predict(title, TOP_K, api_name="/title_to_recipe")
+        client.predict("2 cups flour\n3 eggs", "Whisk.\nBake.", TOP_K, api_name="/recipe_to_photo")
+        return {"start_to_serving_s": round(serving_s, 1), "app_rss_at_start_mb": at_start["rss_mb"],
+                "app_rss_after_searches_mb": rss_mb(server.pid)["rss_mb"], "app_peak_rss_mb": rss_mb(server.pid)["peak_rss_mb"]}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--index", help="default: $RECIPE_INDEX or artifacts/index, as app.py")
+    parser.add_argument("--model", help="default: the model the index names")
+    parser.add_argument("--repeats", type=int, default=40, help="timed calls per handler")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--port", type=int, default=7871)
+    parser.add_argument("--log", default="/tmp/bench_app_server.log", help="the served app's output")
+    args = parser.parse_args()
+    import torch
+
+    figures = {"torch_threads": torch.get_num_threads(), "top_k": TOP_K, **handler_latency(args), **startup_and_memory(args)}
+    for name, value in figures.items():
+        print(f"{name:>32}: {value}")
+    write_result("app", figures)
+
+
+if __name__ == "__main__":
+    main()
