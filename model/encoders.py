@@ -41,6 +41,22 @@ class ImageBackbone(nn.Module):
             return self.net.forward_head(self.net.forward_features(pixel_values), pre_logits=True)
         return self.net(pixel_values)
 
+    @property
+    def num_classes(self) -> int:
+        return self.net.get_classifier().out_features if self.library == "timm" else 0
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """Pooled features (B, C) -> ImageNet logits (B, 1000), with the backbone's own classifier."""
+        if self.library != "timm":
+            raise ValueError("the zero-shot bridge needs a timm backbone with its ImageNet classifier")
+        return self.net.get_classifier()(features)
+
+    def class_names(self) -> list[str]:
+        from timm.data import ImageNetInfo
+
+        info = ImageNetInfo()
+        return [info.index_to_description(i) for i in range(self.num_classes)]
+
     def blocks(self) -> list[nn.Module]:
         """The backbone's stages from input to output; fine-tuning unfreezes the last few."""
         net = self.net

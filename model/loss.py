@@ -21,6 +21,7 @@ def multi_pair_loss(
     embeds: dict[str, torch.Tensor],
     present: dict[str, torch.Tensor],
     logit_scale: torch.Tensor,
+    pairs: tuple[tuple[str, str], ...] = MODALITY_PAIRS,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Average of the symmetric InfoNCE over every pair of modalities (six directional terms).
 
@@ -30,7 +31,7 @@ def multi_pair_loss(
     A pair with fewer than two such rows in the batch has no negatives and is left out.
     """
     terms: dict[str, torch.Tensor] = {}
-    for x, y in MODALITY_PAIRS:
+    for x, y in pairs:
         if x not in embeds or y not in embeds:
             continue
         rows = present[x] & present[y]

@@ -10,10 +10,14 @@ from .config import RetrieverConfig
 def image_transform(config: RetrieverConfig) -> transforms.Compose:
     """PIL RGB image -> (3, S, S) float tensor, as the backbone was trained."""
     interpolation = transforms.InterpolationMode(config.image_interpolation)
+    if config.image_width:
+        resize = [transforms.Resize((config.image_size, config.image_width), interpolation=interpolation)]
+    else:
+        resize = [transforms.Resize(config.image_resize, interpolation=interpolation),
+                  transforms.CenterCrop(config.image_size)]
     return transforms.Compose(
         [
-            transforms.Resize(config.image_resize, interpolation=interpolation),
-            transforms.CenterCrop(config.image_size),
+            *resize,
             transforms.ToTensor(),
             transforms.Normalize(config.image_mean, config.image_std),
         ]

@@ -35,7 +35,14 @@ class Retriever(nn.Module):
         config.image_feature_dim = self.image_encoder.feature_dim
         config.text_feature_dim = self.title_encoder.feature_dim
         D = config.embed_dim
-        self.image_head = ProjectionHead(self.image_encoder.feature_dim, D, config.head_dropout)
+        bridge_dim = 0
+        if config.zero_shot_bridge:
+            bridge_dim = self.title_encoder.feature_dim
+            # (classes, H) unit vectors; computed from the class names when built from
+            # pretrained weights, read back from model.safetensors when loaded.
+            self.register_buffer("class_text", self._class_name_embeddings() if pretrained
+                                 else torch.zeros(self.image_encoder.num_classes, bridge_dim))
+        self.image_head = ProjectionHead(self.image_encoder.feature_dim + bridge_dim, D, config.head_dropout)
         self.title_head = ProjectionHead(self.title_encoder.feature_dim, D, config.head_dropout)
         # The recipe head reads [ingredients ; instructions] pooled features side by side.
         self.recipe_head = ProjectionHead(2 * self.recipe_encoder.feature_dim, D, config.head_dropout)
@@ -72,8 +79,22 @@ class Retriever(nn.Module):
         limit = self.config.recipe_max_tokens
         return torch.cat([self.recipe_encoder(ing_text, limit), self.recipe_encoder(ins_text, limit)], dim=1)  # (B, 2H)
 
+    @torch.no_grad()
+    def _class_name_embeddings(self) -> torch.Tensor:
+        names = [f"a photo of {name}" for name in self.image_encoder.class_names()]
+        self.title_encoder.eval()
+        chunks = [self.title_encoder(names[i:i + 250], self.config.title_max_tokens) for i in range(0, len(names), 250)]
+        return F.normalize(torch.cat(chunks), dim=-1)
+
+    def bridge(self, features: torch.Tensor) -> torch.Tensor:
+        """Pooled image features (B, C) -> [features ; E[class-name text embedding]] (B, C + H)."""
+        probabilities = self.image_encoder.classify(features).softmax(dim=-1)  # (B, classes)
+        return torch.cat([features, probabilities @ self.class_text], dim=1)
+
     # --- heads: features -> unit vectors in the shared space ---------------------------------
     def embed_image_features(self, features: torch.Tensor) -> torch.Tensor:
+        if self.config.zero_shot_bridge:
+            features = self.bridge(features)
         return F.normalize(self.image_head(features), dim=-1)
 
     def embed_title_features(self, features: torch.Tensor) -> torch.Tensor:

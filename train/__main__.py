@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay")
     p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="linear LR warm-up")
     p.add_argument("--patience", type=int, default=d.patience, help="early stop after this many epochs without a better val score")
+    p.add_argument("--loss-pairs", default=d.loss_pairs, choices=["all", "image_recipe"], help="all: six-pair InfoNCE over image, title, recipe; image_recipe: that pair only")
     p.add_argument("--finetune-top", type=int, default=d.finetune_top, help="0: frozen backbones, cached features; N: unfreeze the top N blocks/layers of every backbone and run them on every batch (for GPUs)")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds every random draw")
     p.add_argument("--device", default="auto", help="auto picks cuda, then mps, then cpu")
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     device = pick_device(args.device)
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr=args.backbone_lr,
                            weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
-                           finetune_top=args.finetune_top, patience=args.patience, seed=args.seed)
+                           finetune_top=args.finetune_top, patience=args.patience, seed=args.seed,
+                           loss_pairs=args.loss_pairs)
     recipes = load_recipes(args.data, progress=progress)
     if args.limit:
         recipes = recipes[: args.limit]
@@ -136,9 +138,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{model.config.extra['recipe_vector']}; {finished - started:.0f} s in all")
     print("test split (reported, never used to choose):\n" + format_table(test))
     if args.push_to_hub:
-        from embeddings.hub import publish_trained
+        # Train -> index -> Hub in one go; the index sits beside the model folder.
+        from embeddings.build import build_index
+        from embeddings.hub import publish
 
-        publish_trained(args.out, args.data, args.push_to_hub)
+        index_dir = args.out.parent / f"{args.out.name}-index"
+        build_index(args.out, args.data, index_dir, progress=progress)
+        published = publish(args.out, index_dir, args.push_to_hub)
+        print(f"published {published['repo']} at {published['commit']}\n{published['preload']}")
     return 0
 
 

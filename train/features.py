@@ -46,7 +46,7 @@ def _key(parts: dict) -> str:
 def cache_keys(model: Retriever, recipes: list[Recipe]) -> dict[str, str]:
     c = model.config
     data = fingerprint(recipes)
-    image = {k: getattr(c, k) for k in ("image_backbone", "image_weights", "image_size", "image_resize",
+    image = {k: getattr(c, k) for k in ("image_backbone", "image_weights", "image_size", "image_resize", "image_width",
                                         "image_mean", "image_std", "image_interpolation")}
     text = {k: getattr(c, k) for k in ("title_backbone", "recipe_backbone", "share_text_backbone",
                                        "title_max_tokens", "recipe_max_tokens")}

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from model import Retriever, multi_pair_loss
+from model.loss import MODALITY_PAIRS
 from model.saving import atomic_write_bytes
 
 from .metrics import evaluate_embeddings
@@ -30,6 +31,7 @@ class TrainOptions:
     warmup_epochs: int = 2
     finetune_top: int = 0  # 0: frozen backbones on cached features; N: unfreeze the top N blocks/layers
     patience: int = 10  # stop when the val score has not improved for this many epochs
+    loss_pairs: str = "all"  # "all": the six-pair loss; "image_recipe": that pair only (ablation)
     seed: int = 0
 
 
@@ -53,7 +55,11 @@ def embed_features(model: Retriever, source, device, batch_size: int = 1024) -> 
     return embeds
 
 
-def batch_loss(model: Retriever, features: dict[str, torch.Tensor], has_recipe: torch.Tensor):
+LOSS_PAIRS = {"all": MODALITY_PAIRS, "image_recipe": (("image", "recipe"),)}
+
+
+def batch_loss(model: Retriever, features: dict[str, torch.Tensor], has_recipe: torch.Tensor,
+               pairs: str = "all"):
     embeds = {
         "image": model.embed_image_features(features["image"]),
         "title": model.embed_title_features(features["title"]),
@@ -61,7 +67,7 @@ def batch_loss(model: Retriever, features: dict[str, torch.Tensor], has_recipe: 
     }
     ones = torch.ones_like(has_recipe)
     present = {"image": ones, "title": ones, "recipe": has_recipe}
-    return multi_pair_loss(embeds, present, model.clamped_logit_scale())
+    return multi_pair_loss(embeds, present, model.clamped_logit_scale(), LOSS_PAIRS[pairs])
 
 
 def make_optimizer(model: Retriever, options: TrainOptions) -> torch.optim.Optimizer:
@@ -130,7 +136,7 @@ def train_model(model: Retriever, train_source, val_source, options: TrainOption
             if len(rows) < 2:
                 continue
             features = train_source.batch(rows, device, training=True)
-            loss, _ = batch_loss(model, features, train_source.has_recipe[rows].to(device))
+            loss, _ = batch_loss(model, features, train_source.has_recipe[rows].to(device), options.loss_pairs)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

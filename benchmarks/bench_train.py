@@ -1,0 +1,80 @@
+"""Training cost and quality of the default configuration on a named collection.
+
+    python benchmarks/bench_train.py --data ../shared/data/epicurious
+
+Times a whole run from nothing (photo + text feature extraction, then head training),
+a re-run with the feature cache, photo feature throughput, and peak memory; evaluates
+the trained model on the test split with the sample's protocol.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import ROOT, peak_rss_mb, run_timed, write_result  # noqa: E402
+
+
+def photo_throughput(data: str, count: int) -> float:
+    import torch
+
+    from model import Retriever, preset
+    from train.data import load_recipes
+    from train.features import extract_image_features
+
+    recipes = load_recipes(data, progress=False)[: count + 64]
+    model = Retriever(preset("default")).eval()
+    extract_image_features(model, recipes[:64], progress=False)  # warm-up: allocator, thread pool
+    start = time.perf_counter()
+    extract_image_features(model, recipes[64:], progress=False)
+    del model, torch
+    return count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epicurious"))
+    p.add_argument("--work", type=Path, default=ROOT / "artifacts" / "bench-train", help="scratch folder (models, cache, logs)")
+    p.add_argument("--photos", type=int, default=512, help="photos timed for throughput")
+    p.add_argument("--quick", action="store_true", help="1,000 rows and 5 epochs: a smoke run, figures not comparable")
+    args = p.parse_args()
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    extra = ["--limit", "1000", "--epochs", "5"] if args.quick else []
+
+    photos_per_s = photo_throughput(args.data, 128 if args.quick else args.photos)
+    cache = args.work / "cache"
+    base = [sys.executable, "-m", "train", "--data", args.data, "--cache-dir", str(cache), "--quiet", *extra]
+    cold = run_timed(base + ["--out", str(args.work / "cold")], args.work / "cold.log")
+    warm = run_timed(base + ["--out", str(args.work / "warm")], args.work / "warm.log")
+    peak = peak_rss_mb(children=True)
+    evaluation = args.work / "eval_test.json"
+    run_timed([sys.executable, "-m", "train.evaluate", "--model", str(args.work / "cold"), "--data", args.data,
+               "--split", "test", "--cache-dir", str(cache), "--json", str(evaluation), "--quiet"], args.work / "eval.log")
+    test = json.loads(evaluation.read_text())
+    metrics = json.loads((args.work / "cold" / "metrics.json").read_text())
+
+    print(f"photo features: {photos_per_s:.1f} photos/s (target >= 20)")
+    print(f"whole run from nothing: {cold / 60:.1f} min (target <= 20); with the feature cache: {warm / 60:.1f} min (target <= 3)")
+    print(f"peak memory of a training run: {peak / 1024:.2f} GB (target <= 6)")
+    print(f"best epoch {metrics['best_epoch']} of {len(metrics['epochs'])}; recipe vector: {metrics['recipe_vector']}")
+    for direction, m in test.items():
+        print(f"  test {direction:<16} pool {m['pool']:>4} x {m['bags']} bags: MedR {m['medr']:.1f}  "
+              f"R@1 {m['r1']:.3f}±{m['r1_std']:.3f}  R@5 {m['r5']:.3f}  R@10 {m['r10']:.3f}")
+    write_result("train_quick" if args.quick else "train", {
+        "data": args.data, "quick": args.quick, "photos_per_second": photos_per_s,
+        "minutes_from_nothing": cold / 60, "minutes_with_cache": warm / 60, "peak_rss_gb": peak / 1024,
+        "best_epoch": metrics["best_epoch"], "recipe_vector": metrics["recipe_vector"],
+        "protocol": "test split; 10 bags of 500 pairs (recipe directions), 10 bags of 1,000 (title directions); "
+                    "one bag of all pairs when fewer",
+        "test": test,
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Helpers every benchmark shares: timing, peak memory, where results go, how they print."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def command_line() -> str:
+    """The command that reproduces this run, as a person would type it."""
+    module = Path(sys.argv[0]).resolve()
+    try:
+        shown = f"python {module.relative_to(ROOT)}"
+    except ValueError:
+        shown = f"python {sys.argv[0]}"
+    return " ".join([shown, *map(shlex.quote, sys.argv[1:])])
+
+
+def peak_rss_mb(children: bool = False) -> float:
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+
+
+def machine() -> dict:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit}
+
+
+def write_result(name: str, payload: dict) -> Path:
+    """benchmarks/results/<name>.json, with the command and the machine it ran on."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {"command": command_line(), **machine(), **payload}
+    path = RESULTS / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(path)
+    print(f"\nwritten {path.relative_to(ROOT)}; reproduce with: {payload['command']}")
+    return path
+
+
+def run_timed(command: list[str], log: Path) -> float:
+    """Run a command with its output to a log; seconds of wall time. Fails loudly."""
+    start = time.perf_counter()
+    with open(log, "w") as handle:
+        done = subprocess.run(command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed; see {log}")
+    return time.perf_counter() - start

@@ -1,0 +1,65 @@
+"""Train heads on cached backbone features under a variant of the defaults, in process:
+the shared engine of the ablation and quality benchmarks (seconds per variant once the
+features are cached)."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+
+from model import Retriever, preset
+from train.data import load_recipes, split_of
+from train.features import DEFAULT_CACHE, backbone_features
+from train.loop import TrainOptions, embed_features, train_model
+from train.metrics import evaluate_embeddings
+
+SPLITS = ("train", "val", "test")
+
+
+class HeadsLab:
+    def __init__(self, data: str, cache_dir: Path = DEFAULT_CACHE, work: Path = Path("artifacts/lab")):
+        recipes = load_recipes(data, progress=False)
+        self.splits = {s: [r for r in recipes if split_of(r.id) == s] for s in SPLITS}
+        self.work, self.cache_dir = work, cache_dir
+        self._features: dict[str, dict] = {}
+
+    def sources(self, model: Retriever):
+        """Cached features of every split for this model's backbones (extracted on a miss)."""
+        from train.features import cache_keys
+        from train.sources import CachedFeatures
+
+        ordered = self.splits["train"] + self.splits["val"] + self.splits["test"]
+        key = str(cache_keys(model, ordered))
+        if key not in self._features:
+            self._features[key] = backbone_features(model, ordered, self.cache_dir)
+        features = self._features[key]
+        bounds = torch.cumsum(torch.tensor([0] + [len(self.splits[s]) for s in SPLITS]), 0)
+        return {s: CachedFeatures(features, torch.arange(bounds[i], bounds[i + 1])) for i, s in enumerate(SPLITS)}
+
+    def run(self, name: str, preset_name: str = "default", config: dict | None = None,
+            options: dict | None = None) -> dict:
+        """Train one variant; choose its epoch and recipe vector on val; score val and test."""
+        torch.manual_seed(0)
+        model = Retriever(dataclasses.replace(preset(preset_name), **(config or {})))
+        train_options = dataclasses.replace(TrainOptions(), **(options or {}))
+        sources = self.sources(model)
+        start = time.perf_counter()
+        result = train_model(model, sources["train"], sources["val"], train_options, self.work / name,
+                             torch.device("cpu"), progress=False)
+        seconds = time.perf_counter() - start
+        (self.work / name / "checkpoint.pt").unlink(missing_ok=True)
+        model.eval()
+        out = {"name": name, "config": config or {}, "options": options or {}, "preset": preset_name,
+               "best_epoch": result["best_epoch"], "head_training_seconds": seconds}
+        val = embed_features(model, sources["val"], torch.device("cpu"))
+        choice = {f: evaluate_embeddings(val, sources["val"].has_recipe, recipe_pool=500, recipe_field=f)
+                  for f in ("recipe", "fused")}
+        field = max(choice, key=lambda f: choice[f]["image_to_recipe"]["r1"] + choice[f]["recipe_to_image"]["r1"])
+        test = embed_features(model, sources["test"], torch.device("cpu"))
+        out.update(recipe_vector=field, val=choice[field],
+                   test=evaluate_embeddings(test, sources["test"].has_recipe, recipe_pool=500, recipe_field=field),
+                   test_by_recipe_vector={f: evaluate_embeddings(test, sources["test"].has_recipe, recipe_pool=500,
+                                                                 recipe_field=f)["image_to_recipe"] for f in choice})
+        return out
