@@ -51,3 +51,19 @@ def test_seed_design_builds_and_runs_with_tiny_distilberts(tmp_path):
     assert config.image_feature_dim == 2048
     save_pretrained(model, tmp_path / "seed")
     assert RetrieverConfig.from_json((tmp_path / "seed" / "config.json").read_text()).preset == "seed"
+
+
+def test_zero_shot_bridge_round_trips_and_feeds_the_image_head(tmp_path, text_backbone_dir):
+    torch.manual_seed(0)
+    model = Retriever(tiny_config(text_backbone_dir, zero_shot_bridge=True)).eval()
+    classes, width = model.class_text.shape
+    assert classes == model.image_encoder.num_classes
+    assert torch.allclose(model.class_text.norm(dim=-1), torch.ones(classes))
+    pooled = torch.randn(3, model.image_encoder.feature_dim)
+    assert model.bridge(pooled).shape == (3, model.image_encoder.feature_dim + width)
+    save_pretrained(model, tmp_path / "bridge")
+    again = load_pretrained(tmp_path / "bridge")
+    assert torch.equal(again.class_text, model.class_text)
+    pixels = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model.encode_image(pixels), again.encode_image(pixels))

@@ -98,15 +98,22 @@ def _cached(path: Path, compute) -> dict[str, torch.Tensor]:
 
 def backbone_features(model: Retriever, recipes: list[Recipe], cache_dir: Path | None = DEFAULT_CACHE,
                       batch_size: int = 64, progress: bool = True) -> dict[str, torch.Tensor]:
-    """{"image": (N, C), "title": (N, H), "recipe": (N, 2H), "has_recipe": (N,) bool}, row-aligned with recipes."""
-    keys = cache_keys(model, recipes)
-    image = lambda: {"image": extract_image_features(model, recipes, batch_size, progress=progress)}  # noqa: E731
-    text = lambda: extract_text_features(model, recipes, batch_size, progress=progress)  # noqa: E731
+    """{"image": (N, C), "title": (N, H), "recipe": (N, 2H), "has_recipe": (N,) bool}, row-aligned with recipes.
+
+    The cache holds the collection in id order, so any order or split of the same rows
+    (training, evaluation, index building) hits the same entry."""
+    canonical = sorted(recipes, key=lambda r: r.id)
+    keys = cache_keys(model, canonical)
+    image = lambda: {"image": extract_image_features(model, canonical, batch_size, progress=progress)}  # noqa: E731
+    text = lambda: extract_text_features(model, canonical, batch_size, progress=progress)  # noqa: E731
     if cache_dir is None:
         features = {**image(), **text()}
     else:
         cache_dir = Path(cache_dir)
         features = {**_cached(cache_dir / f"image-{keys['image']}.safetensors", image),
                     **_cached(cache_dir / f"text-{keys['text']}.safetensors", text)}
+    position = {r.id: i for i, r in enumerate(canonical)}
+    rows = torch.tensor([position[r.id] for r in recipes], dtype=torch.long)
+    features = {name: tensor[rows] for name, tensor in features.items()}
     features["has_recipe"] = torch.tensor([r.has_recipe for r in recipes], dtype=torch.bool)
     return features
