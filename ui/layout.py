@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from html import escape
 
 import gradio as gr
 import numpy as np
@@ -40,20 +41,28 @@ def build_layout(search: RecipeSearch, model_name: str) -> gr.Blocks:
                               label="Results to show", scale=1, min_width=200, elem_id="top_k")
         with gr.Tabs():
             with gr.Tab("Photo \u2192 Recipe", id="photo"):
+                _hint("Upload, paste or take a photo of a dish to find the recipes that match it.")
                 _search_tab(search.photo_to_recipe, "photo_to_recipe", "Find recipes", top_k,
                             lambda: _photo_input("photo_to_recipe_input"), search, picks.photos(0))
             with gr.Tab("Title \u2192 Recipe", id="title"):
+                _hint("Type the name of a dish; press Enter or the button to see matching recipes.")
                 _search_tab(search.title_to_recipe, "title_to_recipe", "Find recipes", top_k,
                             _title_input, search, picks.titles())
             with gr.Tab("Recipe \u2192 Photo", id="recipe"):
+                _hint("Paste the ingredients, the instructions or both, to see what such a dish looks like.")
                 _search_tab(search.recipe_to_photo, "recipe_to_photo", "Find photos", top_k,
                             _recipe_inputs, search, picks.recipes(), picks.recipe_labels())
             with gr.Tab("Similar dishes", id="similar"):
+                _hint("Show a photo of a dish to find the dishes that look most like it.")
                 _search_tab(search.similar_photos, "similar_photos", "Find similar dishes", top_k,
                             lambda: _photo_input("similar_photos_input"), search, picks.photos(EXAMPLES_PER_TAB))
         gr.HTML(render.CREDITS)
     demo.queue(max_size=QUEUE_MAX_SIZE)
     return demo
+
+
+def _hint(text: str) -> None:
+    gr.HTML(f'<p class="tab-hint">{escape(text)}</p>')
 
 
 # Each input builder returns (the handler's query inputs, extra events that run the search).

@@ -19,6 +19,7 @@ CSS = """
 .status-line .note { color: var(--color-accent); }
 .app-header h1 { margin-bottom: 0.1rem; }
 .app-header p { margin-top: 0; color: var(--body-text-color-subdued); }
+.tab-hint { margin: 0.25rem 0 0.5rem 0; color: var(--body-text-color-subdued); }
 .credits { text-align: center; font-size: 0.85rem; color: var(--body-text-color-subdued); margin-top: 1rem; }
 """
 

@@ -120,6 +120,9 @@ class RecipeSearch:
 
     def _search(self, query: torch.Tensor, field: str, k: int, recipes_only: bool) -> list:
         vector = query.detach().cpu().float().numpy().astype(np.float32)
+        if not np.isfinite(vector).all() or not vector.any():
+            # The index refuses such a vector; say so in the visitor's terms.
+            raise gr.Error("This input could not be turned into a search; please try another photo or text.")
         if not recipes_only:
             return self.index.search(vector, field, k)
         # Title-only rows have no recipe to show: ask for more, keep rows with one. Asking

@@ -71,7 +71,11 @@ def load(index_flag=None, model_flag=None, index_revision=None, model_revision=N
     except CorruptIndexError as error:
         raise SystemExit(f"The index at {source} failed its checks: {error}. Rebuild it with `make demo`.") from None
     model_from = model_source(model_flag, model_revision, index.manifest)
-    model = load_model(model_from.location, revision=model_from.revision)
+    try:
+        model = load_model(model_from.location, revision=model_from.revision)
+    except FileNotFoundError as error:
+        raise SystemExit(f"The model {model_from} could not be loaded: {error}. Pass one with --model DIR "
+                         "or --model user/name@revision.") from None
     try:
         index.check_model(model)  # vectors made by another model would rank nonsense
     except CorruptIndexError as error:
