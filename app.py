@@ -26,8 +26,10 @@ def build_demo(index, model, model_name: str | None = None) -> gr.Blocks:
     """A loaded RecipeIndex and Retriever -> the app, ready to launch()."""
     from ui.layout import build_layout
     from ui.search import RecipeSearch
+    from ui.startup import Source
 
-    name = model_name or str((index.manifest.get("model") or {}).get("source", "retriever"))
+    named = index.manifest.get("model") or {}
+    name = model_name or Source(str(named.get("source", "retriever")), named.get("revision")).display()
     return build_layout(RecipeSearch(index, model), name)
 
 
@@ -59,7 +61,7 @@ def main(argv=None) -> None:
 
     index, model, model_from = load(args.index, args.model, args.revision, args.model_revision)
     print(f"Loaded {index.count:,} recipes; model {model_from}.", flush=True)
-    launch(build_demo(index, model, str(model_from)), host=args.host, port=args.port)
+    launch(build_demo(index, model, model_from.display()), host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

@@ -204,3 +204,14 @@ def test_app_without_an_index_prints_one_message_and_exits(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "app.py"), "--index", str(tmp_path / "none")],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 1 and "make demo" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_build_demo_names_the_four_endpoints(loaded):
+    import app
+
+    demo = app.build_demo(*loaded)
+    assert isinstance(demo, gr.Blocks)
+    named = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert {"photo_to_recipe", "title_to_recipe", "recipe_to_photo", "similar_photos"} <= named
+    page = " ".join(str(c.get("props", {}).get("value", "")) for c in demo.config["components"])
+    assert "Recipe Finder" in page and loaded[0].manifest["model"]["source"] not in page  # no server paths

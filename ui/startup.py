@@ -28,6 +28,14 @@ class Source:
     def __str__(self) -> str:
         return self.location if self.revision is None else f"{self.location}@{self.revision}"
 
+    def display(self) -> str:
+        """Short enough for the page: a Hub id with 8 characters of its revision, or a
+        local folder relative to the working directory (no home paths on a public page)."""
+        if self.revision is not None:
+            return f"{self.location}@{self.revision[:8]}"
+        path = Path(self.location).resolve()
+        return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else path.name
+
 
 def parse_source(spec: str, revision: str | None = None) -> Source:
     """'dir', 'user/name', 'user/name@rev' -> Source. An explicit revision wins over '@rev'.
