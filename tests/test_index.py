@@ -76,6 +76,19 @@ def test_exact_faiss_equals_torch(index_dir):
             assert np.allclose([h.score for h in got], [h.score for h in truth], atol=1e-5)
 
 
+def test_float16_search_of_large_matrices_equals_float32(monkeypatch):
+    """Past FLOAT32_COPY_BYTES the float16 matrix is searched as is, then rescored."""
+    import embeddings.search as search
+
+    monkeypatch.setattr(search, "FLOAT32_COPY_BYTES", 0)
+    matrix = torch.from_numpy(unit_rows(3000, 64, seed=11)).half()
+    half, single = ExactSearcher(matrix), ExactSearcher(matrix.float())
+    assert half.matrix.dtype == torch.float16
+    for query in torch.from_numpy(unit_rows(30, 64, seed=12)):
+        a, b = half.search(query, 10), single.search(query, 10)
+        assert list(a[1]) == list(b[1]) and np.allclose(a[0], b[0], atol=1e-6)
+
+
 def test_ivf_probing_every_cell_is_exact_and_default_probing_returns_valid_rows(index_dir):
     """Recall at the default nprobe is a benchmark figure (random tiny data has no
     structure to exploit); here: the plumbing, and exhaustive probing equals exact."""
