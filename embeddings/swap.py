@@ -47,6 +47,16 @@ def remove_stale(target: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
+def publish_permissions(directory: Path) -> None:
+    """mkdtemp / mkstemp create 0700 / 0600 entries; an index is read by other users
+    (a web server, a Space), so give it the modes a plain mkdir / open would (umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    directory.chmod(0o777 & ~umask)
+    for path in directory.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
 def replace_dir(target: Path, fill: Callable[[Path], None]) -> None:
     """Call fill(tmp_dir), then put tmp_dir in target's place."""
     target = Path(target)
@@ -55,6 +65,7 @@ def replace_dir(target: Path, fill: Callable[[Path], None]) -> None:
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-{os.getpid()}-"))
     try:
         fill(tmp)
+        publish_permissions(tmp)
         if target.exists():
             if not _exchange(tmp, target):
                 old = tmp.with_name(tmp.name + "-old")

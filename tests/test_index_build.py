@@ -1,5 +1,6 @@
 """Building an index from a tiny random model and a generated collection."""
 import io
+import os
 
 import pytest
 from PIL import Image
@@ -37,6 +38,10 @@ def test_build_then_reload(tiny_model_dir, kaggle_folder, tmp_path):
     assert set(manifest["files"]) == {"embeddings.safetensors", "recipes.parquet"}
     assert index.recipes["has_recipe"].tolist() == [False] * 4 + [True] * 18
     assert max(index.thumbnail(5).size) <= 256 and index.thumbnail(5).mode == "RGB"
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [tmp_path / "index", *(tmp_path / "index").iterdir()]:  # as mkdir/open make them, not 0700/0600
+        assert path.stat().st_mode & 0o777 == (0o777 if path.is_dir() else 0o666) & ~umask, path
     query = index.vectors("image")[7].float().numpy()
     assert index.search(query, "image", 1)[0].score == pytest.approx(1.0, abs=1e-2)
 
