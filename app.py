@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 def build_demo(index, model, model_name: str | None = None) -> gr.Blocks:
     """A loaded RecipeIndex and Retriever -> the app, ready to launch()."""
     from ui.layout import build_layout
-    from ui.search import RecipeSearch
+    from ui.search import RecipeSearch, configure_torch_for_serving
     from ui.startup import Source
+
+    configure_torch_for_serving()
 
     named = index.manifest.get("model") or {}
     name = model_name or Source(str(named.get("source", "retriever")), named.get("revision")).display()

@@ -47,8 +47,10 @@ def timings(call, queries: list, warmup: int) -> dict:
 
 
 def handler_latency(args) -> dict:
-    from ui.search import RecipeSearch
+    from ui.search import RecipeSearch, configure_torch_for_serving
     from ui.startup import load
+
+    configure_torch_for_serving()  # as app.build_demo does
 
     started = time.perf_counter()
     index, model, model_from = load(args.index, args.model)
@@ -129,9 +131,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7871)
     parser.add_argument("--log", default="/tmp/bench_app_server.log", help="the served app's output")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    latency = handler_latency(args)
     import torch
 
-    figures = {"torch_threads": torch.get_num_threads(), "top_k": TOP_K, **handler_latency(args), **startup_and_memory(args)}
+    figures = {"torch_threads": torch.get_num_threads(), "top_k": TOP_K, **latency, **startup_and_memory(args),
+               # Other processes' load on this machine during the run: timings are only
+               # comparable between runs with similar load.
+               "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)], "cpu_cores": os.cpu_count()}
     for name, value in figures.items():
         print(f"{name:>32}: {value}")
     write_result("app", figures)
