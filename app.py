@@ -52,8 +52,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model-revision", help="Hub revision of the model")
     # On a Space the server must listen on every interface; locally, only on this machine.
     on_space = bool(os.environ.get("SPACE_ID"))
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_space else "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_space else "127.0.0.1"),
+                        help="interface to listen on (default: 127.0.0.1; 0.0.0.0 on a Space)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
+                        help="port to serve on (default: 7860)")
     return parser.parse_args(argv)
 
 
