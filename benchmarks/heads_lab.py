@@ -14,6 +14,7 @@ from train.data import load_recipes, split_of
 from train.features import DEFAULT_CACHE, backbone_features
 from train.loop import TrainOptions, embed_features, train_model
 from train.metrics import evaluate_embeddings
+from train.sources import unfreeze_top
 
 SPLITS = ("train", "val", "test")
 
@@ -43,6 +44,7 @@ class HeadsLab:
         """Train one variant; choose its epoch and recipe vector on val; score val and test."""
         torch.manual_seed(0)
         model = Retriever(dataclasses.replace(preset(preset_name), **(config or {})))
+        unfreeze_top(model, 0)  # frozen backbones: only the heads (and temperature) train
         train_options = dataclasses.replace(TrainOptions(), **(options or {}))
         sources = self.sources(model)
         start = time.perf_counter()

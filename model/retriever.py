@@ -46,6 +46,9 @@ class Retriever(nn.Module):
         self.title_head = ProjectionHead(self.title_encoder.feature_dim, D, config.head_dropout)
         # The recipe head reads [ingredients ; instructions] pooled features side by side.
         self.recipe_head = ProjectionHead(2 * self.recipe_encoder.feature_dim, D, config.head_dropout)
+        # Dropping backbone features is the cheap stand-in for data augmentation when the
+        # features are cached: each epoch a head sees a different subset of them.
+        self.input_dropout = nn.Dropout(config.input_dropout)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.init_temperature)))
         self.preprocess = image_transform(config)
 
@@ -95,13 +98,13 @@ class Retriever(nn.Module):
     def embed_image_features(self, features: torch.Tensor) -> torch.Tensor:
         if self.config.zero_shot_bridge:
             features = self.bridge(features)
-        return F.normalize(self.image_head(features), dim=-1)
+        return F.normalize(self.image_head(self.input_dropout(features)), dim=-1)
 
     def embed_title_features(self, features: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.title_head(features), dim=-1)
+        return F.normalize(self.title_head(self.input_dropout(features)), dim=-1)
 
     def embed_recipe_features(self, features: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.recipe_head(features), dim=-1)
+        return F.normalize(self.recipe_head(self.input_dropout(features)), dim=-1)
 
     # --- end to end -------------------------------------------------------------------------
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
