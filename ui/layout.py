@@ -35,7 +35,7 @@ def build_layout(search: RecipeSearch, model_name: str) -> gr.Blocks:
     os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="recipe-examples-cache-")
     picks = ExamplePicker(search)
     with gr.Blocks(title="Recipe Finder \u2014 photo, title and recipe search") as demo:
-        with gr.Row(equal_height=True):
+        with gr.Row(equal_height=True, elem_id="header-row"):
             gr.HTML(render.header(search.index.count, model_name), scale=4)
             top_k = gr.Slider(inputs.TOP_K_MIN, inputs.TOP_K_MAX, value=inputs.TOP_K_DEFAULT, step=1,
                               label="Results to show", scale=1, min_width=200, elem_id="top_k")
@@ -97,7 +97,8 @@ class ResultPanel:
         # elem_ids name each part after its endpoint, for the browser test and custom CSS.
         self.status = gr.HTML(render.status_line("", []), elem_id=f"{api_name}_status", render=False)
         self.gallery = gr.Gallery(label="Best matches", columns=4, height="auto", allow_preview=False,
-                                  object_fit="cover", interactive=False, elem_id=f"{api_name}_gallery", render=False)
+                                  object_fit="cover", interactive=False, elem_id=f"{api_name}_gallery",
+                                  elem_classes=["result-gallery"], render=False)
         self.photo = gr.Image(label="Chosen dish", interactive=False, height=220, show_label=False, render=False)
         self.card = gr.HTML(render.PLACEHOLDER_CARD, elem_id=f"{api_name}_card", render=False)
         # Hidden in the page, but the API's most useful output: the ranked recipes as data.

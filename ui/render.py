@@ -20,6 +20,11 @@ CSS = """
 .app-header h1 { margin-bottom: 0.1rem; }
 .app-header p { margin-top: 0; color: var(--body-text-color-subdued); }
 .tab-hint { margin: 0.25rem 0 0.5rem 0; color: var(--body-text-color-subdued); }
+/* Phones: two result columns instead of four, and the header above the slider. */
+@media (max-width: 640px) {
+  .result-gallery .grid-container { --grid-cols: 2 !important; }
+  #header-row { flex-direction: column; }
+}
 .credits { text-align: center; font-size: 0.85rem; color: var(--body-text-color-subdued); margin-top: 1rem; }
 """
 
