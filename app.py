@@ -40,8 +40,10 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, **
     from ui import inputs
     from ui.layout import launch_style
 
+    # show_error=False: refusals are gr.Error and always shown; an unexpected exception's
+    # text (paths, internals) stays in the server log instead of a public page.
     return demo.launch(server_name=host, server_port=port, max_file_size=inputs.MAX_UPLOAD_BYTES,
-                       footer_links=["api", "settings"], show_error=True, **launch_style(), **options)
+                       footer_links=["api", "settings"], show_error=False, **launch_style(), **options)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
