@@ -64,7 +64,8 @@ def handler_latency(args) -> dict:
     recipe_rows = np.flatnonzero(search.has_recipe)[:: max(1, int(search.has_recipe.sum()) // n)][:n]
     table = index.recipes
     figures = {
-        "index_rows": index.count, "model": str(model_from), "load_index_and_model_s": round(load_s, 2),
+        "index_rows": index.count, "model": str(model_from), "model_preset": index.manifest["model"].get("preset"),
+        "load_index_and_model_s": round(load_s, 2),
         "photo_to_recipe": timings(lambda p: search.photo_to_recipe(str(p), TOP_K), photos, args.warmup),
         "title_to_recipe": timings(lambda t: search.title_to_recipe(t, TOP_K), [table.title.iat[r] for r in rows], args.warmup),
         "recipe_to_photo": timings(
