@@ -215,3 +215,13 @@ def test_build_demo_names_the_four_endpoints(loaded):
     assert {"photo_to_recipe", "title_to_recipe", "recipe_to_photo", "similar_photos"} <= named
     page = " ".join(str(c.get("props", {}).get("value", "")) for c in demo.config["components"])
     assert "Recipe Finder" in page and loaded[0].manifest["model"]["source"] not in page  # no server paths
+
+
+def test_examples_only_offer_what_can_answer(search, monkeypatch):
+    from ui.layout import ExamplePicker
+
+    picks = ExamplePicker(search)
+    assert picks.recipes() and all(ingredients or steps for ingredients, steps in picks.recipes())
+    monkeypatch.setattr(search, "has_recipe", np.zeros_like(search.has_recipe))  # a title-only collection
+    picks = ExamplePicker(search)
+    assert picks.recipes() == [] and picks.recipe_labels() == [] and picks.titles() and picks.photos(0)

@@ -146,7 +146,9 @@ def _search_tab(handler, api_name, button_text, top_k, make_inputs, search, exam
 
 
 class ExamplePicker:
-    """Examples drawn from the loaded index, spread evenly over its rows with a recipe."""
+    """Examples drawn from the loaded index, spread evenly over its rows with a recipe.
+    Every example must answer (they are run at start-up to be cached), so text examples
+    come only from rows whose text is there."""
 
     def __init__(self, search: RecipeSearch):
         self.search = search
@@ -155,20 +157,24 @@ class ExamplePicker:
             rows = np.arange(search.index.count)
         spread = np.linspace(0, len(rows) - 1, num=min(len(rows), 3 * EXAMPLES_PER_TAB)).astype(int)
         self.rows = [int(rows[i]) for i in dict.fromkeys(spread)]  # deduplicated, in order
+        self.table = search.recipes
 
-    def _slice(self, start: int) -> list[int]:
-        return self.rows[start:start + EXAMPLES_PER_TAB]
+    def _slice(self, start: int, need_recipe: bool = False) -> list[int]:
+        rows = self.rows[start:start + EXAMPLES_PER_TAB]
+        if need_recipe:
+            rows = [row for row in rows if self.search.has_recipe[row]]
+        return rows
 
     def photos(self, start: int) -> list[list[str]]:
         return [[self.search.thumbnails.path(row)] for row in self._slice(start)]
 
     def titles(self) -> list[list[str]]:
-        return [[self.search.recipes.iloc[row]["title"]] for row in self._slice(2 * EXAMPLES_PER_TAB)]
+        titles = (str(self.table.title.iat[row]).strip() for row in self._slice(2 * EXAMPLES_PER_TAB))
+        return [[title] for title in titles if title]
 
     def recipes(self) -> list[list[str]]:
-        table = self.search.recipes
-        return [["\n".join(table.iloc[row]["ingredients"]), "\n".join(table.iloc[row]["instructions"])]
-                for row in self._slice(0)]
+        return [["\n".join(self.table.ingredients.iat[row]), "\n".join(self.table.instructions.iat[row])]
+                for row in self._slice(0, need_recipe=True)]
 
     def recipe_labels(self) -> list[str]:
-        return [str(self.search.recipes.iloc[row]["title"]) for row in self._slice(0)]
+        return [str(self.table.title.iat[row]) for row in self._slice(0, need_recipe=True)]
