@@ -1,9 +1,9 @@
 """Index figures: build speed and size on the Epicurious sample, float16 vs float32 R@K,
 search latency on the sample and on 1M synthetic 512-d vectors (exact and IVF), peak RSS.
 
-    python benchmarks/bench_index.py --part build --model artifacts/model   # minutes
+    python benchmarks/bench_index.py --part build --model artifacts/model   # seconds with train's feature cache, ~40 min live
     python benchmarks/bench_index.py --part dtype --part sample-search
-    python benchmarks/bench_index.py --part synthetic                      # ~3 min, ~5 GB RAM
+    python benchmarks/bench_index.py --part synthetic                      # ~5 min, ~7 GB RAM at peak
 
 Each part prints its figures with the command that made them and merges them into
 benchmarks/results/index.json. Figures, not tests: timings depend on the machine.
@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--clusters", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--label", help="store a single part's figures under this key instead of the part's name")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--no-save", action="store_true", help="print only (used by the synthetic subprocesses)")
     args = parser.parse_args(argv)
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = runners[part](args)
         figures.update(command=command, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                        date=time.strftime("%Y-%m-%d %H:%M"))
-        results[part] = figures
+        results[args.label if args.label and len(args.part) == 1 else part] = figures
     print(json.dumps(results) if args.no_save else json.dumps(results, indent=2))
     if not args.no_save:
         saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
