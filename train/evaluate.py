@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from model import Retriever, load_pretrained
+from embeddings.hub import load_model
+from model import Retriever
 from model.saving import atomic_write_bytes
 
 from .data import load_recipes, select_split
@@ -22,14 +23,6 @@ from .features import DEFAULT_CACHE, backbone_features
 from .loop import embed_features
 from .metrics import evaluate_embeddings, format_table
 from .sources import CachedFeatures, LiveFeatures
-
-
-def load_model(source: str, revision: str | None = None) -> Retriever:
-    if Path(source).is_dir():
-        return load_pretrained(source)
-    from embeddings.hub import load_model as load_from_hub  # a Hub id: only then touch the Hub layer
-
-    return load_from_hub(source, revision)
 
 
 def embed_collection(model: Retriever, recipes, cache_dir: Path | None, progress: bool = True):
@@ -62,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
 
-    model = load_model(args.model, args.revision)
+    model = load_model(args.model, args.revision)  # a local folder, or a Hub id through the one Hub module
     recipes = select_split(load_recipes(args.data, progress=not args.quiet), args.split)
     embeds, has_recipe = embed_collection(model, recipes, args.cache_dir, progress=not args.quiet)
     field = model.config.extra.get("recipe_vector", "recipe") if args.recipe_vector == "auto" else args.recipe_vector
