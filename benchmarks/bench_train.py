@@ -36,6 +36,29 @@ def photo_throughput(data: str, count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
+def recall_plot(data: str, model_dir: Path, cache: Path) -> None:
+    """R@K, K = 1..50, per direction on the test split, as benchmarks/recall_at_k.png."""
+    from embeddings.hub import load_model
+    from train.data import load_recipes, select_split
+    from train.evaluate import embed_collection
+    from train.metrics import DIRECTIONS, recall_curve
+    from train.plots import plot_recall_at_k
+
+    model = load_model(str(model_dir))
+    recipes = select_split(load_recipes(data, progress=False), "test")
+    embeds, has_recipe = embed_collection(model, recipes, cache, progress=False)
+    field = model.config.extra.get("recipe_vector", "recipe")
+    curves, pools = {}, {}
+    for direction, (q, c) in DIRECTIONS.items():
+        uses_recipe = "recipe" in (q, c)
+        rows = has_recipe if uses_recipe else has_recipe | ~has_recipe
+        pick = lambda m: embeds[field if m == "recipe" else m][rows]  # noqa: E731
+        pools[direction] = min(int(rows.sum()), 500 if uses_recipe else 1000)
+        curves[direction] = recall_curve(pick(q), pick(c), pool=500 if uses_recipe else 1000)
+    plot_recall_at_k(curves, pools, ROOT / "benchmarks" / "recall_at_k.png",
+                     "R@K on the Epicurious sample's test split (10 bags)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epicurious"))
@@ -57,6 +80,7 @@ def main() -> None:
     run_timed([sys.executable, "-m", "train.evaluate", "--model", str(args.work / "cold"), "--data", args.data,
                "--split", "test", "--cache-dir", str(cache), "--json", str(evaluation), "--quiet"], args.work / "eval.log")
     test = json.loads(evaluation.read_text())
+    recall_plot(args.data, args.work / "cold", cache)
     metrics = json.loads((args.work / "cold" / "metrics.json").read_text())
 
     print(f"photo features: {photos_per_s:.1f} photos/s (target >= 20)")

@@ -73,6 +73,20 @@ def evaluate_embeddings(embeds: dict[str, torch.Tensor], has_recipe: torch.Tenso
     return results
 
 
+def recall_curve(queries: torch.Tensor, candidates: torch.Tensor, pool: int, bags: int = 10, seed: int = 0,
+                 max_k: int = 50) -> list[float]:
+    """Mean R@K for K = 1..max_k over the same bags bag_metrics draws."""
+    n = queries.shape[0]
+    pool, bags = (n, 1) if n <= pool else (pool, bags)
+    generator = torch.Generator().manual_seed(seed)
+    curve = torch.zeros(max_k, dtype=torch.float64)
+    for _ in range(bags):
+        rows = torch.randperm(n, generator=generator)[:pool]
+        ranks = ranks_of_matches(queries[rows], candidates[rows])
+        curve += torch.tensor([(ranks <= k).double().mean().item() for k in range(1, max_k + 1)])
+    return (curve / bags).tolist()
+
+
 def format_table(results: dict[str, dict]) -> str:
     lines = [f"{'direction':<17} {'pool':>5} {'bags':>4} {'MedR':>7} {'R@1':>12} {'R@5':>12} {'R@10':>12}"]
     for direction, m in results.items():

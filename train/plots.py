@@ -28,3 +28,15 @@ def plot_curves(history: list[dict], path: Path, best_epoch: int | None = None) 
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     tmp.replace(path)
+
+
+def plot_recall_at_k(curves: dict[str, list[float]], pools: dict[str, int], path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for direction, curve in curves.items():
+        ax.plot(range(1, len(curve) + 1), curve, label=f"{direction} (pool {pools[direction]})")
+    ax.set(xlabel="K", ylabel="R@K", title=title, ylim=(0, 1))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
