@@ -115,7 +115,18 @@ command that produced its figures. Data: the Epicurious sample (`../shared/data/
 {app_section()}
 """
     OUT.write_text(text)
+    update_readme(headline())
     return OUT
+
+
+def update_readme(section: str) -> None:
+    """The README's results section is RESULTS.md's headline, pasted by code between markers."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        readme.write_text(f"{head}{start}\n{section.replace('![', '![')}\n{end}{rest.split(end, 1)[1]}")
 
 
 if __name__ == "__main__":
