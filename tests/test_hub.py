@@ -162,3 +162,23 @@ def test_hub_failures_become_file_not_found(monkeypatch, tmp_path):
     (tmp_path / "artifacts").mkdir()  # "artifacts/index" is then a local path, never a repo id
     with pytest.raises(FileNotFoundError, match="artifacts/index: no such local directory"):
         load_index("artifacts/index")
+
+
+def test_train_cli_push_to_hub_trains_builds_and_publishes(fake_hub, tmp_path, text_backbone_dir):
+    from tiny import make_kaggle_folder, tiny_config
+    from train.__main__ import main as train_main
+
+    data = make_kaggle_folder(tmp_path / "data", n=60, title_only=10, corrupt=0, missing=0)
+    config = tmp_path / "tiny.json"
+    config.write_text(tiny_config(text_backbone_dir).to_json())
+    out = tmp_path / "model"
+    assert train_main(["--data", str(data), "--out", str(out), "--config", str(config), "--epochs", "2",
+                       "--batch-size", "16", "--cache-dir", str(tmp_path / "cache"), "--quiet",
+                       "--push-to-hub", "cook/trained"]) == 0
+    commits = [c for c in fake_hub.calls if c[0] == "create_commit"]
+    assert len(commits) == 1 and commits[0][1] == "cook/trained"
+    files = set(commits[0][2]["files"])
+    assert {"config.json", "model.safetensors", "README.md", "index/manifest.json",
+            "index/embeddings.safetensors", "index/recipes.parquet"} <= files
+    assert (tmp_path / "model-index" / "manifest.json").is_file()
+    assert hub.load_model("cook/trained").config.embed_dim == 16
