@@ -40,6 +40,10 @@ class RetrieverConfig:
     # --- shared space ----------------------------------------------------------------
     embed_dim: int = 512  # D: every modality lands in R^D, L2-normalised
     head_dropout: float = 0.2  # 0.1 overfits the sample's 7.5k training pairs sooner
+    # L2-normalise pooled text features before the heads, as sentence-transformers does
+    # for all-MiniLM-L6-v2 (its pipeline ends in a Normalize module); the recipe's two parts
+    # are normalised separately. Raised mean val R@1 from 0.0555 to 0.0576.
+    normalize_text_features: bool = True
     input_dropout: float = 0.0  # dropout on the backbone features entering each head
     # Zero-shot bridge: the image backbone's ImageNet class probabilities, mapped through
     # the text encoder's embeddings of the class names, give each photo an extra feature

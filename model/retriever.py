@@ -101,9 +101,14 @@ class Retriever(nn.Module):
         return F.normalize(self.image_head(self.input_dropout(features)), dim=-1)
 
     def embed_title_features(self, features: torch.Tensor) -> torch.Tensor:
+        if self.config.normalize_text_features:
+            features = F.normalize(features, dim=-1)
         return F.normalize(self.title_head(self.input_dropout(features)), dim=-1)
 
     def embed_recipe_features(self, features: torch.Tensor) -> torch.Tensor:
+        if self.config.normalize_text_features:
+            ingredients, instructions = features.chunk(2, dim=-1)  # the two parts, (B, H) each
+            features = torch.cat([F.normalize(ingredients, dim=-1), F.normalize(instructions, dim=-1)], dim=-1)
         return F.normalize(self.recipe_head(self.input_dropout(features)), dim=-1)
 
     # --- end to end -------------------------------------------------------------------------
