@@ -42,9 +42,10 @@ def ablation_section() -> str:
     ab = _load("ablations")
     if not ab:
         return "_Not run yet: `python benchmarks/bench_ablations.py`._"
-    from benchmarks.bench_ablations import HEADER, row
+    from benchmarks.bench_ablations import HEADER, best_on_val, row
 
-    return (f"{ab['protocol']}. Best on val: **{ab['best_on_val']}**.\n\n{HEADER}\n" +
+    best = best_on_val(ab["variants"])["name"]
+    return (f"{ab['protocol']}. Best on val (mean R@1 over the four directions): **{best}**.\n\n{HEADER}\n" +
             "\n".join(row(v) for v in ab["variants"]) + f"\n\nCommand: `{ab['command']}` ({ab['date']}).")
 
 
