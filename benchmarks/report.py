@@ -46,7 +46,9 @@ def ablation_section() -> str:
 
     best = best_on_val(ab["variants"])["name"]
     return (f"{ab['protocol']}. Best on val (mean R@1 over the four directions): **{best}**.\n\n{HEADER}\n" +
-            "\n".join(row(v) for v in ab["variants"]) + f"\n\nCommand: `{ab['command']}` ({ab['date']}).")
+            "\n".join(row(v) for v in ab["variants"]) +
+            f"\n\nLast run: `{ab['command']}` ({ab['date']}); `--only` runs merge into the stored table, and "
+            "`python benchmarks/bench_ablations.py` with no `--only` regenerates every row (plus Lite2).")
 
 
 def index_section() -> str:
