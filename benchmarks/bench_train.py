@@ -36,7 +36,7 @@ def photo_throughput(data: str, count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def recall_plot(data: str, model_dir: Path, cache: Path) -> None:
+def recall_plot(data: str, model_dir: Path, cache: Path, name: str) -> None:
     """R@K, K = 1..50, per direction on the test split, as benchmarks/recall_at_k.png."""
     from embeddings.hub import load_model
     from train.data import load_recipes, select_split
@@ -55,7 +55,7 @@ def recall_plot(data: str, model_dir: Path, cache: Path) -> None:
         pick = lambda m: embeds[field if m == "recipe" else m][rows]  # noqa: E731
         pools[direction] = min(int(rows.sum()), 500 if uses_recipe else 1000)
         curves[direction] = recall_curve(pick(q), pick(c), pool=500 if uses_recipe else 1000)
-    plot_recall_at_k(curves, pools, ROOT / "benchmarks" / "recall_at_k.png",
+    plot_recall_at_k(curves, pools, ROOT / "benchmarks" / f"{name}.png",
                      "R@K on the Epicurious sample's test split (10 bags)")
 
 
@@ -80,7 +80,7 @@ def main() -> None:
     run_timed([sys.executable, "-m", "train.evaluate", "--model", str(args.work / "cold"), "--data", args.data,
                "--split", "test", "--cache-dir", str(cache), "--json", str(evaluation), "--quiet"], args.work / "eval.log")
     test = json.loads(evaluation.read_text())
-    recall_plot(args.data, args.work / "cold", cache)
+    recall_plot(args.data, args.work / "cold", cache, "recall_at_k_quick" if args.quick else "recall_at_k")
     metrics = json.loads((args.work / "cold" / "metrics.json").read_text())
 
     print(f"photo features: {photos_per_s:.1f} photos/s (target >= 20)")
