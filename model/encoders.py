@@ -19,14 +19,14 @@ class ImageBackbone(nn.Module):
             import timm
 
             self.net = timm.create_model(name, pretrained=(weights == "timm-hub"))
-            load_image_weights(self.net, weights, "timm")
+            load_image_weights(self.net, weights)
             self.feature_dim = self.net.num_features
         elif library == "torchvision":
             import torchvision
 
             tv_weights = weights.split(":", 1)[1] if weights.startswith("torchvision:") else None
             self.net = torchvision.models.get_model(name, weights=tv_weights)
-            load_image_weights(self.net, weights, "torchvision")
+            load_image_weights(self.net, weights)
             self.feature_dim = self.net.fc.in_features
             self.net.fc = nn.Identity()  # the pooled 2048-d vector is the feature
         else:

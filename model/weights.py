@@ -83,7 +83,7 @@ def lukemelas_to_timm(state: dict[str, torch.Tensor], target: nn.Module) -> dict
     return renamed
 
 
-def load_image_weights(backbone: nn.Module, spec: str, kind: str) -> None:
+def load_image_weights(backbone: nn.Module, spec: str) -> None:
     """Load pretrained weights into an image backbone (strict: no missing/unexpected keys)."""
     if not spec:
         return  # random init (tests, or weights loaded later from a saved model)
