@@ -57,16 +57,47 @@ class ImageBackbone(nn.Module):
         info = ImageNetInfo()
         return [info.index_to_description(i) for i in range(self.num_classes)]
 
-    def blocks(self) -> list[nn.Module]:
-        """The backbone's stages from input to output; fine-tuning unfreezes the last few."""
+    def units(self) -> list[nn.Module]:
+        """Every step from pixels to the last feature map, in order: the stem, each block,
+        then the head convolution. Pooling the last map gives forward()'s features."""
         net = self.net
         if self.library == "timm" and hasattr(net, "blocks"):
-            # EfficientNet: every inverted-residual block is a unit, then the 1x1 head conv.
-            units = [block for stage in net.blocks for block in stage]
-            return units + [nn.ModuleList([net.conv_head, net.bn2])]
+            # EfficientNet: every inverted-residual block is a unit.
+            blocks = [block for stage in net.blocks for block in stage]
+            return [nn.Sequential(net.conv_stem, net.bn1), *blocks, nn.Sequential(net.conv_head, net.bn2)]
         if self.library == "torchvision" and hasattr(net, "layer4"):
-            return [block for layer in (net.layer1, net.layer2, net.layer3, net.layer4) for block in layer]
+            blocks = [block for layer in (net.layer1, net.layer2, net.layer3, net.layer4) for block in layer]
+            return [nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool), *blocks]
         raise ValueError(f"don't know the blocks of {self.library}:{self.name}")
+
+    def blocks(self) -> list[nn.Module]:
+        """The units after the stem; fine-tuning unfreezes the last few."""
+        return self.units()[1:]
+
+    # Fine-tuning the top `top` blocks on a CPU: the trunk (everything below them) runs once
+    # per cached view, the tail runs every step. forward(x) == forward_tail(forward_trunk(x, top), top).
+    def forward_trunk(self, pixel_values: torch.Tensor, top: int) -> torch.Tensor:
+        x = pixel_values.contiguous(memory_format=torch.channels_last)
+        for unit in self.units()[: -top or None]:
+            x = unit(x)
+        return x
+
+    def forward_tail(self, activations: torch.Tensor, top: int) -> torch.Tensor:
+        x = activations.contiguous(memory_format=torch.channels_last)
+        for unit in self.units()[-top:] if top else []:
+            x = unit(x)
+        if self.library == "timm":
+            return self.net.forward_head(x, pre_logits=True)
+        return torch.flatten(self.net.avgpool(x), 1)
+
+    def train(self, mode: bool = True) -> "ImageBackbone":
+        # BatchNorm keeps its ImageNet statistics even while blocks fine-tune: batches of
+        # 7x7 maps from a few thousand food photos would drag them off (affine weights train).
+        super().train(mode)
+        for module in self.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+        return self
 
 
 class TextBackbone(nn.Module):

@@ -64,9 +64,9 @@ def test_training_moves_the_heads_and_lowers_the_loss(setup):
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
 
 
-def test_finetune_mode_unfreezes_top_blocks(setup):
+def test_live_finetune_mode_unfreezes_top_blocks(setup):
     root, data, config = setup
-    out = run(root, data, config, "finetuned", "--finetune-top", "1", "--epochs", "1")
+    out = run(root, data, config, "finetuned", "--finetune-top", "1", "--live", "--epochs", "1")
     tuned = load_file(str(out / "model.safetensors"))
     frozen = load_file(str(root / "full" / "model.safetensors")) if (root / "full").exists() else None
     assert json.loads((out / "config.json").read_text())["extra"]["frozen_backbones"] is False
@@ -75,6 +75,30 @@ def test_finetune_mode_unfreezes_top_blocks(setup):
         first_layer = [k for k in tuned if "text_encoders.title.net.encoder.layer.0." in k]
         assert any(not torch.equal(tuned[k], frozen[k]) for k in last_layer)
         assert all(torch.equal(tuned[k], frozen[k]) for k in first_layer)
+
+
+def test_cached_views_finetune_trains_the_image_top_only_and_evaluates_like_the_saved_model(setup):
+    root, data, config = setup
+    out = run(root, data, config, "views", "--views", "3", "--finetune-top", "2", "--epochs", "2", "--lr", "3e-3",
+              "--backbone-lr", "3e-3")
+    tuned = load_file(str(out / "model.safetensors"))
+    start = load_file(str(root / "full" / "model.safetensors")) if (root / "full").exists() else None
+    assert json.loads((out / "config.json").read_text())["extra"]["frozen_backbones"] is False
+    assert list(root.glob("cache/views-*.safetensors")), "views are cached"
+    if start is not None:
+        changed = {k for k in tuned if k.startswith("image_encoder.") and not torch.equal(tuned[k], start[k])}
+        assert any(k.startswith("image_encoder.net.conv_head") for k in changed), "the top unit trains"
+        assert not any(k.startswith("image_encoder.net.conv_stem") for k in changed), "the trunk stays frozen"
+        assert all(torch.equal(tuned[k], start[k]) for k in tuned if k.startswith("text_encoders."))
+    # The test figures written during training (cached trunk + tail) are what the saved
+    # model scores when it runs end to end on the photos.
+    written = json.loads((out / "eval_test.json").read_text())
+    json_path = root / "views_eval.json"
+    assert evaluate_main(["--model", str(out), "--data", str(data), "--split", "test", "--json", str(json_path),
+                          "--cache-dir", str(root / "cache"), "--quiet"]) == 0
+    again = json.loads(json_path.read_text())
+    for direction in written:
+        assert abs(written[direction]["medr"] - again[direction]["medr"]) <= 1.0, direction
 
 
 def test_evaluate_cli_writes_the_protocol_json(setup, tmp_path, capsys):

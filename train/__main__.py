@@ -24,6 +24,9 @@ from .loop import TrainOptions, embed_features, train_model
 from .metrics import evaluate_embeddings, format_table
 from .plots import plot_curves
 from .sources import CachedFeatures, LiveFeatures, unfreeze_top
+from .views import CachedViews, view_features
+
+SPLIT_NAMES = ("train", "val", "test")
 
 
 def pick_device(name: str) -> torch.device:
@@ -34,6 +37,24 @@ def pick_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     return torch.device(name)
+
+
+def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_dir, progress: bool):
+    """Feature sources of each split for the training mode, and the unfrozen backbone tensors."""
+    if options.live:
+        trainable = unfreeze_top(model, options.finetune_top)
+        return {n: LiveFeatures(model, rows) for n, rows in splits.items()}, trainable
+    trainable = unfreeze_top(model, options.finetune_top, towers=("image",))
+    ordered = splits["train"] + splits["val"] + splits["test"]
+    bounds = torch.cumsum(torch.tensor([0] + [len(splits[n]) for n in SPLIT_NAMES]), 0)
+    ranges = {n: torch.arange(bounds[i], bounds[i + 1]) for i, n in enumerate(SPLIT_NAMES)}
+    if options.views == 1 and options.finetune_top == 0:
+        features = backbone_features(model, ordered, cache_dir, progress=progress)
+        return {n: CachedFeatures(features, rows) for n, rows in ranges.items()}, trainable
+    text = backbone_features(model, ordered, cache_dir, progress=progress, parts=("text",))
+    views = view_features(model, ordered, options.views, options.finetune_top, cache_dir, progress=progress)
+    return {n: CachedViews(model, views, text, text["has_recipe"], rows, options.finetune_top)
+            for n, rows in ranges.items()}, trainable
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="linear LR warm-up")
     p.add_argument("--patience", type=int, default=d.patience, help="early stop after this many epochs without a better val score")
     p.add_argument("--loss-pairs", default=d.loss_pairs, choices=["all", "image_recipe"], help="all: six-pair InfoNCE over image, title, recipe; image_recipe: that pair only")
-    p.add_argument("--finetune-top", type=int, default=d.finetune_top, help="0: frozen backbones, cached features; N: unfreeze the top N blocks/layers of every backbone and run them on every batch (for GPUs)")
+    p.add_argument("--finetune-top", type=int, default=d.finetune_top, help="0: frozen backbones. N: the image backbone's top N blocks train on cached activations of the blocks below (CPU); with --live the top N blocks/layers of every backbone train")
+    p.add_argument("--views", type=int, default=d.views, help="cached views per photo: 1 = the plain crop; V > 1 adds V-1 augmented views (random crop, flip, colour), extracted once")
+    p.add_argument("--live", action="store_true", help="run the backbones on every batch with fresh augmentation instead of caching (full fine-tune path, for GPUs: --device cuda)")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds every random draw")
     p.add_argument("--device", default="auto", help="auto picks cuda, then mps, then cpu")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where frozen backbone features are cached")
@@ -73,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     device = pick_device(args.device)
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr=args.backbone_lr,
                            weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
-                           finetune_top=args.finetune_top, patience=args.patience, seed=args.seed,
+                           finetune_top=args.finetune_top, views=args.views, live=args.live,
+                           patience=args.patience, seed=args.seed,
                            loss_pairs=args.loss_pairs)
     recipes = load_recipes(args.data, progress=progress)
     if args.limit:
@@ -89,16 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"embed_dim": args.embed_dim} if args.embed_dim else {}
     config = (RetrieverConfig.from_json(args.config.read_text()) if args.config else preset(args.preset))
     model = Retriever(dataclasses.replace(config, **overrides))
-    trainable = unfreeze_top(model, options.finetune_top)
-    if options.finetune_top:
+    sources, trainable = make_sources(model, splits, options, None if args.no_cache else args.cache_dir, progress)
+    if trainable:
         print(f"fine-tuning {len(trainable)} backbone tensors on {device}", file=sys.stderr)
-        sources = {n: LiveFeatures(model, rows) for n, rows in splits.items()}
-    else:
-        ordered = splits["train"] + splits["val"] + splits["test"]
-        features = backbone_features(model, ordered, None if args.no_cache else args.cache_dir, progress=progress)
-        bounds = torch.cumsum(torch.tensor([0] + [len(splits[n]) for n in ("train", "val", "test")]), 0)
-        sources = {n: CachedFeatures(features, torch.arange(bounds[i], bounds[i + 1]))
-                   for i, n in enumerate(("train", "val", "test"))}
     extracted = time.time()
 
     result = train_model(model, sources["train"], sources["val"], options, args.out, device,

@@ -43,14 +43,16 @@ def _key(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def cache_keys(model: Retriever, recipes: list[Recipe]) -> dict[str, str]:
+def cache_keys(model: Retriever, recipes: list[Recipe], extra: dict | None = None) -> dict[str, str]:
+    """Keys of the image and text entries; `extra` (e.g. a views spec) goes into the image key."""
     c = model.config
     data = fingerprint(recipes)
     image = {k: getattr(c, k) for k in ("image_backbone", "image_weights", "image_size", "image_resize", "image_width",
                                         "image_mean", "image_std", "image_interpolation")}
     text = {k: getattr(c, k) for k in ("title_backbone", "recipe_backbone", "share_text_backbone",
                                        "title_max_tokens", "recipe_max_tokens")}
-    return {"image": _key({"v": 1, "image": image, "data": data}), "text": _key({"v": 1, "text": text, "data": data})}
+    image_parts = {"v": 1, "image": image, "data": data, **({"extra": extra} if extra else {})}
+    return {"image": _key(image_parts), "text": _key({"v": 1, "text": text, "data": data})}
 
 
 @torch.inference_mode()
@@ -82,7 +84,7 @@ def extract_text_features(model: Retriever, recipes: list[Recipe], batch_size: i
     return {"title": torch.cat(titles) if titles else empty, "recipe": recipe}
 
 
-def _cached(path: Path, compute) -> dict[str, torch.Tensor]:
+def cached_tensors(path: Path, compute) -> dict[str, torch.Tensor]:
     if path.is_file():
         try:
             return load_file(str(path))
@@ -97,7 +99,8 @@ def _cached(path: Path, compute) -> dict[str, torch.Tensor]:
 
 
 def backbone_features(model: Retriever, recipes: list[Recipe], cache_dir: Path | None = DEFAULT_CACHE,
-                      batch_size: int = 64, progress: bool = True) -> dict[str, torch.Tensor]:
+                      batch_size: int = 64, progress: bool = True,
+                      parts: tuple[str, ...] = ("image", "text")) -> dict[str, torch.Tensor]:
     """{"image": (N, C), "title": (N, H), "recipe": (N, 2H), "has_recipe": (N,) bool}, row-aligned with recipes.
 
     The cache holds the collection in id order, so any order or split of the same rows
@@ -106,12 +109,13 @@ def backbone_features(model: Retriever, recipes: list[Recipe], cache_dir: Path |
     keys = cache_keys(model, canonical)
     image = lambda: {"image": extract_image_features(model, canonical, batch_size, progress=progress)}  # noqa: E731
     text = lambda: extract_text_features(model, canonical, batch_size, progress=progress)  # noqa: E731
-    if cache_dir is None:
-        features = {**image(), **text()}
-    else:
-        cache_dir = Path(cache_dir)
-        features = {**_cached(cache_dir / f"image-{keys['image']}.safetensors", image),
-                    **_cached(cache_dir / f"text-{keys['text']}.safetensors", text)}
+    compute = {"image": image, "text": text}
+    features = {}
+    for part in parts:  # "image" (photos) and/or "text" (titles and recipes)
+        if cache_dir is None:
+            features.update(compute[part]())
+        else:
+            features.update(cached_tensors(Path(cache_dir) / f"{part}-{keys[part]}.safetensors", compute[part]))
     position = {r.id: i for i, r in enumerate(canonical)}
     rows = torch.tensor([position[r.id] for r in recipes], dtype=torch.long)
     features = {name: tensor[rows] for name, tensor in features.items()}

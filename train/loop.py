@@ -32,7 +32,12 @@ class TrainOptions:
     backbone_lr: float = 2e-5  # unfrozen backbone blocks (fine-tune mode)
     weight_decay: float = 0.05
     warmup_epochs: int = 2
-    finetune_top: int = 0  # 0: frozen backbones on cached features; N: unfreeze the top N blocks/layers
+    # 0: frozen backbones. N: the top N blocks of the image backbone train, on cached
+    # activations of the blocks below (CPU), or with `live` the top N blocks/layers of
+    # every backbone, run on every batch (GPU).
+    finetune_top: int = 0
+    views: int = 1  # cached views per photo: 1 = the plain crop; more adds augmented views
+    live: bool = False  # run the backbones on every batch with fresh augmentation (GPU)
     patience: int = 10  # stop when the val score has not improved for this many epochs
     loss_pairs: str = "all"  # "all": the six-pair loss; "image_recipe": that pair only (ablation)
     seed: int = 0

@@ -65,13 +65,15 @@ class LiveFeatures:
         }
 
 
-def unfreeze_top(model: Retriever, top: int) -> list[str]:
+def unfreeze_top(model: Retriever, top: int, towers: tuple[str, ...] = ("image", "text")) -> list[str]:
     """Freeze every backbone parameter, then unfreeze the last `top` blocks of the image
-    backbone and the last `top` layers of each text backbone. Heads always train.
-    Returns the names of the trainable backbone parameters."""
-    for encoder in [model.image_encoder, *model.text_encoders.values()]:
+    backbone and the last `top` layers of each text backbone, for the towers named.
+    Heads always train. Returns the names of the trainable backbone parameters."""
+    encoders = {"image": [model.image_encoder], "text": list(model.text_encoders.values())}
+    for encoder in encoders["image"] + encoders["text"]:
         encoder.requires_grad_(False)
-        if top > 0:
-            for block in encoder.blocks()[-top:]:
+    for tower in towers:
+        for encoder in encoders[tower]:
+            for block in encoder.blocks()[-top:] if top > 0 else []:
                 block.requires_grad_(True)
     return [n for n, p in model.named_parameters() if p.requires_grad and "encoder" in n]

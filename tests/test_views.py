@@ -1,0 +1,58 @@
+"""Cached augmented views and the trunk/tail split that fine-tunes top blocks on a CPU."""
+import pytest
+import torch
+
+from model import Retriever
+from tiny import tiny_config
+from train.data import load_recipes
+from train.features import extract_image_features
+from train.views import CachedViews, view_features
+
+
+@pytest.mark.parametrize("top", [0, 1, 2, 3])
+def test_tail_of_trunk_is_the_whole_backbone(text_backbone_dir, top):
+    model = Retriever(tiny_config(text_backbone_dir)).eval()
+    pixels = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        whole = model.image_encoder(pixels)
+        split = model.image_encoder.forward_tail(model.image_encoder.forward_trunk(pixels, top), top)
+    assert torch.allclose(whole, split, atol=1e-6)
+
+
+def test_batchnorm_keeps_its_statistics_in_training_mode(text_backbone_dir):
+    model = Retriever(tiny_config(text_backbone_dir)).train()
+    norms = [m for m in model.image_encoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and not any(m.training for m in norms)
+    before = [m.running_mean.clone() for m in norms]
+    model.image_encoder(torch.randn(4, 3, 32, 32))
+    assert all(torch.equal(b, m.running_mean) for b, m in zip(before, norms))
+
+
+def test_views_are_reproducible_and_view_zero_is_the_plain_photo(kaggle_folder, text_backbone_dir, tmp_path):
+    recipes = load_recipes(kaggle_folder, progress=False)
+    model = Retriever(tiny_config(text_backbone_dir)).eval()
+    first = view_features(model, recipes, views=3, top=2, cache_dir=None, progress=False)
+    again = view_features(model, recipes[::-1], views=3, top=2, cache_dir=tmp_path, progress=False)
+    assert first["pooled"].shape == (len(recipes), 3, model.image_encoder.feature_dim)
+    assert first["trunk"].dtype == torch.float16 and first["trunk"].shape[:2] == (len(recipes), 3)
+    assert torch.equal(first["pooled"], again["pooled"].flip(0)), "a view is drawn from (photo id, view) alone"
+    plain = extract_image_features(model, recipes, progress=False)
+    assert torch.allclose(first["pooled"][:, 0], plain, atol=1e-5)
+    assert not torch.allclose(first["pooled"][:, 1], plain, atol=1e-3), "other views are augmented"
+
+
+def test_cached_views_source_draws_views_in_training_and_view_zero_in_evaluation(kaggle_folder, text_backbone_dir):
+    recipes = load_recipes(kaggle_folder, progress=False)
+    model = Retriever(tiny_config(text_backbone_dir)).eval()
+    views = view_features(model, recipes, views=4, top=1, cache_dir=None, progress=False)
+    text = {"title": torch.randn(len(recipes), 32), "recipe": torch.randn(len(recipes), 64)}
+    has_recipe = torch.tensor([r.has_recipe for r in recipes])
+    source = CachedViews(model, views, text, has_recipe, torch.arange(len(recipes)), top=1)
+    rows = torch.arange(len(recipes))
+    with torch.no_grad():
+        evaluation = source.batch(rows, torch.device("cpu"), training=False)["image"]
+        torch.manual_seed(0)
+        training = source.batch(rows, torch.device("cpu"), training=True)["image"]
+    # fp16 activations through the tail: close to, not bit-equal with, the float32 pooling
+    assert torch.allclose(evaluation, views["pooled"][:, 0], atol=2e-2)
+    assert not torch.allclose(training, evaluation, atol=1e-3)
