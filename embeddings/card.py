@@ -80,8 +80,8 @@ def model_card(model_dir: Path, repo: str, index_manifest: dict | None, license:
     return f"""{header}
 # Recipe retriever: photos, titles and recipes in one space
 
-Encodes food photos ({config.get('image_backbone')}), recipe titles and full recipes
-(ingredients + instructions, {config.get('title_backbone')}) into one L2-normalised
+Encodes food photos ({config.get('image_backbone')}), recipe titles ({config.get('title_backbone')}) and full
+recipes (ingredients + instructions, {config.get('recipe_backbone')}) into one L2-normalised
 {config.get('embed_dim')}-d space, so a photo finds its recipe and a recipe its photo by cosine similarity.
 Trained contrastively on {', '.join(datasets)} (preset `{config.get('preset')}`).
 

@@ -6,7 +6,7 @@ the local cache (which a Space's `preload_from_hub` fills at build time).
 
 Published layout: one model repo USER/NAME, so one revision pins the model and the
 vectors it made together:
-  config.json, model.safetensors, title_text/, [recipe_text/], eval_test.json, README.md
+  config.json, model.safetensors, title_text/, [recipe_text/], [image_tower/], eval_test.json, README.md
   index/manifest.json, index/embeddings.safetensors, index/recipes.parquet
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from model import load_pretrained
 from .manifest import DATA_FILES, MANIFEST_FILE, read_manifest
 
 INDEX_FOLDER = "index"  # where the index sits inside a published repo
-MODEL_PATTERNS = ["config.json", "model.safetensors", "title_text/*", "recipe_text/*"]  # what load_pretrained reads
+MODEL_PATTERNS = ["config.json", "model.safetensors", "title_text/*", "recipe_text/*", "image_tower/*"]  # what load_pretrained reads
 # What goes up from a model dir: the loadable files, the evaluation and the curves.
 MODEL_FILES = (*MODEL_PATTERNS, "eval_test.json", "metrics.json", "eval.json", "curves.png")
 INDEX_PATTERNS = [f"{INDEX_FOLDER}/*", *DATA_FILES, MANIFEST_FILE]  # in a folder, or a repo of its own

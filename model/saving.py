@@ -1,5 +1,6 @@
 """A trained model as a folder: config.json + model.safetensors + the text towers'
-configs and tokenizers, so it rebuilds with no weight package and no network."""
+configs and tokenizers (+ the image tower's config when it is a transformers model, as
+CLIP's is), so it rebuilds with no weight package and no network."""
 from __future__ import annotations
 
 import os
@@ -9,11 +10,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from .clip import is_clip
 from .config import RetrieverConfig
 from .retriever import Retriever
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+IMAGE_TOWER_DIR = "image_tower"  # a transformers image tower's config (CLIP); timm/torchvision need none
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -45,6 +48,8 @@ def save_pretrained(model: Retriever, out_dir: str | Path) -> None:
         # Text tower architecture + tokenizer; its weights live in model.safetensors.
         encoder.net.config.save_pretrained(out_dir / f"{role}_text")
         encoder.tokenizer.save_pretrained(out_dir / f"{role}_text")
+    if hasattr(model.image_encoder, "save_config"):
+        model.image_encoder.save_config(out_dir / IMAGE_TOWER_DIR)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     tmp = out_dir / f".{WEIGHTS_NAME}.tmp"
     save_file(state, str(tmp), metadata={"format": "pt"})
@@ -58,7 +63,11 @@ def load_pretrained(model_dir: str | Path, device: str | torch.device = "cpu") -
         if not (model_dir / name).exists():
             raise FileNotFoundError(f"{model_dir} is not a saved retriever: {name} is missing")
     config = RetrieverConfig.from_json((model_dir / CONFIG_NAME).read_text())
-    text_dirs = {role: str(model_dir / f"{role}_text") for role in ("title", "recipe")}
-    model = Retriever(config, pretrained=False, text_dirs=text_dirs)
+    tower_dirs = {role: str(model_dir / f"{role}_text") for role in ("title", "recipe")}
+    if is_clip(config.image_backbone):
+        if not (model_dir / IMAGE_TOWER_DIR).is_dir():
+            raise FileNotFoundError(f"{model_dir} is not a saved retriever: {IMAGE_TOWER_DIR} is missing")
+        tower_dirs["image"] = str(model_dir / IMAGE_TOWER_DIR)
+    model = Retriever(config, pretrained=False, tower_dirs=tower_dirs)
     model.load_state_dict(load_file(str(model_dir / WEIGHTS_NAME)), strict=True)
     return model.to(device).eval()

@@ -39,6 +39,31 @@ def make_text_backbone(folder: Path, architecture: str = "bert") -> Path:
     return folder
 
 
+def make_clip_checkpoint(folder: Path, image_size: int = 32) -> Path:
+    """A full CLIP checkpoint as the Hub has them (both towers in one folder, one
+    config.json of model_type "clip", a tokenizer), 2 layers and 32 wide, random weights.
+    The BPE vocabulary is single characters with no merges: every word is spelt out."""
+    import string
+
+    from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTokenizer, CLIPVisionConfig
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for char in string.ascii_lowercase + string.digits + ".,-'!&()":
+        vocab.setdefault(char, len(vocab))
+        vocab.setdefault(char + "</w>", len(vocab))  # the last character of a word
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=[])
+    text = CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                          num_attention_heads=2, max_position_embeddings=77, projection_dim=24,
+                          bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=image_size, patch_size=8, projection_dim=24)
+    config = CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=24)
+    CLIPModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def tiny_config(text_dir: Path, **overrides) -> RetrieverConfig:
     values = dict(
         image_backbone="timm:test_efficientnet",

@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", required=True, help="a Kaggle-layout folder, an imagefolder with metadata.jsonl/csv, or a datasets Hub id")
     p.add_argument("--out", required=True, type=Path, help="model folder to write (config.json, model.safetensors, tokenizers, metrics.json, curves.png)")
-    p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="backbones: default = Lite0 + MiniLM (offline); lite2; seed = ResNet50 + 2x DistilBERT (needs the Hub)")
+    p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="backbones: default = Lite0 + MiniLM (offline); lite2; seed = ResNet50 + 2x DistilBERT (needs the Hub); "
+                   "clip = CLIP ViT-B/32 towers for photos and titles + MiniLM for recipes (needs the Hub; untested at full size)")
     p.add_argument("--config", type=Path, default=None, help="a config.json to start from instead of --preset (any backbones, sizes)")
     p.add_argument("--embed-dim", type=int, default=None, help="dimension D of the shared space (preset default: 512)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="planned epochs (the LR schedule spans them)")
@@ -111,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)  # head initialisation
     overrides = {"embed_dim": args.embed_dim} if args.embed_dim else {}
-    config = (RetrieverConfig.from_json(args.config.read_text()) if args.config else preset(args.preset))
-    model = Retriever(dataclasses.replace(config, **overrides))
+    try:
+        config = (RetrieverConfig.from_json(args.config.read_text()) if args.config else preset(args.preset))
+        model = Retriever(dataclasses.replace(config, **overrides))
+    except (ValueError, OSError) as err:  # a bad config or backbone spec, weights not reachable: one line, no trace
+        raise SystemExit(f"cannot build the model: {err}") from err
     sources, trainable = make_sources(model, splits, options, None if args.no_cache else args.cache_dir, progress)
     if trainable:
         print(f"fine-tuning {len(trainable)} backbone tensors on {device}", file=sys.stderr)
