@@ -51,6 +51,9 @@ class RetrieverConfig:
     # the text encoder's embeddings of the class names, give each photo an extra feature
     # that already lives in text space ("guacamole" lands near recipes with avocado).
     zero_shot_bridge: bool = False
+    # Ingredient words a multi-label head predicts from image and recipe embeddings during
+    # training (auxiliary loss; built from the training rows). Empty: no such head.
+    ingredient_vocab: list = field(default_factory=list)
     init_temperature: float = 0.07  # CLIP's starting value; learned as log(1/T)
     preset: str = "default"  # the preset this config started from (informational)
     # Feature sizes of the backbones; filled in when the model is built, so a saved model

@@ -60,6 +60,10 @@ class Retriever(nn.Module):
         # Dropping backbone features is the cheap stand-in for data augmentation when the
         # features are cached: each epoch a head sees a different subset of them.
         self.input_dropout = nn.Dropout(config.input_dropout)
+        if config.ingredient_vocab:
+            # Used only by the training loss; kept in the saved model so a resumed or
+            # re-trained run starts from it.
+            self.ingredient_head = nn.Linear(D, len(config.ingredient_vocab))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.init_temperature)))
         self.preprocess = image_transform(config)
 

@@ -175,7 +175,7 @@ def test_cli_trains_clip_and_the_folder_rebuilds_offline(setup, checkpoint, text
 
 
 def test_cli_finetunes_the_top_clip_layers(setup, checkpoint):
-    out = train(setup, "tuned", "--finetune-top", "1", "--epochs", "1")
+    out = train(setup, "tuned", "--finetune-top", "1", "--live", "--epochs", "1")
     saved, original = load_file(str(out / "model.safetensors")), load_file(str(checkpoint / "model.safetensors"))
     for prefix, layers in (("image_encoder.net.", "vision_model.encoder.layers."),
                            ("text_encoders.title.net.", "text_model.encoder.layers.")):

@@ -31,14 +31,19 @@ def test_batchnorm_keeps_its_statistics_in_training_mode(text_backbone_dir):
 def test_views_are_reproducible_and_view_zero_is_the_plain_photo(kaggle_folder, text_backbone_dir, tmp_path):
     recipes = load_recipes(kaggle_folder, progress=False)
     model = Retriever(tiny_config(text_backbone_dir)).eval()
-    first = view_features(model, recipes, views=3, top=2, cache_dir=None, progress=False)
-    again = view_features(model, recipes[::-1], views=3, top=2, cache_dir=tmp_path, progress=False)
-    assert first["pooled"].shape == (len(recipes), 3, model.image_encoder.feature_dim)
-    assert first["trunk"].dtype == torch.float16 and first["trunk"].shape[:2] == (len(recipes), 3)
-    assert torch.equal(first["pooled"], again["pooled"].flip(0)), "a view is drawn from (photo id, view) alone"
+    train = {r.id for r in recipes[: len(recipes) // 2]}
+    first = view_features(model, recipes, views=3, top=2, cache_dir=None, augmented=train, progress=False)
+    again = view_features(model, recipes[::-1], views=3, top=2, cache_dir=tmp_path, augmented=train, progress=False)
+    assert first["pooled"].shape == (len(recipes), model.image_encoder.feature_dim)
+    assert first["aug_pooled"].shape == (len(recipes), 2, model.image_encoder.feature_dim)
+    assert first["trunk"].dtype == torch.float16 and first["aug_trunk"].shape[:2] == (len(recipes), 2)
+    for name in first:
+        assert torch.equal(first[name], again[name].flip(0)), f"{name}: a view is drawn from (photo id, view) alone"
     plain = extract_image_features(model, recipes, progress=False)
-    assert torch.allclose(first["pooled"][:, 0], plain, atol=1e-5)
-    assert not torch.allclose(first["pooled"][:, 1], plain, atol=1e-3), "other views are augmented"
+    assert torch.allclose(first["pooled"], plain, atol=1e-5), "view 0 is the plain crop"
+    half = len(recipes) // 2
+    assert not torch.allclose(first["aug_pooled"][:half, 0], plain[:half], atol=1e-3), "other views are augmented"
+    assert first["aug_pooled"][half:].abs().sum() == 0, "rows outside the training set get no augmented views"
 
 
 def test_cached_views_source_draws_views_in_training_and_view_zero_in_evaluation(kaggle_folder, text_backbone_dir):
@@ -47,12 +52,12 @@ def test_cached_views_source_draws_views_in_training_and_view_zero_in_evaluation
     views = view_features(model, recipes, views=4, top=1, cache_dir=None, progress=False)
     text = {"title": torch.randn(len(recipes), 32), "recipe": torch.randn(len(recipes), 64)}
     has_recipe = torch.tensor([r.has_recipe for r in recipes])
-    source = CachedViews(model, views, text, has_recipe, torch.arange(len(recipes)), top=1)
+    source = CachedViews(model, views, text, has_recipe, torch.arange(len(recipes)), top=1, augmented=True)
     rows = torch.arange(len(recipes))
     with torch.no_grad():
         evaluation = source.batch(rows, torch.device("cpu"), training=False)["image"]
         torch.manual_seed(0)
         training = source.batch(rows, torch.device("cpu"), training=True)["image"]
     # fp16 activations through the tail: close to, not bit-equal with, the float32 pooling
-    assert torch.allclose(evaluation, views["pooled"][:, 0], atol=2e-2)
+    assert torch.allclose(evaluation, views["pooled"], atol=2e-2)
     assert not torch.allclose(training, evaluation, atol=1e-3)

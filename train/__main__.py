@@ -20,6 +20,7 @@ from model.saving import atomic_write_bytes
 
 from .data import load_recipes, split_of
 from .features import DEFAULT_CACHE, backbone_features
+from .ingredients import build_vocabulary, label_matrix
 from .loop import TrainOptions, embed_features, train_model
 from .metrics import evaluate_embeddings, format_table
 from .plots import plot_curves
@@ -44,6 +45,9 @@ def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_di
     if options.live:
         trainable = unfreeze_top(model, options.finetune_top)
         return {n: LiveFeatures(model, rows) for n, rows in splits.items()}, trainable
+    if options.finetune_top and not hasattr(model.image_encoder, "forward_trunk"):
+        raise SystemExit(f"{model.config.image_backbone} cannot fine-tune on cached activations; "
+                         "add --live to run it on every batch (a GPU helps)")
     trainable = unfreeze_top(model, options.finetune_top, towers=("image",))
     ordered = splits["train"] + splits["val"] + splits["test"]
     bounds = torch.cumsum(torch.tensor([0] + [len(splits[n]) for n in SPLIT_NAMES]), 0)
@@ -52,8 +56,9 @@ def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_di
         features = backbone_features(model, ordered, cache_dir, progress=progress)
         return {n: CachedFeatures(features, rows) for n, rows in ranges.items()}, trainable
     text = backbone_features(model, ordered, cache_dir, progress=progress, parts=("text",))
-    views = view_features(model, ordered, options.views, options.finetune_top, cache_dir, progress=progress)
-    return {n: CachedViews(model, views, text, text["has_recipe"], rows, options.finetune_top)
+    views = view_features(model, ordered, options.views, options.finetune_top, cache_dir,
+                          augmented={r.id for r in splits["train"]}, progress=progress)
+    return {n: CachedViews(model, views, text, text["has_recipe"], rows, options.finetune_top, augmented=n == "train")
             for n, rows in ranges.items()}, trainable
 
 
@@ -75,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="linear LR warm-up")
     p.add_argument("--patience", type=int, default=d.patience, help="early stop after this many epochs without a better val score")
     p.add_argument("--loss-pairs", default=d.loss_pairs, choices=["all", "image_recipe"], help="all: six-pair InfoNCE over image, title, recipe; image_recipe: that pair only")
+    p.add_argument("--ingredient-weight", type=float, default=d.ingredient_weight, help="weight of the auxiliary loss that predicts ingredient words from photo and recipe embeddings (0: off)")
     p.add_argument("--finetune-top", type=int, default=d.finetune_top, help="0: frozen backbones. N: the image backbone's top N blocks train on cached activations of the blocks below (CPU); with --live the top N blocks/layers of every backbone train")
     p.add_argument("--views", type=int, default=d.views, help="cached views per photo: 1 = the plain crop; V > 1 adds V-1 augmented views (random crop, flip, colour), extracted once")
     p.add_argument("--live", action="store_true", help="run the backbones on every batch with fresh augmentation instead of caching (full fine-tune path, for GPUs: --device cuda)")
@@ -98,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr=args.backbone_lr,
                            weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
                            finetune_top=args.finetune_top, views=args.views, live=args.live,
-                           patience=args.patience, seed=args.seed,
+                           patience=args.patience, seed=args.seed, ingredient_weight=args.ingredient_weight,
                            loss_pairs=args.loss_pairs)
     recipes = load_recipes(args.data, progress=progress)
     if args.limit:
@@ -112,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)  # head initialisation
     overrides = {"embed_dim": args.embed_dim} if args.embed_dim else {}
+    if options.ingredient_weight:
+        overrides["ingredient_vocab"] = build_vocabulary(splits["train"])
+        if not overrides["ingredient_vocab"]:
+            raise SystemExit("--ingredient-weight: no ingredient word occurs in two training recipes; "
+                             "train without it on a collection with no ingredient lists")
     try:
         config = (RetrieverConfig.from_json(args.config.read_text()) if args.config else preset(args.preset))
         model = Retriever(dataclasses.replace(config, **overrides))
@@ -123,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     extracted = time.time()
 
     result = train_model(model, sources["train"], sources["val"], options, args.out, device,
-                         resume=args.resume, stop_after=args.stop_after, progress=progress)
+                         resume=args.resume, stop_after=args.stop_after, progress=progress,
+                         labels=label_matrix(splits["train"], model.config.ingredient_vocab) if options.ingredient_weight else None)
     if args.stop_after is not None and result["history"][-1]["epoch"] < options.epochs:
         print(f"stopped after epoch {args.stop_after}; continue with --resume", file=sys.stderr)
         return 0

@@ -40,6 +40,8 @@ class TrainOptions:
     live: bool = False  # run the backbones on every batch with fresh augmentation (GPU)
     patience: int = 10  # stop when the val score has not improved for this many epochs
     loss_pairs: str = "all"  # "all": the six-pair loss; "image_recipe": that pair only (ablation)
+    # Weight of the auxiliary ingredient-word loss (train/ingredients.py); 0 turns it off.
+    ingredient_weight: float = 0.0
     seed: int = 0
 
 
@@ -67,7 +69,7 @@ LOSS_PAIRS = {"all": MODALITY_PAIRS, "image_recipe": (("image", "recipe"),)}
 
 
 def batch_loss(model: Retriever, features: dict[str, torch.Tensor], has_recipe: torch.Tensor,
-               pairs: str = "all"):
+               pairs: str = "all", labels: torch.Tensor | None = None, ingredient_weight: float = 0.0):
     embeds = {
         "image": model.embed_image_features(features["image"]),
         "title": model.embed_title_features(features["title"]),
@@ -75,7 +77,15 @@ def batch_loss(model: Retriever, features: dict[str, torch.Tensor], has_recipe: 
     }
     ones = torch.ones_like(has_recipe)
     present = {"image": ones, "title": ones, "recipe": has_recipe}
-    return multi_pair_loss(embeds, present, model.clamped_logit_scale(), LOSS_PAIRS[pairs])
+    loss, terms = multi_pair_loss(embeds, present, model.clamped_logit_scale(), LOSS_PAIRS[pairs])
+    if ingredient_weight and labels is not None and bool(has_recipe.any()):
+        # Both the photo and the recipe embedding should tell which ingredients the dish has.
+        head, target = model.ingredient_head, labels[has_recipe]
+        ingredients = sum(F.binary_cross_entropy_with_logits(head(embeds[m][has_recipe]), target)
+                          for m in ("image", "recipe")) / 2
+        terms["ingredients"] = float(ingredients.detach())
+        loss = loss + ingredient_weight * ingredients
+    return loss, terms
 
 
 def make_optimizer(model: Retriever, options: TrainOptions) -> torch.optim.Optimizer:
@@ -104,9 +114,10 @@ def trainable_state(model: Retriever) -> dict[str, torch.Tensor]:
 
 def train_model(model: Retriever, train_source, val_source, options: TrainOptions, out_dir: Path,
                 device: torch.device, resume: bool = False, stop_after: int | None = None,
-                progress: bool = True) -> dict:
+                progress: bool = True, labels: torch.Tensor | None = None) -> dict:
     """Trains in place; returns {"history", "best_epoch", "best_score"} and leaves the best
-    epoch's weights loaded in `model`."""
+    epoch's weights loaded in `model`. `labels`: (len(train_source), K) ingredient labels
+    for the auxiliary loss, when options.ingredient_weight > 0."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model.to(device)
     optimizer = make_optimizer(model, options)
@@ -144,7 +155,8 @@ def train_model(model: Retriever, train_source, val_source, options: TrainOption
             if len(rows) < 2:
                 continue
             features = train_source.batch(rows, device, training=True)
-            loss, _ = batch_loss(model, features, train_source.has_recipe[rows].to(device), options.loss_pairs)
+            loss, _ = batch_loss(model, features, train_source.has_recipe[rows].to(device), options.loss_pairs,
+                                 None if labels is None else labels[rows].to(device), options.ingredient_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -11,6 +11,7 @@ draws one view per photo per step, and with `top` > 0 runs the backbone's top bl
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -31,17 +32,17 @@ def view_seed(recipe_id: str, view: int) -> int:
 
 
 class ViewDataset(Dataset):
-    """Item i is view i % V of photo i // V, decoded and transformed in a loader worker."""
+    """Item i is view views[i] of photo recipes[i], decoded and transformed in a loader worker."""
 
-    def __init__(self, recipes: list[Recipe], model: Retriever, views: int):
-        self.recipes, self.views = recipes, views
+    def __init__(self, items: list[tuple[Recipe, int]], model: Retriever):
+        self.items = items
         self.plain, self.augment = model.preprocess, train_augmentation(model)
 
     def __len__(self) -> int:
-        return len(self.recipes) * self.views
+        return len(self.items)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        recipe, view = self.recipes[index // self.views], index % self.views
+        recipe, view = self.items[index]
         with recipe.open_image() as image:
             image = to_rgb(image)
             if view == 0:
@@ -51,38 +52,58 @@ class ViewDataset(Dataset):
 
 
 @torch.inference_mode()
-def extract_views(model: Retriever, recipes: list[Recipe], views: int, top: int, batch_size: int = 64,
+def extract_views(model: Retriever, items: list[tuple[Recipe, int]], top: int, batch_size: int = 64,
                   workers: int = 1, progress: bool = True) -> dict[str, torch.Tensor]:
-    """{"pooled": (N, V, C) pooled backbone features of every view, and with top > 0
-    "trunk": (N, V, c, h, w) float16 activations below the top `top` blocks}."""
+    """{"pooled": (n, C) pooled backbone features of each (photo, view) item, and with
+    top > 0 "trunk": (n, c, h, w) float16 activations below the top `top` blocks}."""
     model.eval()
     encoder = model.image_encoder
-    loader = DataLoader(ViewDataset(recipes, model, views), batch_size=batch_size, num_workers=workers)
+    loader = DataLoader(ViewDataset(items, model), batch_size=batch_size, num_workers=workers)
     pooled, trunk = [], []
-    for pixels in tqdm(loader, desc=f"photo features, {views} views", unit="batch", disable=not progress):
+    for pixels in tqdm(loader, desc="photo views", unit="batch", disable=not progress):
         below = encoder.forward_trunk(pixels.to(model.device), top)
         pooled.append(encoder.forward_tail(below, top).cpu())
         if top:
             trunk.append(below.cpu().to(torch.float16).contiguous())
-    n = len(recipes)
-    out = {"pooled": torch.cat(pooled).reshape(n, views, -1)}
+    out = {"pooled": torch.cat(pooled)}
     if top:
-        activations = torch.cat(trunk)
-        out["trunk"] = activations.reshape(n, views, *activations.shape[1:])
+        out["trunk"] = torch.cat(trunk)
     return out
 
 
 def view_features(model: Retriever, recipes: list[Recipe], views: int, top: int, cache_dir,
-                  progress: bool = True) -> dict[str, torch.Tensor]:
-    """extract_views over the collection in id order, cached on disk, returned row-aligned
-    with `recipes` (like features.backbone_features)."""
+                  augmented: set[str] | None = None, progress: bool = True) -> dict[str, torch.Tensor]:
+    """Cached views of every photo, row-aligned with `recipes`:
+    "pooled" (N, C), and with top > 0 "trunk" (N, c, h, w): view 0, the plain crop, of every row;
+    "aug_pooled" (N, V-1, C) / "aug_trunk": views 1..V-1 of the rows whose id is in
+    `augmented` (the training rows: evaluation never reads augmented views), zeros elsewhere."""
     canonical = sorted(recipes, key=lambda r: r.id)
-    key = cache_keys(model, canonical, extra={"views": views, "top": top, "format": VIEWS_FORMAT})["image"]
-    compute = lambda: extract_views(model, canonical, views, top, progress=progress)  # noqa: E731
-    tensors = compute() if cache_dir is None else cached_tensors(cache_dir / f"views-{key}.safetensors", compute)
+    augmented = {r.id for r in canonical} if augmented is None else set(augmented)
+    chosen = [r for r in canonical if r.id in augmented] if views > 1 else []
+    spec = {"views": views, "top": top, "format": VIEWS_FORMAT,
+            "augmented": hashlib.sha256("\n".join(r.id for r in chosen).encode()).hexdigest()}
+    key = cache_keys(model, canonical, extra=spec)["image"]
+    items = [(r, 0) for r in canonical] + [(r, v) for r in chosen for v in range(1, views)]
+
+    def compute() -> dict[str, torch.Tensor]:
+        flat = extract_views(model, items, top, progress=progress)
+        n = len(canonical)
+        out = {name: t[:n] for name, t in flat.items()}
+        if chosen:
+            out.update({f"aug_{name}": t[n:].reshape(len(chosen), views - 1, *t.shape[1:]) for name, t in flat.items()})
+        return out
+
+    tensors = compute() if cache_dir is None else cached_tensors(Path(cache_dir) / f"views-{key}.safetensors", compute)
     position = {r.id: i for i, r in enumerate(canonical)}
     rows = torch.tensor([position[r.id] for r in recipes], dtype=torch.long)
-    return {name: tensor[rows] for name, tensor in tensors.items()}
+    out = {name: tensor[rows] for name, tensor in tensors.items() if not name.startswith("aug_")}
+    aug_position = {r.id: i for i, r in enumerate(chosen)}
+    have = [(i, aug_position[r.id]) for i, r in enumerate(recipes) if r.id in aug_position]
+    for name in [n for n in tensors if n.startswith("aug_")]:
+        full = torch.zeros(len(recipes), *tensors[name].shape[1:], dtype=tensors[name].dtype)
+        full[[i for i, _ in have]] = tensors[name][[j for _, j in have]]
+        out[name] = full
+    return out
 
 
 class CachedViews:
@@ -91,9 +112,13 @@ class CachedViews:
     cached trunk activations so its blocks train."""
 
     def __init__(self, model: Retriever, views: dict[str, torch.Tensor], text: dict[str, torch.Tensor],
-                 has_recipe: torch.Tensor, rows: torch.Tensor, top: int):
+                 has_recipe: torch.Tensor, rows: torch.Tensor, top: int, augmented: bool):
         self.model, self.top = model, top
-        self.images = views["trunk" if top else "pooled"][rows]
+        name = "trunk" if top else "pooled"
+        plain = views[name][rows].unsqueeze(1)  # (n, 1, ...): view 0
+        # (n, V, ...): every view of the rows, view 0 first; evaluation sources keep view 0 only.
+        extra = views.get(f"aug_{name}")
+        self.images = torch.cat([plain, extra[rows]], 1) if augmented and extra is not None else plain
         self.text = {name: text[name][rows] for name in ("title", "recipe")}
         self.has_recipe = has_recipe[rows]
 
