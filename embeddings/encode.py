@@ -1,9 +1,9 @@
 """Batched encoding of recipes with a Retriever: photos, titles, recipe texts -> (n, D)
 float32 unit vectors, with a progress bar each.
 
-A model trained with frozen backbones (what `python -m train` does by default) has the
-pretrained backbones' weights, whose outputs training already cached on disk; for such a
-model a full build reads that cache and runs only the heads: seconds instead of minutes.
+A model trained on cached features (what `python -m train` does unless --live) keeps the
+pretrained weights below its trained parts, whose outputs training already cached on
+disk; for such a model a full build reads that cache and runs only the trained parts.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from tqdm import tqdm
 
 from model import Retriever
 from model.preprocess import to_rgb
-from train.data import SPLITS, Recipe, split_of
+from train.data import Recipe
+from train.views import cached_evaluation_source
 
 IMAGE_BATCH = 32
 TEXT_BATCH = 64
@@ -76,8 +77,9 @@ def encode_recipe_texts(model: Retriever, recipes: list[Recipe], batch_size: int
 
 def encode_rows(model: Retriever, recipes: list[Recipe], progress: bool = True, feature_cache=None) -> dict[str, np.ndarray]:
     """{"image", "title": (n, D) for every row, "recipe": (n, D), zeros on rows without one}."""
-    if feature_cache is not None and model.config.extra.get("frozen_backbones"):
-        return _heads_over_cached_features(model, recipes, feature_cache, progress)
+    source = cached_evaluation_source(model, recipes, feature_cache, progress) if feature_cache is not None else None
+    if source is not None:
+        return _heads_over_cached_features(model, source)
     vectors = {"image": encode_photos(model, recipes, progress=progress), "title": encode_titles(model, recipes, progress=progress),
                "recipe": np.zeros((len(recipes), model.config.embed_dim), dtype=np.float32)}
     with_recipe = [i for i, r in enumerate(recipes) if r.has_recipe]
@@ -86,18 +88,12 @@ def encode_rows(model: Retriever, recipes: list[Recipe], progress: bool = True, 
     return vectors
 
 
-def _heads_over_cached_features(model: Retriever, recipes: list[Recipe], cache_dir, progress: bool) -> dict[str, np.ndarray]:
-    from train.features import backbone_features
+def _heads_over_cached_features(model: Retriever, source) -> dict[str, np.ndarray]:
+    """A model trained on cached features: its frozen backbone parts are the pretrained ones,
+    whose outputs the feature cache holds, so only the trained parts run (seconds, not minutes)."""
+    from train.loop import embed_features
 
-    # The order `python -m train` extracts in (train, val, test rows, each in source order),
-    # so the cache key - a hash of the row list - is the one training wrote.
-    order = [i for split in SPLITS for i, r in enumerate(recipes) if split_of(r.id) == split]
-    features = backbone_features(model, [recipes[i] for i in order], cache_dir, progress=progress)
-    has_recipe = features["has_recipe"]
-    out = {name: np.zeros((len(recipes), model.config.embed_dim), dtype=np.float32) for name in ("image", "title", "recipe")}
-    heads = {"image": model.embed_image_features, "title": model.embed_title_features, "recipe": model.embed_recipe_features}
-    with torch.no_grad():
-        for name, head in heads.items():
-            embedded = head(features[name]).numpy()
-            out[name][order] = np.where(has_recipe[:, None].numpy(), embedded, 0.0) if name == "recipe" else embedded
+    embedded = embed_features(model, source, torch.device("cpu"))
+    out = {name: embedded[name].numpy().astype(np.float32) for name in ("image", "title", "recipe")}
+    out["recipe"][~source.has_recipe.numpy()] = 0.0
     return out

@@ -41,10 +41,11 @@ def pick_device(name: str) -> torch.device:
 
 
 def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_dir, progress: bool):
-    """Feature sources of each split for the training mode, and the unfrozen backbone tensors."""
+    """Feature sources of each split for the training mode, the unfrozen backbone tensors,
+    and the seconds spent on text and on photo features (near zero on a cache hit)."""
     if options.live:
         trainable = unfreeze_top(model, options.finetune_top)
-        return {n: LiveFeatures(model, rows) for n, rows in splits.items()}, trainable
+        return {n: LiveFeatures(model, rows) for n, rows in splits.items()}, trainable, {}
     if options.finetune_top and not hasattr(model.image_encoder, "forward_trunk"):
         raise SystemExit(f"{model.config.image_backbone} cannot fine-tune on cached activations; "
                          "add --live to run it on every batch (a GPU helps)")
@@ -52,14 +53,19 @@ def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_di
     ordered = splits["train"] + splits["val"] + splits["test"]
     bounds = torch.cumsum(torch.tensor([0] + [len(splits[n]) for n in SPLIT_NAMES]), 0)
     ranges = {n: torch.arange(bounds[i], bounds[i + 1]) for i, n in enumerate(SPLIT_NAMES)}
-    if options.views == 1 and options.finetune_top == 0:
-        features = backbone_features(model, ordered, cache_dir, progress=progress)
-        return {n: CachedFeatures(features, rows) for n, rows in ranges.items()}, trainable
+    started = time.time()
     text = backbone_features(model, ordered, cache_dir, progress=progress, parts=("text",))
-    views = view_features(model, ordered, options.views, options.finetune_top, cache_dir,
-                          augmented={r.id for r in splits["train"]}, progress=progress)
-    return {n: CachedViews(model, views, text, text["has_recipe"], rows, options.finetune_top, augmented=n == "train")
-            for n, rows in ranges.items()}, trainable
+    seconds = {"text_features": time.time() - started}
+    if options.views == 1 and options.finetune_top == 0:
+        features = {**text, **backbone_features(model, ordered, cache_dir, progress=progress, parts=("image",))}
+        sources = {n: CachedFeatures(features, rows) for n, rows in ranges.items()}
+    else:
+        views = view_features(model, ordered, options.views, options.finetune_top, cache_dir,
+                              augmented={r.id for r in splits["train"]}, progress=progress)
+        sources = {n: CachedViews(model, views, text, text["has_recipe"], rows, options.finetune_top,
+                                  augmented=n == "train") for n, rows in ranges.items()}
+    seconds["photo_features"] = time.time() - started - seconds["text_features"]
+    return sources, trainable, seconds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         model = Retriever(dataclasses.replace(config, **overrides))
     except (ValueError, OSError) as err:  # a bad config or backbone spec, weights not reachable: one line, no trace
         raise SystemExit(f"cannot build the model: {err}") from err
-    sources, trainable = make_sources(model, splits, options, None if args.no_cache else args.cache_dir, progress)
+    sources, trainable, feature_seconds = make_sources(model, splits, options, None if args.no_cache else args.cache_dir,
+                                                       progress)
     if trainable:
         print(f"fine-tuning {len(trainable)} backbone tensors on {device}", file=sys.stderr)
     extracted = time.time()
@@ -149,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     model.config.extra["recipe_vector"] = max(choice, key=choice.get)
     model.config.extra["recipe_vector_val_r1"] = choice
     model.config.extra["frozen_backbones"] = options.finetune_top == 0
+    # How the backbone features were made, so evaluation and index building can reuse the cache.
+    model.config.extra.update(finetune_top=options.finetune_top, views=options.views, live=options.live)
     save_pretrained(model.cpu(), args.out)
     model.to(device)
 
@@ -160,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         "best_epoch": result["best_epoch"], "best_val_score": result["best_score"],
         "selection": "best epoch by mean val R@1 over four directions; test never used for a choice",
         "recipe_vector": model.config.extra["recipe_vector"],
-        "seconds": {"features": extracted - started, "training": finished - extracted, "total": finished - started},
+        "seconds": {"features": extracted - started, **feature_seconds, "training": finished - extracted,
+                    "total": finished - started},
         "epochs": result["history"],
     }
     atomic_write_bytes(args.out / "metrics.json", json.dumps(metrics, indent=2).encode())

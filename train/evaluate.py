@@ -19,18 +19,18 @@ from model import Retriever
 from model.saving import atomic_write_bytes
 
 from .data import load_recipes, select_split
-from .features import DEFAULT_CACHE, backbone_features
+from .features import DEFAULT_CACHE
 from .loop import embed_features
 from .metrics import evaluate_embeddings, format_table
-from .sources import CachedFeatures, LiveFeatures
+from .sources import LiveFeatures
+from .views import cached_evaluation_source
 
 
 def embed_collection(model: Retriever, recipes, cache_dir: Path | None, progress: bool = True):
-    """Unit vectors of every row. Models trained with frozen backbones reuse the cached
-    backbone features (the backbone weights are the pretrained ones); others run live."""
-    if model.config.extra.get("frozen_backbones"):
-        source = CachedFeatures(backbone_features(model, recipes, cache_dir, progress=progress),
-                                torch.arange(len(recipes)))
+    """Unit vectors of every row. Models trained on cached features reuse the feature cache
+    for their frozen parts (the pretrained weights); models trained --live run live."""
+    source = cached_evaluation_source(model, recipes, cache_dir, progress) if cache_dir is not None else None
+    if source is not None:
         return embed_features(model, source, torch.device("cpu")), source.has_recipe
     source = LiveFeatures(model, recipes)
     return embed_features(model, source, torch.device("cpu"), batch_size=64), source.has_recipe

@@ -71,18 +71,22 @@ def extract_views(model: Retriever, items: list[tuple[Recipe, int]], top: int, b
     return out
 
 
+def _views_key(model: Retriever, recipes: list[Recipe], views: int, top: int, augmented: set[str] | None):
+    canonical = sorted(recipes, key=lambda r: r.id)
+    augmented = {r.id for r in canonical} if augmented is None else set(augmented)
+    chosen = [r for r in canonical if r.id in augmented] if views > 1 else []
+    spec = {"views": views, "top": top, "format": VIEWS_FORMAT,
+            "augmented": hashlib.sha256("\n".join(r.id for r in chosen).encode()).hexdigest()}
+    return canonical, chosen, cache_keys(model, canonical, extra=spec)["image"]
+
+
 def view_features(model: Retriever, recipes: list[Recipe], views: int, top: int, cache_dir,
                   augmented: set[str] | None = None, progress: bool = True) -> dict[str, torch.Tensor]:
     """Cached views of every photo, row-aligned with `recipes`:
     "pooled" (N, C), and with top > 0 "trunk" (N, c, h, w): view 0, the plain crop, of every row;
     "aug_pooled" (N, V-1, C) / "aug_trunk": views 1..V-1 of the rows whose id is in
     `augmented` (the training rows: evaluation never reads augmented views), zeros elsewhere."""
-    canonical = sorted(recipes, key=lambda r: r.id)
-    augmented = {r.id for r in canonical} if augmented is None else set(augmented)
-    chosen = [r for r in canonical if r.id in augmented] if views > 1 else []
-    spec = {"views": views, "top": top, "format": VIEWS_FORMAT,
-            "augmented": hashlib.sha256("\n".join(r.id for r in chosen).encode()).hexdigest()}
-    key = cache_keys(model, canonical, extra=spec)["image"]
+    canonical, chosen, key = _views_key(model, recipes, views, top, augmented)
     items = [(r, 0) for r in canonical] + [(r, v) for r in chosen for v in range(1, views)]
 
     def compute() -> dict[str, torch.Tensor]:
@@ -93,7 +97,7 @@ def view_features(model: Retriever, recipes: list[Recipe], views: int, top: int,
             out.update({f"aug_{name}": t[n:].reshape(len(chosen), views - 1, *t.shape[1:]) for name, t in flat.items()})
         return out
 
-    tensors = compute() if cache_dir is None else cached_tensors(Path(cache_dir) / f"views-{key}.safetensors", compute)
+    tensors = compute() if cache_dir is None else cached_tensors(views_path(cache_dir, key), compute)
     position = {r.id: i for i, r in enumerate(canonical)}
     rows = torch.tensor([position[r.id] for r in recipes], dtype=torch.long)
     out = {name: tensor[rows] for name, tensor in tensors.items() if not name.startswith("aug_")}
@@ -104,6 +108,41 @@ def view_features(model: Retriever, recipes: list[Recipe], views: int, top: int,
         full[[i for i, _ in have]] = tensors[name][[j for _, j in have]]
         out[name] = full
     return out
+
+
+def views_path(cache_dir, key: str) -> Path:
+    return Path(cache_dir) / f"views-{key}.safetensors"
+
+
+def trained_views_entry(model: Retriever, recipes: list[Recipe], cache_dir) -> tuple[int, set[str]] | None:
+    """(views, training ids) of the entry `python -m train` wrote for this model and collection,
+    if the cache holds it; None otherwise (then view 0 alone is cheaper to extract)."""
+    views = int(model.config.extra.get("views", 1))
+    from .data import split_of  # the split training used: a hash of the photo name
+
+    augmented = {r.id for r in recipes if split_of(r.id) == "train"}
+    _, _, key = _views_key(model, recipes, views, int(model.config.extra.get("finetune_top", 0)), augmented)
+    return (views, augmented) if cache_dir is not None and views_path(cache_dir, key).is_file() else None
+
+
+def cached_evaluation_source(model: Retriever, recipes: list[Recipe], cache_dir, progress: bool = True):
+    """A source of plain-crop features for a model trained on cached features (frozen
+    backbones, or a photo tail fine-tuned on cached trunk activations): its frozen parts
+    are the pretrained ones, so the cache serves them. None for models trained --live."""
+    from .features import backbone_features
+    from .sources import CachedFeatures
+
+    extra = model.config.extra
+    if extra.get("frozen_backbones"):
+        return CachedFeatures(backbone_features(model, recipes, cache_dir, progress=progress), torch.arange(len(recipes)))
+    top = int(extra.get("finetune_top", 0))
+    if not top or extra.get("live", True):
+        return None
+    text = backbone_features(model, recipes, cache_dir, progress=progress, parts=("text",))
+    entry = trained_views_entry(model, recipes, cache_dir)
+    views, augmented = entry if entry else (1, None)
+    trunk = view_features(model, recipes, views, top, cache_dir, augmented=augmented, progress=progress)
+    return CachedViews(model, trunk, text, text["has_recipe"], torch.arange(len(recipes)), top, augmented=False)
 
 
 class CachedViews:
