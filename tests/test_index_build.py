@@ -151,3 +151,25 @@ def test_frozen_backbone_models_reuse_trains_feature_cache(tiny_model_dir, kaggl
     a, b = load_index(tmp_path / "live"), load_index(tmp_path / "cached")
     for field in ("image", "title", "recipe"):
         assert (a.vectors(field).float() - b.vectors(field).float()).abs().max() < 2e-3
+
+
+def test_photo_tail_finetuned_models_reuse_cached_trunk_activations(tiny_model_dir, kaggle_folder, tmp_path):
+    from model import save_pretrained
+
+    tuned = load_pretrained(tiny_model_dir)
+    tuned.config.extra.update(frozen_backbones=False, finetune_top=2, views=3, live=False)
+    save_pretrained(tuned, tmp_path / "tuned")
+    live = build_index(tmp_path / "tuned", kaggle_folder, tmp_path / "live", feature_cache=None, progress=False)
+    assert live.encoded["image"] == 22
+    build_index(tmp_path / "tuned", kaggle_folder, tmp_path / "first", feature_cache=tmp_path / "cache", progress=False)
+    assert list((tmp_path / "cache").glob("views-*.safetensors"))
+
+    model = load_pretrained(tmp_path / "tuned")
+    calls = []
+    model.image_encoder.forward_trunk = lambda *a: calls.append(a)  # must not run: the cache holds the trunk
+    build_index(tmp_path / "tuned", kaggle_folder, tmp_path / "cached", model=model, feature_cache=tmp_path / "cache",
+                progress=False)
+    assert calls == []
+    a, b = load_index(tmp_path / "live"), load_index(tmp_path / "cached")
+    for field in ("image", "title", "recipe"):  # float16 trunk activations: close, not equal
+        assert (a.vectors(field).float() - b.vectors(field).float()).abs().max() < 2e-2, field
