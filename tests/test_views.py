@@ -61,3 +61,19 @@ def test_cached_views_source_draws_views_in_training_and_view_zero_in_evaluation
     # fp16 activations through the tail: close to, not bit-equal with, the float32 pooling
     assert torch.allclose(evaluation, views["pooled"], atol=2e-2)
     assert not torch.allclose(training, evaluation, atol=1e-3)
+
+
+def test_heads_only_requests_reuse_an_entry_made_for_more_views_or_a_deeper_trunk(kaggle_folder, text_backbone_dir,
+                                                                                   tmp_path, monkeypatch):
+    import train.views as views_module
+
+    recipes = load_recipes(kaggle_folder, progress=False)
+    model = Retriever(tiny_config(text_backbone_dir)).eval()
+    train = {r.id for r in recipes[::2]}
+    made = view_features(model, recipes, views=3, top=2, cache_dir=tmp_path, augmented=train, progress=False)
+    monkeypatch.setattr(views_module, "extract_views", lambda *a, **k: pytest.fail("must not extract again"))
+    fewer = view_features(model, recipes, views=2, top=0, cache_dir=tmp_path, augmented=train, progress=False)
+    plain = view_features(model, recipes, views=1, top=0, cache_dir=tmp_path, augmented=train, progress=False)
+    assert torch.equal(fewer["pooled"], made["pooled"]) and torch.equal(plain["pooled"], made["pooled"])
+    assert torch.equal(fewer["aug_pooled"], made["aug_pooled"][:, :1])
+    assert "trunk" not in fewer and "aug_pooled" not in plain

@@ -40,6 +40,13 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _views_cached(model: Retriever, ordered: list, splits: dict, cache_dir) -> bool:
+    """Whether a views entry of this collection can serve the plain crops (view 0)."""
+    from .views import reusable_views_path
+
+    return reusable_views_path(model, ordered, 1, cache_dir, {r.id for r in splits["train"]}) is not None
+
+
 def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_dir, progress: bool):
     """Feature sources of each split for the training mode, the unfrozen backbone tensors,
     and the seconds spent on text and on photo features (near zero on a cache hit)."""
@@ -56,7 +63,7 @@ def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_di
     started = time.time()
     text = backbone_features(model, ordered, cache_dir, progress=progress, parts=("text",))
     seconds = {"text_features": time.time() - started}
-    if options.views == 1 and options.finetune_top == 0:
+    if options.views == 1 and options.finetune_top == 0 and not _views_cached(model, ordered, splits, cache_dir):
         features = {**text, **backbone_features(model, ordered, cache_dir, progress=progress, parts=("image",))}
         sources = {n: CachedFeatures(features, rows) for n, rows in ranges.items()}
     else:

@@ -97,7 +97,11 @@ def view_features(model: Retriever, recipes: list[Recipe], views: int, top: int,
             out.update({f"aug_{name}": t[n:].reshape(len(chosen), views - 1, *t.shape[1:]) for name, t in flat.items()})
         return out
 
-    tensors = compute() if cache_dir is None else cached_tensors(views_path(cache_dir, key), compute)
+    reuse = reusable_views_path(model, recipes, views, cache_dir, augmented) if top == 0 else None
+    if reuse is not None:
+        tensors = _pooled_from(reuse, views)
+    else:
+        tensors = compute() if cache_dir is None else cached_tensors(views_path(cache_dir, key), compute)
     position = {r.id: i for i, r in enumerate(canonical)}
     rows = torch.tensor([position[r.id] for r in recipes], dtype=torch.long)
     out = {name: tensor[rows] for name, tensor in tensors.items() if not name.startswith("aug_")}
@@ -108,6 +112,28 @@ def view_features(model: Retriever, recipes: list[Recipe], views: int, top: int,
         full[[i for i, _ in have]] = tensors[name][[j for _, j in have]]
         out[name] = full
     return out
+
+
+def reusable_views_path(model: Retriever, recipes: list[Recipe], views: int, cache_dir,
+                        augmented: set[str] | None, most_views: int = 8, deepest: int = 6) -> Path | None:
+    """Heads-only training reads only pooled features, which every views entry holds: one
+    made for more views of the same rows, or for a deeper trunk, serves it without extracting."""
+    for more in range(views, most_views + 1):
+        for deeper in range(0, deepest + 1):
+            path = views_path(cache_dir, _views_key(model, recipes, more, deeper, augmented)[2])
+            if cache_dir is not None and path.is_file():
+                return path
+    return None
+
+
+def _pooled_from(path: Path, views: int) -> dict[str, torch.Tensor]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as entry:  # reads only the pooled tensors
+        tensors = {"pooled": entry.get_tensor("pooled")}
+        if views > 1:
+            tensors["aug_pooled"] = entry.get_tensor("aug_pooled")[:, : views - 1]
+    return tensors
 
 
 def views_path(cache_dir, key: str) -> Path:
