@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -23,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, run_timed, write_result  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, run_timed, write_result  # noqa: E402
 
 # name -> flags of `python -m train`, in the order each lever was added. Every step names
 # every lever, so a step means the same whatever the current defaults are.
@@ -124,6 +125,9 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="500 rows, 3 epochs: checks the ladder runs, scores mean nothing")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="train's feature cache (shared with python -m train)")
     p.add_argument("--work", type=Path, default=ROOT / "artifacts" / "bench-quality")
+    p.add_argument("--reprice", action="store_true",
+                   help="only re-measure the extraction rates (e.g. on a quieter machine) and re-price the steps "
+                        "of the last results/quality.json; training is not re-run")
     args = p.parse_args()
     work = args.work / ("quick" if args.quick else "full")
     work.mkdir(parents=True, exist_ok=True)
@@ -133,27 +137,32 @@ def main() -> None:
               "title_only": sum(not r.has_recipe for r in recipes),
               "train": sum(split_of(r.id) == "train" for r in recipes)}
     started = time.time()
+    load_before = os.getloadavg()[0]
     rates = measure_rates(args.data, sample=64 if args.quick else 256)
-    print("extraction rates (items/s): " + ", ".join(f"{k} {v:.1f}" for k, v in rates.items()), flush=True)
-    steps = []
-    for name, flags in STEPS.items():
-        if args.only and name not in args.only:
-            continue
-        step = run_step(name, flags, args.data, work, args.cache_dir, extra)
-        step["extraction_minutes"] = extraction_minutes(flags, rates, counts)
+    rates_load = {"before": load_before, "after": os.getloadavg()[0]}
+    print("extraction rates (items/s): " + ", ".join(f"{k} {v:.1f}" for k, v in rates.items())
+          + f"; load average {rates_load['before']:.1f} -> {rates_load['after']:.1f}", flush=True)
+    name = "quality_quick" if args.quick else "quality"
+    if args.reprice:
+        previous = json.loads((RESULTS / f"{name}.json").read_text())
+        steps, started = previous["steps"], time.time() - previous["bench_minutes"] * 60
+    else:
+        steps = [run_step(n, flags, args.data, work, args.cache_dir, extra) for n, flags in STEPS.items()
+                 if not args.only or n in args.only]
+    for step in steps:
+        step["extraction_minutes"] = extraction_minutes(step["flags"], rates, counts)
         step["cost_minutes"] = step["extraction_minutes"] + step["training_minutes"]
-        steps.append(step)
     for s in steps:
         t = s["test"]
         print(f"{s['name']:<34} {s['cost_minutes']:6.1f} min  im→rec R@1 {t['image_to_recipe']['r1']:.3f} "
               f"R@10 {t['image_to_recipe']['r10']:.3f} MedR {t['image_to_recipe']['medr']:.1f}  "
               f"title→im R@1 {t['title_to_image']['r1']:.3f}", flush=True)
-    name = "quality_quick" if args.quick else "quality"
     plot(steps, ROOT / "benchmarks" / f"{name}_vs_minutes.png")
     write_result(name, {"data": args.data, "protocol": "test split; 10 bags of 500 pairs (image→recipe, recipe→image), "
                         "10 bags of 1,000 (title→image, image→title); epochs and recipe vector chosen on val",
                         "cost": "extraction of every cache entry a step reads, at the measured rates, plus its measured training",
-                        "extraction_rates_per_second": rates, "counts": counts,
+                        "extraction_rates_per_second": rates, "load_average_while_measuring_rates": rates_load,
+                        "counts": counts,
                         "bench_minutes": (time.time() - started) / 60, "steps": steps})
 
 

@@ -5,6 +5,8 @@ recipe cards as safe, row-aligned files, load them (locally or from the Hub) and
     index = load_index("artifacts/index")            # or "user/repo", revision="v1"
     hits = index.search(query_vector, "recipe", k=10)
 """
+import model  # noqa: F401  (first, so the OpenMP wait policy is set before torch loads)
+
 from .build import BuildReport, build_index
 from .index import Hit, RecipeIndex, load_index
 from .manifest import SEARCH_FIELDS, CorruptIndexError
