@@ -1,8 +1,8 @@
 """The seed design side by side: one end-to-end training step of ResNet50 + two DistilBERT
 encoders against one step of our heads on cached features, and the full training runs.
 
-    python benchmarks/bench_seed.py                      # batch 128, 1 warm-up + 3 timed steps (~10 min)
-    python benchmarks/bench_seed.py --quick              # batch 2, 1 + 1 steps, scaled x64 -> seed_quick.json
+    python benchmarks/bench_seed.py                      # batch 128, 1 warm-up + 3 timed steps (~15 min, ~16 GB)
+    python benchmarks/bench_seed.py --quick              # batch 2, one step, no warm-up, scaled x64 -> seed_quick.json
 
 The seed trained its backbones end to end, so every epoch runs them forward and backward
 over every pair; ours extracts frozen features once and trains only the heads. The seed
@@ -87,30 +87,31 @@ def seed_inputs(micro: int):
             torch.randint(vocab, (micro, RECIPE_TOKENS), generator=generator))
 
 
-def seed_steps(batch: int, micro: int, steps: int) -> dict:
-    """In this process: 1 untimed warm-up step, then `steps` timed ones of `batch` pairs."""
+def seed_steps(batch: int, micro: int, steps: int, warmup: int = 1) -> dict:
+    """In this process: `warmup` untimed steps (allocator, oneDNN kernels, optimizer
+    state), then `steps` timed ones of `batch` pairs."""
     torch.manual_seed(0)
     model = SeedModel().train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
     inputs = seed_inputs(micro)
     rss_before = peak_rss_mb()
     times = []
-    for step in tqdm(range(steps + 1), desc=f"seed steps (batch {batch}, micro-batch {micro})", file=sys.stderr):
+    for step in tqdm(range(warmup + steps), desc=f"seed steps (batch {batch}, micro-batch {micro})", file=sys.stderr):
         began = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         for _ in range(batch // micro):
             (model.loss(*inputs) * (micro / batch)).backward()
         optimizer.step()
-        if step:  # step 0 is the warm-up: allocator, oneDNN kernels, optimizer state
+        if step >= warmup:
             times.append(time.perf_counter() - began)
     return {"parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1), "batch": batch,
-            "micro_batch": micro, "step_seconds": [round(t, 2) for t in times],
+            "micro_batch": micro, "warmup_steps": warmup, "step_seconds": [round(t, 2) for t in times],
             "peak_rss_before_steps_mb": round(rss_before, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
-def child(batch: int, micro: int, steps: int) -> dict:
+def child(batch: int, micro: int, steps: int, warmup: int = 1) -> dict:
     """seed_steps in a child process, so its peak memory is its own."""
-    command = [sys.executable, __file__, "--child", str(batch), str(micro), str(steps)]
+    command = [sys.executable, __file__, "--child", str(batch), str(micro), str(steps), str(warmup)]
     done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -169,8 +170,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=3, help="timed seed steps after one warm-up")
     p.add_argument("--micro-batch", type=int, help="skip the memory probes and use this micro-batch")
     p.add_argument("--memory-share", type=float, default=0.6, help="share of available memory the seed step may use")
-    p.add_argument("--quick", action="store_true", help="batch 2, one timed step, scaled x64; written to seed_quick.json")
-    p.add_argument("--child", nargs=3, type=int, help=argparse.SUPPRESS)
+    p.add_argument("--quick", action="store_true", help="batch 2, one step with no warm-up, scaled x64; written to seed_quick.json")
+    p.add_argument("--child", nargs=4, type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         print(json.dumps(seed_steps(*args.child)))
@@ -191,7 +192,7 @@ def main() -> None:
         memory, batch, steps = {"micro_batch": args.micro_batch, "note": "micro-batch given on the command line"}, BATCH, args.steps
     else:
         memory, batch, steps = choose_micro_batch(args.memory_share), BATCH, args.steps
-    seed = child(batch, memory["micro_batch"], steps)
+    seed = child(batch, memory["micro_batch"], steps, warmup=0 if args.quick else 1)
     step_s = float(np.median(seed["step_seconds"])) * BATCH / batch  # x1 unless quick
     head = our_head_step(20 if args.quick else 200)
     head_s = head["p50_ms"] / 1000

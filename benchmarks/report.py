@@ -202,7 +202,7 @@ def seed_section() -> str:
              f"{sd['ratio_run_seed_over_ours_with_cache']:,.0f}× (with the cache) |"]
     return ("\n".join(lines) + f"\n\nSeed step: random weights at the real sizes (torchvision `resnet50(weights=None)`, "
             f"`DistilBertModel(DistilBertConfig())` twice; photos 224 × 224, titles 32 tokens, recipe texts 200), "
-            f"forward + backward + AdamW, 1 warm-up then {len(step['step_seconds'])} timed, run {how}; peak RSS "
+            f"forward + backward + AdamW, {step.get('warmup_steps', 1)} warm-up then {len(step['step_seconds'])} timed, run {how}; peak RSS "
             f"{step['peak_rss_mb'] / 1024:.1f} GB. Full run = step × {sd['steps_per_epoch']} steps an epoch "
             f"({sd['train_rows']:,} training rows / 128) × {sd['epochs']} epochs ({sd['epochs_assumption']}); it leaves "
             f"out photo decoding and per-epoch validation, so the seed's real cost is higher. Ours: `{ours['command']}` "

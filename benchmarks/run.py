@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -38,6 +39,11 @@ STEPS = {
 PASS = {"data": ("train", "ablations", "flip_tta", "features", "load", "seed"),
         "model": ("index", "flip_tta", "seed"), "index": ("app", "load")}
 WORK = {"train": "bench-train", "ablations": "lab", "index": "bench-index"}  # scratch folders under --work
+# Quick runs use one torch thread. On 2 cores that other work shares, torch's two threads
+# wait on each other at every op: a head-training step measured 22 ms median but 1.8 s at
+# p90 with two threads, 26 ms at p90 with one (the app serves with one thread for the
+# same reason, ui/search.py). Smoke runs want a predictable wall time, not peak speed.
+QUICK_ENV = {"OMP_NUM_THREADS": "1"}
 
 
 def step_command(name: str, args) -> list[str] | None:
@@ -80,13 +86,14 @@ def main() -> None:
             continue
         print(f"== {name}: {' '.join(command)}", flush=True)
         began = time.perf_counter()
-        subprocess.run([sys.executable, *command], cwd=ROOT, check=True)
+        subprocess.run([sys.executable, *command], cwd=ROOT, check=True, env={**os.environ, **(QUICK_ENV if args.quick else {})})
         seconds[name] = round(time.perf_counter() - began, 1)
     # Recorded before the report (which takes about a second) so the report can show it.
     wall = time.perf_counter() - started
     record("quick" if args.quick else "full", {
         "command": "python -m benchmarks.run " + " ".join(sys.argv[1:]), "wall_seconds": round(wall, 1),
-        "step_seconds": seconds, "load_average_start": load_start, "load_average_end": load_average()})
+        "step_seconds": seconds, "environment": QUICK_ENV if args.quick else {},
+        "load_average_start": load_start, "load_average_end": load_average()})
     print(f"written {write_report().relative_to(ROOT)}")
     print(f"benchmarks.run{' --quick' if args.quick else ''}: {wall / 60:.1f} min ({wall:.0f} s) in all; "
           + ", ".join(f"{n} {s:.0f} s" for n, s in seconds.items()))
