@@ -8,6 +8,7 @@ DATA   ?= ../shared/data/epicurious
 MODEL  ?= artifacts/model
 INDEX  ?= artifacts/index
 QUICK  ?=
+WORK   ?=
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
@@ -42,7 +43,7 @@ app: setup
 	$(BIN)/python app.py --index $(INDEX)
 
 bench: setup $(MODEL)/model.safetensors
-	$(BIN)/python -m benchmarks.run --data $(DATA) --model $(MODEL) --index $(INDEX) $(if $(QUICK),--quick,)
+	$(BIN)/python -m benchmarks.run --data $(DATA) --model $(MODEL) --index $(INDEX) $(if $(QUICK),--quick,) $(if $(WORK),--work $(WORK),)
 
 clean:
 	rm -rf artifacts

@@ -34,6 +34,11 @@ VARIANTS = {
 }
 
 
+# --quick: one variant per kind of override (config, training option), 3 epochs each.
+QUICK_VARIANTS = ("default", "embed_dim_256", "loss_image_recipe_only")
+QUICK_EPOCHS = 3
+
+
 def row(result: dict) -> str:
     v, t = result["val"], result["test"]
     return (f"| {result['name']} | {val_score(v):.4f} | {v['image_to_recipe']['r1']:.3f} | {v['title_to_image']['r1']:.3f} | "
@@ -56,16 +61,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epicurious"))
     p.add_argument("--only", nargs="*", help=f"variants to run (default: all): {', '.join(VARIANTS)}")
-    p.add_argument("--quick", action="store_true", help="only the variants that reuse the default features, 10 epochs")
+    p.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_VARIANTS)}, {QUICK_EPOCHS} epochs")
+    p.add_argument("--work", type=Path, default=ROOT / "artifacts" / "lab", help="scratch folder (one per variant)")
     args = p.parse_args()
-    names = args.only or [n for n in VARIANTS if not (args.quick and n in ("whole_photo_224x352", "lite2"))]
-    lab = HeadsLab(args.data, work=ROOT / "artifacts" / "lab")
+    names = args.only or (list(QUICK_VARIANTS) if args.quick else list(VARIANTS))
+    lab = HeadsLab(args.data, work=args.work)
     previous = RESULTS / "ablations.json"
     results = {r["name"]: r for r in json.loads(previous.read_text())["variants"]} if previous.exists() and args.only else {}
     for name in names:
         preset_name, config, options = VARIANTS[name]
         if args.quick:
-            options = {**options, "epochs": 10}
+            options = {**options, "epochs": QUICK_EPOCHS}
         print(f"training variant {name} ...", flush=True)
         results[name] = lab.run(name, preset_name, config, options)
         print(HEADER.splitlines()[0] + "\n" + row(results[name]), flush=True)

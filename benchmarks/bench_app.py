@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np  # noqa: E402
 
 from benchmarks.common import peak_rss_mb, write_result  # noqa: E402
+from benchmarks.serving import process_memory_mb, served_app  # noqa: E402
 
 SAMPLE_PHOTOS = ROOT.parent / "shared" / "data" / "epicurious" / "Food Images" / "Food Images"
 TOP_K = 8  # the app's default
@@ -77,37 +76,13 @@ def handler_latency(args) -> dict:
     return figures
 
 
-def rss_mb(pid: int) -> dict:
-    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return {"rss_mb": round(int(status["VmRSS"].split()[0]) / 1024, 1), "peak_rss_mb": round(int(status["VmHWM"].split()[0]) / 1024, 1)}
-
-
 def startup_and_memory(args) -> dict:
     """`python app.py` in a child process: seconds until the page answers, then memory
     after a few searches through gradio_client."""
     from gradio_client import Client, handle_file
 
-    port = args.port
-    command = [sys.executable, "app.py", "--port", str(port)]
-    command += (["--index", args.index] if args.index else []) + (["--model", args.model] if args.model else [])
-    log = open(Path(args.log), "w")
-    started = time.perf_counter()
-    server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"app.py exited with {server.returncode}; see {args.log}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
-            if time.perf_counter() - started > 300:
-                raise SystemExit(f"app.py did not serve within 300 s; see {args.log}")
-        serving_s = time.perf_counter() - started
-        at_start = rss_mb(server.pid)
+    with served_app(args.port, args.log, args.index, args.model) as (server, url, serving_s):
+        at_start = process_memory_mb(server.pid)
         client = Client(url, verbose=False, analytics_enabled=False)
         photos = sorted(SAMPLE_PHOTOS.glob("*.jpg"))[:5] if SAMPLE_PHOTOS.is_dir() else []
         for photo in photos:
@@ -115,12 +90,9 @@ def startup_and_memory(args) -> dict:
         for title in ("chocolate cake", "grilled salmon", "lentil soup"):
             client.predict(title, TOP_K, api_name="/title_to_recipe")
         client.predict("2 cups flour\n3 eggs", "Whisk.\nBake.", TOP_K, api_name="/recipe_to_photo")
+        after = process_memory_mb(server.pid)
         return {"start_to_serving_s": round(serving_s, 1), "app_rss_at_start_mb": at_start["rss_mb"],
-                "app_rss_after_searches_mb": rss_mb(server.pid)["rss_mb"], "app_peak_rss_mb": rss_mb(server.pid)["peak_rss_mb"]}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+                "app_rss_after_searches_mb": after["rss_mb"], "app_peak_rss_mb": after["peak_rss_mb"]}
 
 
 def main() -> None:

@@ -1,9 +1,11 @@
 """Index figures: build speed and size on the Epicurious sample, float16 vs float32 R@K,
-search latency on the sample and on 1M synthetic 512-d vectors (exact and IVF), peak RSS.
+search latency on the sample, and top-10 latency and memory against index size on 10k,
+100k and 1M synthetic 512-d vectors (exact and faiss IVF, with IVF recall@10), peak RSS.
 
     python benchmarks/bench_index.py --part build --model artifacts/model   # seconds with train's feature cache, ~40 min live
     python benchmarks/bench_index.py --part dtype --part sample-search
-    python benchmarks/bench_index.py --part synthetic                      # ~5 min, ~7 GB RAM at peak
+    python benchmarks/bench_index.py --part synthetic                      # ~7 min, ~7 GB RAM at peak; writes the plot
+    python benchmarks/bench_index.py --part synthetic --quick              # 10k and 100k only -> index_quick.json
 
 Each part prints its figures with the command that made them and merges them into
 benchmarks/results/index.json. Figures, not tests: timings depend on the machine.
@@ -31,6 +33,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "index.json"
+SIZES = (10_000, 100_000, 1_000_000)
+PLOT = ROOT / "benchmarks" / "search_latency_vs_size.png"
 SAMPLE = ROOT.parent / "shared" / "data" / "epicurious"
 PARTS = ("build", "dtype", "sample-search", "synthetic", "synthetic-exact", "synthetic-ivf")
 
@@ -100,15 +104,16 @@ def part_dtype(args) -> dict:
 
 
 def time_queries(searcher_search, queries: torch.Tensor, k: int = 10) -> dict:
-    """Median and 90th percentile ms per query: on a shared machine the median says what
-    the code costs, the tail what the neighbours cost."""
+    """Median, 10th and 90th percentile ms per query: on a shared machine the median says
+    what the code costs, the tail what the neighbours cost."""
     searcher_search(queries[0], k)  # warm-up (faiss / torch first-call costs)
     times = []
     for query in queries:
         started = time.perf_counter()
         searcher_search(query, k)
         times.append(1000 * (time.perf_counter() - started))
-    return {"median_ms": round(float(np.median(times)), 3), "p90_ms": round(float(np.percentile(times, 90)), 3)}
+    return {"median_ms": round(float(np.median(times)), 3), "p10_ms": round(float(np.percentile(times, 10)), 3),
+            "p90_ms": round(float(np.percentile(times, 90)), 3)}
 
 
 def part_sample_search(args) -> dict:
@@ -145,26 +150,40 @@ def synthetic_data(n: int, dim: int, clusters: int, seed: int = 0) -> tuple[torc
     return data[:n].contiguous(), data[n:].float()
 
 
+def truth_path(args) -> Path:
+    return args.work / f"synthetic_truth_{args.n}.npy"
+
+
+def clusters_for(args, n: int) -> int:
+    """Default n/100 clusters: as many rows per cluster at every size (10,000 at 1M, as before)."""
+    return args.clusters or max(1, n // 100)
+
+
 def part_synthetic_exact(args) -> dict:
     from embeddings.search import ExactSearcher
 
-    data, queries = synthetic_data(args.n, args.dim, args.clusters)
+    baseline = current_rss_mb()  # the interpreter, torch and faiss: what any size costs
+    data, queries = synthetic_data(args.n, args.dim, clusters_for(args, args.n))
     searcher = ExactSearcher(data)
     truth = np.stack([searcher.search(q, 10)[1] for q in queries[: args.queries]])
-    np.save(args.work / "synthetic_truth.npy", truth, allow_pickle=False)
-    return {"n": args.n, "dim": args.dim, "dtype": "float16", "per_query": time_queries(searcher.search, queries[: args.queries]),
-            "rss_mb": round(current_rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    np.save(truth_path(args), truth, allow_pickle=False)
+    # Stored float16 as the index stores it; ExactSearcher searches a float32 copy below
+    # FLOAT32_COPY_BYTES (faster for small matrices), so the searched dtype is recorded.
+    return {"n": args.n, "dim": args.dim, "dtype": "float16", "searched_dtype": str(searcher.matrix.dtype).replace("torch.", ""),
+            "clusters": clusters_for(args, args.n), "queries": args.queries, "per_query": time_queries(searcher.search, queries[: args.queries]),
+            "baseline_rss_mb": round(baseline, 1), "rss_mb": round(current_rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
 def part_synthetic_ivf(args) -> dict:
     from embeddings.search import IVF_PROBE_FRACTION, FaissSearcher
 
-    data, queries = synthetic_data(args.n, args.dim, args.clusters)
+    baseline = current_rss_mb()
+    data, queries = synthetic_data(args.n, args.dim, clusters_for(args, args.n))
     started = time.perf_counter()
     searcher = FaissSearcher(data, approximate=True)
     del data
     out = {"n": args.n, "dim": args.dim, "nlist": searcher.index.nlist, "build_seconds": round(time.perf_counter() - started, 1)}
-    truth = np.load(args.work / "synthetic_truth.npy", allow_pickle=False)
+    truth = np.load(truth_path(args), allow_pickle=False)
     queries = queries[: len(truth)]
     sweep = []
     for fraction in (1 / 256, 1 / 128, 1 / 64, 1 / 32, 1 / 16):
@@ -175,19 +194,71 @@ def part_synthetic_ivf(args) -> dict:
         sweep.append({"nprobe": nprobe, "recall_at_10": round(recall, 4), "per_query": time_queries(searcher.search, queries)})
     out["sweep"] = sweep
     out["default_nprobe"] = max(1, math.ceil(searcher.index.nlist * IVF_PROBE_FRACTION))
+    out["baseline_rss_mb"] = round(baseline, 1)
     out["rss_mb"], out["peak_rss_mb"] = round(current_rss_mb(), 1), round(peak_rss_mb(), 1)
     return out
 
 
 def part_synthetic(args) -> dict:
-    """Exact and IVF each in its own process, so each peak RSS is its own."""
-    out = {}
-    for part in ("synthetic-exact", "synthetic-ivf"):
-        command = [sys.executable, __file__, "--part", part, "--work", str(args.work), "--n", str(args.n),
-                   "--dim", str(args.dim), "--clusters", str(args.clusters), "--queries", str(args.queries), "--no-save"]
-        result = subprocess.run(command, check=True, capture_output=True, text=True)
-        out[part.split("-", 1)[1]] = json.loads(result.stdout.strip().splitlines()[-1])[part]
+    """Every size, exact then IVF, each in its own process so each peak RSS is its own."""
+    from tqdm import tqdm
+
+    from benchmarks.common import load_average
+
+    out = {"load_average_start": load_average(), "sizes": {}}
+    for n in tqdm(args.sizes, desc="index sizes"):
+        clusters = clusters_for(args, n)
+        sized = {}
+        for part in ("synthetic-exact", "synthetic-ivf"):
+            command = [sys.executable, __file__, "--part", part, "--work", str(args.work), "--n", str(n),
+                       "--dim", str(args.dim), "--clusters", str(clusters), "--queries", str(args.queries), "--no-save"]
+            result = subprocess.run(command, check=True, capture_output=True, text=True)
+            sized[part.split("-", 1)[1]] = json.loads(result.stdout.strip().splitlines()[-1])[part]
+        out["sizes"][str(n)] = sized
+    out["load_average_end"] = load_average()
+    plot_latency_vs_size(out["sizes"], PLOT.with_name(f"{PLOT.stem}_quick.png") if args.quick else PLOT)
     return out
+
+
+def ivf_default(ivf: dict) -> dict:
+    """The sweep entry at the nprobe the index uses by default."""
+    return next(x for x in ivf["sweep"] if x["nprobe"] == ivf["default_nprobe"])
+
+
+def plot_latency_vs_size(sizes: dict, path: Path) -> None:
+    """Median top-10 latency (bars: 10th-90th percentile) and peak RSS against rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns = sorted(int(n) for n in sizes)
+    fig, (ax, mem) = plt.subplots(1, 2, figsize=(10, 4))
+    for label, pick, colour in (("exact (torch)", lambda s: s["exact"]["per_query"], "tab:blue"),
+                                ("faiss IVF, default nprobe", lambda s: ivf_default(s["ivf"])["per_query"], "tab:orange")):
+        stats = [pick(sizes[str(n)]) for n in ns]
+        median = np.array([s["median_ms"] for s in stats])
+        low = median - np.array([s.get("p10_ms", s["median_ms"]) for s in stats])
+        high = np.array([s["p90_ms"] for s in stats]) - median
+        ax.errorbar(ns, median, yerr=[low, high], marker="o", capsize=3, label=label, color=colour)
+    for n in ns:
+        recall = ivf_default(sizes[str(n)]["ivf"])["recall_at_10"]
+        ax.annotate(f"R@10 {recall:.3f}", (n, ivf_default(sizes[str(n)]["ivf"])["per_query"]["median_ms"]),
+                    textcoords="offset points", xytext=(4, -12), fontsize=8, color="tab:orange")
+    mem.plot(ns, [sizes[str(n)]["exact"]["peak_rss_mb"] / 1024 for n in ns], marker="o", label="exact", color="tab:blue")
+    mem.plot(ns, [sizes[str(n)]["ivf"]["peak_rss_mb"] / 1024 for n in ns], marker="o", label="faiss IVF", color="tab:orange")
+    for axis, ylabel in ((ax, "ms per top-10 query (median, p10-p90)"), (mem, "peak RSS of the process (GB)")):
+        axis.set_xscale("log")
+        axis.set_xlabel("index rows (512-d, stored float16)")
+        axis.set_ylabel(ylabel)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend()
+    ax.set_yscale("log")
+    fig.suptitle("Search latency and memory against index size (synthetic, 1 query at a time)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"written {path}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,14 +267,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=str(ROOT / "artifacts" / "model"))
     parser.add_argument("--data", default=str(SAMPLE))
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_index"), help="where indexes are built")
-    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--n", type=int, default=1_000_000, help="rows of one synthetic-exact/-ivf run")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="rows at which --part synthetic measures")
     parser.add_argument("--dim", type=int, default=512)
-    parser.add_argument("--clusters", type=int, default=10_000)
+    parser.add_argument("--clusters", type=int, default=None, help="synthetic clusters (default: rows / 100)")
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--quick", action="store_true", help="synthetic at 10k and 100k only, 50 queries; "
+                        "written to index_quick.json and a _quick plot")
     parser.add_argument("--label", help="store a single part's figures under this key instead of the part's name")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--no-save", action="store_true", help="print only (used by the synthetic subprocesses)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.queries = [n for n in args.sizes if n <= 100_000], 50
     args.work.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(os.cpu_count() or 1)
     command = "python benchmarks/bench_index.py " + shlex.join(argv if argv is not None else sys.argv[1:])
@@ -217,10 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         results[args.label if args.label and len(args.part) == 1 else part] = figures
     print(json.dumps(results) if args.no_save else json.dumps(results, indent=2))
     if not args.no_save:
-        saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        path = RESULTS.with_name("index_quick.json") if args.quick else RESULTS
+        saved = json.loads(path.read_text()) if path.is_file() else {}
         saved.update(results)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(saved, indent=2) + "\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(saved, indent=2) + "\n")
     return 0
 
 

@@ -30,6 +30,40 @@ def peak_rss_mb(children: bool = False) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
 
 
+def shown(path) -> str:
+    """A path as results show it: relative to the checkout when inside it (no home or
+    worktree names in committed JSON)."""
+    try:
+        return str(Path(path).absolute().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages: other work on these cores (another engineer's
+    training) slows every timing, so each benchmark stores this at its start and end."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def spread(values, unit: str = "", digits: int = 3) -> dict:
+    """Median with min, max and every value: how far repeats of one measurement disagree."""
+    import numpy as np
+
+    values = [float(v) for v in values]
+    return {f"median{unit}": round(float(np.median(values)), digits), f"min{unit}": round(min(values), digits),
+            f"max{unit}": round(max(values), digits), "values": [round(v, digits) for v in values]}
+
+
+def percentiles_ms(seconds) -> dict:
+    """p10/p50/p90/p99 (and the count) of a list of durations in seconds, as milliseconds."""
+    import numpy as np
+
+    ms = 1000 * np.asarray(seconds, dtype=float)
+    return {"p10_ms": round(float(np.percentile(ms, 10)), 2), "p50_ms": round(float(np.median(ms)), 2),
+            "p90_ms": round(float(np.percentile(ms, 90)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
+            "count": int(len(ms))}
+
+
 def machine() -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     return {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",

@@ -56,12 +56,17 @@ class HeadsLab:
         out = {"name": name, "config": config or {}, "options": options or {}, "preset": preset_name,
                "best_epoch": result["best_epoch"], "head_training_seconds": seconds}
         val = embed_features(model, sources["val"], torch.device("cpu"))
-        choice = {f: evaluate_embeddings(val, sources["val"].has_recipe, recipe_pool=500, recipe_field=f)
-                  for f in ("recipe", "fused")}
-        field = max(choice, key=lambda f: choice[f]["image_to_recipe"]["r1"] + choice[f]["recipe_to_image"]["r1"])
         test = embed_features(model, sources["test"], torch.device("cpu"))
-        out.update(recipe_vector=field, val=choice[field],
-                   test=evaluate_embeddings(test, sources["test"].has_recipe, recipe_pool=500, recipe_field=field),
-                   test_by_recipe_vector={f: evaluate_embeddings(test, sources["test"].has_recipe, recipe_pool=500,
-                                                                 recipe_field=f)["image_to_recipe"] for f in choice})
+        out.update(score(val, sources["val"].has_recipe, test, sources["test"].has_recipe))
         return out
+
+
+def score(val: dict, val_has_recipe: torch.Tensor, test: dict, test_has_recipe: torch.Tensor) -> dict:
+    """The ablation protocol over embeddings of val and test: the recipe vector (recipe or
+    fused) is chosen on val; test is scored with it, never used to choose."""
+    choice = {f: evaluate_embeddings(val, val_has_recipe, recipe_pool=500, recipe_field=f) for f in ("recipe", "fused")}
+    field = max(choice, key=lambda f: choice[f]["image_to_recipe"]["r1"] + choice[f]["recipe_to_image"]["r1"])
+    return {"recipe_vector": field, "val": choice[field],
+            "test": evaluate_embeddings(test, test_has_recipe, recipe_pool=500, recipe_field=field),
+            "test_by_recipe_vector": {f: evaluate_embeddings(test, test_has_recipe, recipe_pool=500,
+                                                             recipe_field=f)["image_to_recipe"] for f in choice}}

@@ -38,17 +38,80 @@ def headline() -> str:
             f"Command: `{train['command']}` ({train['date']}, commit {train['commit']}).")
 
 
+def _table(header: list[str], rows: list[list]) -> str:
+    """A markdown table."""
+    return "\n".join("| " + " | ".join(map(str, cells)) + " |" for cells in [header, ["---"] * len(header), *rows])
+
+
+def _source(figures: dict) -> str:
+    """The command, date and commit a section's figures came from."""
+    return f"Command: `{figures['command']}` ({figures['date']}, commit {figures['commit']})."
+
+
+def _load_note(figures: dict) -> str:
+    """Other work on the machine while a benchmark ran (1-minute load average, 2 cores)."""
+    if "load_average_start" not in figures:
+        return ""
+    return f"load average {figures['load_average_start'][0]:.1f} at start, {figures['load_average_end'][0]:.1f} at end"
+
+
 def ablation_section() -> str:
     ab = _load("ablations")
     if not ab:
         return "_Not run yet: `python benchmarks/bench_ablations.py`._"
     from benchmarks.bench_ablations import HEADER, best_on_val, row
+    from train.loop import val_score
 
-    best = best_on_val(ab["variants"])["name"]
-    return (f"{ab['protocol']}. Best on val (mean R@1 over the four directions): **{best}**.\n\n{HEADER}\n" +
-            "\n".join(row(v) for v in ab["variants"]) +
+    flip = _load("flip_tta")
+    variants = ab["variants"] + ([flip["variant"]] if flip else [])
+    best = best_on_val(variants)["name"]
+    text = (f"{ab['protocol']}. Best on val (mean R@1 over the four directions): **{best}**.\n\n{HEADER}\n" +
+            "\n".join(row(v) for v in variants) +
             f"\n\nLast run: `{ab['command']}` ({ab['date']}); `--only` runs merge into the stored table, and "
             "`python benchmarks/bench_ablations.py` with no `--only` regenerates every row (plus Lite2).")
+    if flip:
+        base, latency = flip["baseline"], flip["photo_query_latency"]
+        flipped = flip["variant"]["test_by_recipe_vector"]
+        text += (f"\n\n`hflip_tta`: the trained default model (`{flip['variant']['model']}`, not retrained) with each photo "
+                 f"embedded as the normalised mean of the photo and its mirror image; the same model without it scores val "
+                 f"mean R@1 {val_score(base['val']):.4f}, test im→rec R@1 {base['test']['image_to_recipe']['r1']:.3f}. "
+                 f"With the recipe vector held at the default's (`{base['recipe_vector']}`), test im→rec R@1 / R@10 is "
+                 f"{flipped[base['recipe_vector']]['r1']:.3f} / {flipped[base['recipe_vector']]['r10']:.3f} with flipping against "
+                 f"{base['test']['image_to_recipe']['r1']:.3f} / {base['test']['image_to_recipe']['r10']:.3f} without. "
+                 f"Cost per photo query (photo file to query vector, 1 torch thread as served): "
+                 f"{latency['plain']['p50_ms']:.1f} ms → {latency['flip_tta']['p50_ms']:.1f} ms median "
+                 f"(+{latency['extra_ms_median']:.1f} ms; p90 {latency['plain']['p90_ms']:.1f} → {latency['flip_tta']['p90_ms']:.1f}; "
+                 f"{latency['plain']['count']} photos); {_load_note(flip)}. {_source(flip)}")
+    return text
+
+
+def features_section() -> str:
+    f = _load("features")
+    if not f:
+        return "_Not run yet: `python benchmarks/bench_features.py`._"
+    kinds = (("recipe_rows", "recipe texts (title + ingredients + instructions, MiniLM)"),
+             ("title_rows", "titles only (MiniLM)"), ("photos", "photos (EfficientNet-Lite0)"))
+    table = _table(["rows", "per second (median)", "min – max", "rows × repeats"],
+                   [[label, f"{f[k]['median_per_s']:.1f}", f"{f[k]['min_per_s']:.1f} – {f[k]['max_per_s']:.1f}",
+                     f"{f[k]['rows']} × {f[k]['repeats']}"] for k, label in kinds])
+    return (table + f"\n\ntrain/features.py's extractors over a fixed random draw of the sample, "
+            f"{f['torch_threads']} torch threads; {_load_note(f)}.  \n{_source(f)}")
+
+
+def size_table(sizes: dict) -> str:
+    from benchmarks.bench_index import ivf_default
+
+    lines = ["| rows | exact median ms (p10–p90) | exact peak RSS | IVF lists / nprobe | IVF median ms (p10–p90) | "
+             "IVF recall@10 | IVF build s | IVF peak RSS |", "|---|---|---|---|---|---|---|---|"]
+    for n in sorted(sizes, key=int):
+        e, ivf = sizes[n]["exact"], sizes[n]["ivf"]
+        chosen = ivf_default(ivf)
+        q, c = e["per_query"], chosen["per_query"]
+        lines.append(f"| {int(n):,} | {q['median_ms']:.2f} ({q['p10_ms']:.2f}–{q['p90_ms']:.2f}), {e['searched_dtype']} | "
+                     f"{e['peak_rss_mb'] / 1024:.2f} GB | {ivf['nlist']} / {ivf['default_nprobe']} | "
+                     f"{c['median_ms']:.2f} ({c['p10_ms']:.2f}–{c['p90_ms']:.2f}) | {chosen['recall_at_10']:.3f} | "
+                     f"{ivf['build_seconds']:.1f} | {ivf['peak_rss_mb'] / 1024:.2f} GB |")
+    return "\n".join(lines)
 
 
 def index_section() -> str:
@@ -69,12 +132,15 @@ def index_section() -> str:
         lines.append(f"- Top-10 over the {s['rows']}-row sample, exact: image field {s['image_exact_per_query']['median_ms']} ms median "
                      f"(p90 {s['image_exact_per_query']['p90_ms']}); index RSS {s['index_rss_mb']:.0f} MB. `{s['command']}`")
     if "synthetic" in ix:
-        e, ivf = ix["synthetic"]["exact"], ix["synthetic"]["ivf"]
-        chosen = next(x for x in ivf["sweep"] if x["nprobe"] == ivf["default_nprobe"])
-        lines.append(f"- 1M × 512 synthetic, exact: {e['per_query']['median_ms']:.0f} ms median (p90 {e['per_query']['p90_ms']:.0f}), "
-                     f"peak RSS {e['peak_rss_mb'] / 1024:.1f} GB; faiss IVF ({ivf['nlist']} lists, nprobe {ivf['default_nprobe']}): "
-                     f"{chosen['per_query']['median_ms']:.1f} ms median at recall@10 {chosen['recall_at_10']:.3f}, "
-                     f"peak RSS {ivf['peak_rss_mb'] / 1024:.1f} GB. `{ix['synthetic']['command']}`")
+        syn = ix["synthetic"]
+        baseline = min(s["exact"]["baseline_rss_mb"] for s in syn["sizes"].values())
+        lines.append(f"\n### Search latency against index size\n\nTop-10 of one query at a time over synthetic 512-d unit "
+                     f"vectors stored float16 (clustered: rows / 100 centres), exact (torch; a float32 copy below 512 MB) "
+                     f"and faiss IVF at the nprobe the index uses (recall@10 against exact over the same queries; "
+                     f"{syn['sizes'][max(syn['sizes'], key=int)]['exact']['queries']} queries). Each size and "
+                     f"backend in its own process; peak RSS includes ~{baseline / 1024:.1f} GB of interpreter, torch and "
+                     f"faiss.\n\n{size_table(syn['sizes'])}\n\n![latency vs size](search_latency_vs_size.png)\n\n"
+                     f"{_load_note(syn).capitalize()}. Command: `{syn['command']}` ({syn['date']}).")
     return "\n".join(lines)
 
 
@@ -82,12 +148,76 @@ def app_section() -> str:
     app = _load("app")
     if not app:
         return "_Not run yet: `python benchmarks/bench_app.py`._"
-    lines = ["| handler | median ms | p95 ms | calls |", "|---|---|---|---|"]
-    for h in ("photo_to_recipe", "title_to_recipe", "recipe_to_photo", "similar_photos"):
-        lines.append(f"| {h} | {app[h]['median_ms']} | {app[h]['p95_ms']} | {app[h]['calls']} |")
-    return ("\n".join(lines) + f"\n\nIndex of {app['index_rows']} rows, model `{app['model']}`; `python app.py` to serving "
+    table = _table(["handler", "median ms", "p95 ms", "calls"],
+                   [[h, app[h]["median_ms"], app[h]["p95_ms"], app[h]["calls"]]
+                    for h in ("photo_to_recipe", "title_to_recipe", "recipe_to_photo", "similar_photos")])
+    return (table + f"\n\nIndex of {app['index_rows']} rows, model `{app['model']}`; `python app.py` to serving "
             f"{app['start_to_serving_s']} s; app RSS {app['app_rss_at_start_mb'] / 1024:.2f} GB at start, "
-            f"{app['app_peak_rss_mb'] / 1024:.2f} GB peak.  \nCommand: `{app['command']}` ({app['date']}, commit {app['commit']}).")
+            f"{app['app_peak_rss_mb'] / 1024:.2f} GB peak.  \n{_source(app)}")
+
+
+def load_section() -> str:
+    ld = _load("load")
+    if not ld:
+        return "_Not run yet: `python benchmarks/bench_load.py`._"
+    from benchmarks.bench_load import KINDS
+
+    table = _table(["queries", "answered", "p50 ms", "p99 ms"],
+                   [[kind, ld[kind]["count"], f"{ld[kind]['p50_ms']:.0f}", f"{ld[kind]['p99_ms']:.0f}"] for kind in (*KINDS, "overall")])
+    before, after = ld["server_memory_before_mb"], ld["server_memory_after_mb"]
+    errors = f"**{ld['errors']} errors**" + (f" (e.g. {ld['error_examples'][0]})" if ld["errors"] else "")
+    return (f"{ld['queries']} mixed queries (photo → recipe, title → recipe, recipe → photo; photos, titles and recipes "
+            f"drawn from the sample) from {ld['concurrency']} concurrent gradio_client sessions against `python app.py` on "
+            f"127.0.0.1: {errors}, {ld['throughput_qps']:.1f} queries/s over {ld['wall_s']:.0f} s.\n\n" + table +
+            f"\n\nServer resident memory {before['rss_mb'] / 1024:.2f} GB before, {after['rss_mb'] / 1024:.2f} GB after "
+            f"(high-water mark {after['peak_rss_mb'] / 1024:.2f} GB). Latency is client-side and includes the photo upload "
+            f"and waiting in the app's queue (two searches run at once); clients and server share the "
+            f"{ld['cpu_cores']} cores; {_load_note(ld)}.  \n{_source(ld)}")
+
+
+def seed_section() -> str:
+    sd = _load("seed")
+    if not sd:
+        return "_Not run yet: `python benchmarks/bench_seed.py`._"
+    step, head = sd["seed_step"], sd["our_head_step"]
+    if step["scaled_from_batch"]:
+        how = f"at batch {step['scaled_from_batch']}, time scaled linearly to 128"
+    elif step["micro_batch"] < sd["batch"]:
+        how = (f"as {sd['batch'] // step['micro_batch']} micro-batches of {step['micro_batch']} with accumulated gradients"
+               + (f" (a batch of 128 was predicted to need {step['predicted_peak_rss_mb_at_128'] / 1024:.0f} GB)"
+                  if "predicted_peak_rss_mb_at_128" in step else ""))
+    else:
+        how = "in one batch"
+    ours = sd["our_full_run_source"]
+    lines = ["| | one training step (batch 128) | full training run on the sample |", "|---|---|---|",
+             f"| seed: ResNet50 + 2 × DistilBERT, end to end ({step['parameters_m']:.0f} M parameters) | "
+             f"{step['median_step_seconds_at_128']:.1f} s (steps: {', '.join(f'{t:.1f}' for t in step['step_seconds'])}) | "
+             f"~{sd['seed_full_run_minutes'] / 60:.1f} h (estimate) |",
+             f"| ours: heads on cached features ({head['trainable_parameters_m']:.1f} M trainable) | "
+             f"{head['p50_ms']:.1f} ms (p10–p90 {head['p10_ms']:.1f}–{head['p90_ms']:.1f}) | "
+             f"{sd['our_full_run_minutes_from_nothing']:.1f} min from nothing, {sd['our_full_run_minutes_with_cache']:.1f} min "
+             f"with the feature cache (measured) |",
+             f"| ratio seed / ours | {sd['ratio_step_seed_over_our_head_step']:,.0f}× | "
+             f"{sd['ratio_run_seed_over_ours_from_nothing']:,.0f}× (from nothing), "
+             f"{sd['ratio_run_seed_over_ours_with_cache']:,.0f}× (with the cache) |"]
+    return ("\n".join(lines) + f"\n\nSeed step: random weights at the real sizes (torchvision `resnet50(weights=None)`, "
+            f"`DistilBertModel(DistilBertConfig())` twice; photos 224 × 224, titles 32 tokens, recipe texts 200), "
+            f"forward + backward + AdamW, {step.get('warmup_steps', 1)} warm-up then {len(step['step_seconds'])} timed, run {how}; peak RSS "
+            f"{step['peak_rss_mb'] / 1024:.1f} GB. Full run = step × {sd['steps_per_epoch']} steps an epoch "
+            f"({sd['train_rows']:,} training rows / 128) × {sd['epochs']} epochs ({sd['epochs_assumption']}); it leaves "
+            f"out photo decoding and per-epoch validation, so the seed's real cost is higher. Ours: `{ours['command']}` "
+            f"(benchmarks/results/train.json, {ours['date']}, commit {ours['commit']}; timed at another hour, its load "
+            f"not recorded). Seed and head steps: {_load_note(sd)}.  \n{_source(sd)}")
+
+
+def quick_run_line() -> str:
+    run = _load("run")
+    if not run or "quick" not in run:
+        return ""
+    q = run["quick"]
+    return (f"`make bench QUICK=1` (smoke runs, `*_quick.json`, never shown here) last took **{q['wall_seconds'] / 60:.1f} min** "
+            f"({', '.join(f'{n} {s:.0f} s' for n, s in q['step_seconds'].items())}) on {q['machine']}, "
+            f"{_load_note(q)}; {q['date']}, commit {q['commit']}.")
 
 
 def write_report():
@@ -97,13 +227,24 @@ def write_report():
 Generated by `python -m benchmarks.run` (`make bench`) from `benchmarks/results/*.json`.
 Report written {m['date']} on {m['machine']}, commit {m['commit']}. Each section names the
 command that produced its figures. Data: the Epicurious sample (`../shared/data/epicurious`,
-10,692 photos, 3,836 full recipes; split by a hash of the photo name, 70/15/15).
+10,692 photos, 3,836 full recipes; split by a hash of the photo name, 70/15/15). The
+machine is shared: each benchmark stores the load average at its start and end.
+
+{quick_run_line()}
 
 ## Retrieval quality (test split)
 
 {headline()}
 
 ![R@K](recall_at_k.png)
+
+## Feature extraction throughput
+
+{features_section()}
+
+## The seed design side by side
+
+{seed_section()}
 
 ## Ablations
 
@@ -116,6 +257,10 @@ command that produced its figures. Data: the Epicurious sample (`../shared/data/
 ## App handlers
 
 {app_section()}
+
+## Load run: the served app under concurrent users
+
+{load_section()}
 """
     OUT.write_text(text)
     update_readme(headline())
