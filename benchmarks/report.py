@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from benchmarks.common import ROOT, RESULTS, machine
+from benchmarks.report_quality import quality_ladder_section
 
 OUT = ROOT / "benchmarks" / "RESULTS.md"
 DIRECTIONS = ("image_to_recipe", "recipe_to_image", "title_to_image", "image_to_title")
@@ -28,7 +29,7 @@ def headline() -> str:
     train = _load("train")
     if not train:
         return "_No training benchmark yet: run `python benchmarks/bench_train.py`._"
-    return (f"Default model (EfficientNet-Lite0 + all-MiniLM-L6-v2, frozen, six-pair InfoNCE heads), trained on "
+    return (f"Frozen-heads pipeline (EfficientNet-Lite0 + all-MiniLM-L6-v2 frozen, one plain view per photo, six-pair InfoNCE heads, 30 epochs), trained on "
             f"the Epicurious sample's train split, epoch chosen on val, scored on its **test split** (pairs never "
             f"trained on). Protocol: 10 bags of 500 pairs for the recipe directions, 10 bags of 1,000 for the "
             f"title directions (mean ± spread over bags).\n\n{quality_table(train['test'])}\n\n"
@@ -238,6 +239,10 @@ machine is shared: each benchmark stores the load average at its start and end.
 
 ![R@K](recall_at_k.png)
 
+## Quality against CPU minutes: the quality ladder
+
+{quality_ladder_section()}
+
 ## Feature extraction throughput
 
 {features_section()}
@@ -263,7 +268,8 @@ machine is shared: each benchmark stores the load average at its start and end.
 {load_section()}
 """
     OUT.write_text(text)
-    update_readme(headline())
+    update_readme(f"### The quality ladder (issue #6)\n\n{quality_ladder_section()}\n\n"
+                  f"### The frozen-heads pipeline (speed reference)\n\n{headline()}")
     return OUT
 
 

@@ -24,6 +24,9 @@ from benchmarks.report import write_report
 # name -> (script in benchmarks/, its arguments, its quick arguments or None when it has no quick version)
 STEPS = {
     "train": ("bench_train.py", [], ["--quick"]),
+    # The quality ladder trains four configurations (about 25 minutes with a warm feature
+    # cache); its quick version checks the ladder runs on 500 rows.
+    "quality": ("bench_quality.py", [], ["--quick"]),
     "ablations": ("bench_ablations.py", [], ["--quick"]),
     # After ablations: its row joins the ablation table. Needs mirrored-photo features of
     # val and test (minutes, once), so no quick version.
@@ -36,7 +39,7 @@ STEPS = {
     "seed": ("bench_seed.py", [], ["--quick"]),
 }
 # Which options of this runner each step takes (and under which name).
-PASS = {"data": ("train", "ablations", "flip_tta", "features", "load", "seed"),
+PASS = {"data": ("train", "quality", "ablations", "flip_tta", "features", "load", "seed"),
         "model": ("index", "flip_tta", "seed"), "index": ("app", "load")}
 WORK = {"train": "bench-train", "ablations": "lab", "index": "bench-index"}  # scratch folders under --work
 # Quick runs use one torch thread. On 2 cores that other work shares, torch's two threads
