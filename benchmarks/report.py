@@ -66,14 +66,16 @@ def ablation_section() -> str:
     flip = _load("flip_tta")
     variants = ab["variants"] + ([flip["variant"]] if flip else [])
     best = best_on_val(variants)["name"]
-    text = (f"{ab['protocol']}. Best on val (mean R@1 over the four directions): **{best}**.\n\n{HEADER}\n" +
+    text = (f"Variants of the frozen-heads pipeline, one choice at a time (the quality ladder above chose "
+            f"today's default). {ab['protocol']}. Best on val (mean R@1 over the four directions): **{best}**.\n\n{HEADER}\n" +
             "\n".join(row(v) for v in variants) +
             f"\n\nLast run: `{ab['command']}` ({ab['date']}); `--only` runs merge into the stored table, and "
             "`python benchmarks/bench_ablations.py` with no `--only` regenerates every row (plus Lite2).")
     if flip:
         base, latency = flip["baseline"], flip["photo_query_latency"]
         flipped = flip["variant"]["test_by_recipe_vector"]
-        text += (f"\n\n`hflip_tta`: the trained default model (`{flip['variant']['model']}`, not retrained) with each photo "
+        text += (f"\n\n`hflip_tta`: the frozen-heads model that was the default on {flip['date']} "
+                 f"(`{flip['variant']['model']}`, not retrained) with each photo "
                  f"embedded as the normalised mean of the photo and its mirror image; the same model without it scores val "
                  f"mean R@1 {val_score(base['val']):.4f}, test im→rec R@1 {base['test']['image_to_recipe']['r1']:.3f}. "
                  f"With the recipe vector held at the default's (`{base['recipe_vector']}`), test im→rec R@1 / R@10 is "

@@ -94,6 +94,21 @@ class ClipImageBackbone(nn.Module):
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.net(pixel_values=pixel_values).image_embeds
 
+    # Cached views (augmentation at cached-feature speed) need only the whole tower as the
+    # "trunk" (top = 0); a ViT has no convolutional tail to fine-tune on cached activations,
+    # so top > 0 trains it --live instead.
+    splittable = False
+
+    def forward_trunk(self, pixel_values: torch.Tensor, top: int) -> torch.Tensor:
+        if top:
+            raise ValueError("the CLIP image tower fine-tunes with --live, not on cached activations")
+        return self(pixel_values)
+
+    def forward_tail(self, features: torch.Tensor, top: int) -> torch.Tensor:
+        if top:
+            raise ValueError("the CLIP image tower fine-tunes with --live, not on cached activations")
+        return features
+
     def blocks(self) -> list[nn.Module]:
         """The vision transformer's layers, input to output; fine-tuning unfreezes the last few."""
         return list(self.net.vision_model.encoder.layers)

@@ -58,6 +58,8 @@ class ImageBackbone(nn.Module):
         info = ImageNetInfo()
         return [info.index_to_description(i) for i in range(self.num_classes)]
 
+    splittable = True  # forward_trunk / forward_tail can fine-tune top blocks on cached activations
+
     def units(self) -> list[nn.Module]:
         """Every step from pixels to the last feature map, in order: the stem, each block,
         then the head convolution. Pooling the last map gives forward()'s features."""

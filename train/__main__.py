@@ -53,7 +53,7 @@ def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_di
     if options.live:
         trainable = unfreeze_top(model, options.finetune_top)
         return {n: LiveFeatures(model, rows) for n, rows in splits.items()}, trainable, {}
-    if options.finetune_top and not hasattr(model.image_encoder, "forward_trunk"):
+    if options.finetune_top and not model.image_encoder.splittable:
         raise SystemExit(f"{model.config.image_backbone} cannot fine-tune on cached activations; "
                          "add --live to run it on every batch (a GPU helps)")
     trainable = unfreeze_top(model, options.finetune_top, towers=("image",))
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=d.patience, help="early stop after this many epochs without a better val score")
     p.add_argument("--loss-pairs", default=d.loss_pairs, choices=["all", "image_recipe"], help="all: six-pair InfoNCE over image, title, recipe; image_recipe: that pair only")
     p.add_argument("--ingredient-weight", type=float, default=d.ingredient_weight, help="weight of the auxiliary loss that predicts ingredient words from photo and recipe embeddings (0: off)")
-    p.add_argument("--finetune-top", type=int, default=d.finetune_top, help="0: frozen backbones. N: the image backbone's top N blocks train on cached activations of the blocks below (CPU); with --live the top N blocks/layers of every backbone train")
+    p.add_argument("--finetune-top", type=int, default=None, help=f"0: frozen backbones. N: the image backbone's top N blocks train on cached activations of the blocks below (CPU); with --live the top N blocks/layers of every backbone train. Default: {d.finetune_top} where the image backbone allows it (timm/torchvision), else 0")
     p.add_argument("--views", type=int, default=d.views, help="cached views per photo: 1 = the plain crop; V > 1 adds V-1 augmented views (random crop, flip, colour), extracted once")
     p.add_argument("--live", action="store_true", help="run the backbones on every batch with fresh augmentation instead of caching (full fine-tune path, for GPUs: --device cuda)")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds every random draw")
@@ -111,12 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    d = TrainOptions()
     started = time.time()
     progress = not args.quiet
     device = pick_device(args.device)
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr=args.backbone_lr,
                            weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
-                           finetune_top=args.finetune_top, views=args.views, live=args.live,
+                           finetune_top=d.finetune_top if args.finetune_top is None else args.finetune_top,
+                           views=args.views, live=args.live,
                            patience=args.patience, seed=args.seed, ingredient_weight=args.ingredient_weight,
                            loss_pairs=args.loss_pairs)
     recipes = load_recipes(args.data, progress=progress)
@@ -141,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         model = Retriever(dataclasses.replace(config, **overrides))
     except (ValueError, OSError) as err:  # a bad config or backbone spec, weights not reachable: one line, no trace
         raise SystemExit(f"cannot build the model: {err}") from err
+    if args.finetune_top is None and not args.live and not model.image_encoder.splittable:
+        # The default fine-tunes the photo tail on cached activations; towers with no
+        # trunk/tail split (CLIP's ViT) train heads only unless asked for --live.
+        options = dataclasses.replace(options, finetune_top=0)
     sources, trainable, feature_seconds = make_sources(model, splits, options, None if args.no_cache else args.cache_dir,
                                                        progress)
     if trainable:
