@@ -152,6 +152,12 @@ def main() -> None:
     for step in steps:
         step["extraction_minutes"] = extraction_minutes(step["flags"], rates, counts)
         step["cost_minutes"] = step["extraction_minutes"] + step["training_minutes"]
+    # The default is the best step on val: its R@K curves, K = 1..50, on the test split.
+    from benchmarks.bench_train import recall_plot
+
+    best = max(steps, key=lambda s: s["best_val_score"])
+    recall_plot(args.data, Path(best["out"]), args.cache_dir, "recall_at_k_default_quick" if args.quick else "recall_at_k_default",
+                500 if args.quick else None)
     for s in steps:
         t = s["test"]
         print(f"{s['name']:<34} {s['cost_minutes']:6.1f} min  im→rec R@1 {t['image_to_recipe']['r1']:.3f} "

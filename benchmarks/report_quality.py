@@ -10,6 +10,8 @@ def quality_ladder_section() -> str:
     path = RESULTS / "quality.json"
     if not path.exists():
         return "_No quality ladder yet: run `python benchmarks/bench_quality.py`._"
+    from benchmarks.report import quality_table  # report.py imports this module: import late
+
     q = json.loads(path.read_text())
     best = max(q["steps"], key=lambda s: s["best_val_score"])
     lines = ["| step | CPU minutes from nothing | of which training | image→recipe R@1 | R@10 | MedR | "
@@ -32,4 +34,6 @@ def quality_ladder_section() -> str:
             f"the same run ({rates}; load average {load.get('before', float('nan')):.1f}), plus the step's "
             f"measured training time. The default is the step with the best val score.\n\n"
             + "\n".join(lines) + "\n\n![test R@1 against CPU minutes](quality_vs_minutes.png)\n\n"
+            f"The default ({best['name']}) in all four directions, test split:\n\n{quality_table(best['test'])}\n\n"
+            "![R@K of the default](recall_at_k_default.png)\n\n"
             f"Runs:\n{flags}\n\nCommand: `{q['command']}` ({q['date']}, commit {q['commit']}, {q['machine']}).")
