@@ -29,7 +29,7 @@ def quality_ladder_section() -> str:
     load = q.get("load_average_while_measuring_rates", {})
     flags = "\n".join(f"- {s['name']}: `{s['command']}`" for s in q["steps"])
     return (f"Each step adds one lever to the one above, trained with `python -m train` on the sample's train "
-            f"split, its epoch chosen on val, scored on the **test split**: {q['protocol']}. "
+            f"split, its epoch chosen on val, and scored on the held-out split ({q['protocol']}). "
             f"CPU minutes from nothing = extraction of the features the step reads, priced at rates measured in "
             f"the same run ({rates}; load average {load.get('before', float('nan')):.1f}), plus the step's "
             f"measured training time. The default is the step with the best val score.\n\n"
