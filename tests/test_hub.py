@@ -165,16 +165,9 @@ def test_hub_failures_become_file_not_found(monkeypatch, tmp_path):
 
 
 def test_train_cli_push_to_hub_trains_builds_and_publishes(fake_hub, tmp_path, text_backbone_dir):
-    from tiny import make_kaggle_folder, tiny_config
-    from train.__main__ import main as train_main
+    from tiny import train_tiny
 
-    data = make_kaggle_folder(tmp_path / "data", n=60, title_only=10, corrupt=0, missing=0)
-    config = tmp_path / "tiny.json"
-    config.write_text(tiny_config(text_backbone_dir).to_json())
-    out = tmp_path / "model"
-    assert train_main(["--data", str(data), "--out", str(out), "--config", str(config), "--epochs", "2",
-                       "--batch-size", "16", "--cache-dir", str(tmp_path / "cache"), "--quiet",
-                       "--push-to-hub", "cook/trained"]) == 0
+    train_tiny(tmp_path, text_backbone_dir, "--push-to-hub", "cook/trained", corrupt=0, missing=0)
     commits = [c for c in fake_hub.calls if c[0] == "create_commit"]
     assert len(commits) == 1 and commits[0][1] == "cook/trained"
     files = set(commits[0][2]["files"])

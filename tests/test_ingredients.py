@@ -5,8 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 from model import Retriever
-from tiny import make_kaggle_folder, tiny_config
-from train.__main__ import main as train_main
+from tiny import tiny_config, train_tiny
 from train.data import Recipe
 from train.ingredients import build_vocabulary, ingredient_words, label_matrix
 from train.loop import batch_loss
@@ -46,13 +45,7 @@ def test_ingredient_loss_adds_a_term_that_trains_its_head(text_backbone_dir):
 
 
 def test_cli_trains_with_the_ingredient_head_and_saves_its_vocabulary(tmp_path, text_backbone_dir):
-    data = make_kaggle_folder(tmp_path / "data", n=60, title_only=10)
-    config = tmp_path / "tiny.json"
-    config.write_text(tiny_config(text_backbone_dir).to_json())
-    out = tmp_path / "model"
-    assert train_main(["--data", str(data), "--out", str(out), "--config", str(config), "--epochs", "2",
-                       "--batch-size", "16", "--cache-dir", str(tmp_path / "cache"), "--quiet",
-                       "--ingredient-weight", "0.5"]) == 0
+    out = train_tiny(tmp_path, text_backbone_dir, "--ingredient-weight", "0.5")
     vocabulary = json.loads((out / "config.json").read_text())["ingredient_vocab"]
     assert vocabulary and all(isinstance(w, str) for w in vocabulary)
     assert load_file(str(out / "model.safetensors"))["ingredient_head.weight"].shape[0] == len(vocabulary)

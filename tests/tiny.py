@@ -132,3 +132,17 @@ def make_kaggle_folder(
             make_photo(path, colour, seed=i)
     pd.DataFrame(rows).to_csv(folder / "Food Ingredients and Recipe Dataset with Image Name Mapping.csv")
     return folder
+
+
+def train_tiny(folder: Path, text_dir: Path, *flags: str, **collection) -> Path:
+    """`python -m train` for 2 epochs on a generated collection of 60 rows with a tiny
+    random config; returns the model folder (folder/model)."""
+    from train.__main__ import main as train_main
+
+    data = make_kaggle_folder(folder / "data", **{"n": 60, "title_only": 10, **collection})
+    config = folder / "tiny.json"
+    config.write_text(tiny_config(text_dir).to_json())
+    out = folder / "model"
+    assert train_main(["--data", str(data), "--out", str(out), "--config", str(config), "--epochs", "2",
+                       "--batch-size", "16", "--cache-dir", str(folder / "cache"), "--quiet", *flags]) == 0
+    return out

@@ -43,10 +43,12 @@ def _key(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def cache_keys(model: Retriever, recipes: list[Recipe], extra: dict | None = None) -> dict[str, str]:
-    """Keys of the image and text entries; `extra` (e.g. a views spec) goes into the image key."""
+def cache_keys(model: Retriever, recipes: list[Recipe], extra: dict | None = None,
+               data: str | None = None) -> dict[str, str]:
+    """Keys of the image and text entries; `extra` (e.g. a views spec) goes into the image key.
+    `data`: fingerprint(recipes), when the caller already has it (it stats every photo)."""
     c = model.config
-    data = fingerprint(recipes)
+    data = data or fingerprint(recipes)
     image = {k: getattr(c, k) for k in ("image_backbone", "image_weights", "image_size", "image_resize", "image_width",
                                         "image_mean", "image_std", "image_interpolation")}
     text = {k: getattr(c, k) for k in ("title_backbone", "recipe_backbone", "share_text_backbone",

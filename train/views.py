@@ -20,7 +20,7 @@ from tqdm import tqdm
 from model import Retriever
 from model.preprocess import to_rgb
 
-from .data import Recipe
+from .data import Recipe, fingerprint
 from .features import cache_keys, cached_tensors
 from .sources import train_augmentation
 
@@ -71,13 +71,14 @@ def extract_views(model: Retriever, items: list[tuple[Recipe, int]], top: int, b
     return out
 
 
-def _views_key(model: Retriever, recipes: list[Recipe], views: int, top: int, augmented: set[str] | None):
+def _views_key(model: Retriever, recipes: list[Recipe], views: int, top: int, augmented: set[str] | None,
+               data: str | None = None):
     canonical = sorted(recipes, key=lambda r: r.id)
     augmented = {r.id for r in canonical} if augmented is None else set(augmented)
     chosen = [r for r in canonical if r.id in augmented] if views > 1 else []
     spec = {"views": views, "top": top, "format": VIEWS_FORMAT,
             "augmented": hashlib.sha256("\n".join(r.id for r in chosen).encode()).hexdigest()}
-    return canonical, chosen, cache_keys(model, canonical, extra=spec)["image"]
+    return canonical, chosen, cache_keys(model, canonical, extra=spec, data=data)["image"]
 
 
 def view_features(model: Retriever, recipes: list[Recipe], views: int, top: int, cache_dir,
@@ -118,10 +119,13 @@ def reusable_views_path(model: Retriever, recipes: list[Recipe], views: int, cac
                         augmented: set[str] | None, most_views: int = 8, deepest: int = 6) -> Path | None:
     """Heads-only training reads only pooled features, which every views entry holds: one
     made for more views of the same rows, or for a deeper trunk, serves it without extracting."""
+    if cache_dir is None:
+        return None
+    data = fingerprint(sorted(recipes, key=lambda r: r.id))  # once, not once per candidate entry
     for more in range(views, most_views + 1):
         for deeper in range(0, deepest + 1):
-            path = views_path(cache_dir, _views_key(model, recipes, more, deeper, augmented)[2])
-            if cache_dir is not None and path.is_file():
+            path = views_path(cache_dir, _views_key(model, recipes, more, deeper, augmented, data)[2])
+            if path.is_file():
                 return path
     return None
 
