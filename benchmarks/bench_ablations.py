@@ -31,6 +31,10 @@ VARIANTS = {
     "batch_1024": ("default", {}, {"batch_size": 1024}),
     "whole_photo_224x352": ("default", {"image_width": 352}, {}),
     "lite2": ("lite2", {}, {}),
+    "hard_negatives_0.25": ("default", {}, {"hard_negatives": 0.25}),
+    "hard_negatives_0.5": ("default", {}, {"hard_negatives": 0.5}),
+    "hard_negatives_1": ("default", {}, {"hard_negatives": 1.0}),
+    "title_pretrain_5_epochs": ("default", {}, {"title_pretrain_epochs": 5}),
 }
 
 

@@ -227,10 +227,8 @@ def ivf_default(ivf: dict) -> dict:
 
 def plot_latency_vs_size(sizes: dict, path: Path) -> None:
     """Median top-10 latency (bars: 10th-90th percentile) and peak RSS against rows."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from train.plots import save_figure  # first: it sets the Agg backend pyplot then uses
+    import matplotlib.pyplot as plt  # noqa: E402
 
     ns = sorted(int(n) for n in sizes)
     fig, (ax, mem) = plt.subplots(1, 2, figsize=(10, 4))
@@ -255,9 +253,7 @@ def plot_latency_vs_size(sizes: dict, path: Path) -> None:
         axis.legend()
     ax.set_yscale("log")
     fig.suptitle("Search latency and memory against index size (synthetic, 1 query at a time)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     print(f"written {path}", file=sys.stderr)
 
 

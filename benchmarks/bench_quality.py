@@ -89,10 +89,8 @@ def run_step(name: str, flags: list[str], data: str, work: Path, cache: Path, ex
 
 
 def plot(steps: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from train.plots import save_figure  # first: it sets the Agg backend pyplot then uses
+    import matplotlib.pyplot as plt  # noqa: E402
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for direction, label in (("image_to_recipe", "image→recipe (500-pair bags)"),
@@ -109,11 +107,7 @@ def plot(steps: list[dict], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.margins(x=0.2)
     ax.legend(loc="center right")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    tmp.replace(path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def main() -> None:

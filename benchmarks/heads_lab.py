@@ -23,11 +23,16 @@ FROZEN_HEADS = TrainOptions(epochs=30, views=1, finetune_top=0, ingredient_weigh
 
 
 class HeadsLab:
-    def __init__(self, data: str, cache_dir: Path = DEFAULT_CACHE, work: Path = Path("artifacts/lab")):
-        recipes = load_recipes(data, progress=False)
-        self.splits = {s: [r for r in recipes if split_of(r.id) == s] for s in SPLITS}
+    def __init__(self, data: str, cache_dir: Path = DEFAULT_CACHE, work: Path = Path("artifacts/lab"),
+                 split_salt: str = ""):
+        self.recipes = load_recipes(data, progress=False)
+        self.resplit(split_salt)
         self.work, self.cache_dir = work, cache_dir
         self._features: dict[str, dict] = {}
+
+    def resplit(self, salt: str) -> None:
+        """Draw the train/val/test split with this salt ("" = the product's split)."""
+        self.splits = {s: [r for r in self.recipes if split_of(r.id, salt=salt) == s] for s in SPLITS}
 
     def sources(self, model: Retriever):
         """Cached features of every split for this model's backbones (extracted on a miss)."""

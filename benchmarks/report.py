@@ -3,6 +3,7 @@ benchmark printed and stored with the command that made it."""
 from __future__ import annotations
 
 import json
+import re
 
 from benchmarks.common import ROOT, RESULTS, machine
 from benchmarks.report_quality import quality_ladder_section
@@ -86,6 +87,34 @@ def ablation_section() -> str:
                  f"(+{latency['extra_ms_median']:.1f} ms; p90 {latency['plain']['p90_ms']:.1f} → {latency['flip_tta']['p90_ms']:.1f}; "
                  f"{latency['plain']['count']} photos); {_load_note(flip)}. {_source(flip)}")
     return text
+
+
+def split_noise_section() -> str:
+    sn = _load("split_noise")
+    if not sn:
+        return "_Not run yet: `python benchmarks/bench_split_noise.py`._"
+    rows = [[r["salt"] or "product (no salt)", r["full_recipes"]["test"],
+             f"{r['test']['image_to_recipe']['r1']:.3f}", f"{r['test']['image_to_recipe']['r10']:.3f}",
+             f"{r['test']['image_to_recipe']['medr']:.1f}", f"{r['test']['recipe_to_image']['r1']:.3f}",
+             f"{r['test']['title_to_image']['r1']:.3f}", f"{r['test']['title_to_image']['medr']:.1f}",
+             f"{r['test']['image_to_title']['r1']:.3f}", r["best_epoch"]] for r in sn["splits"]]
+    summary = sn["summary"]
+    cells = lambda key, digits=3: (f"**{summary[key]['mean']:.{digits}f}** ± {summary[key]['sem']:.{digits}f} "  # noqa: E731
+                                   f"(sd {summary[key]['sd']:.{digits}f})")
+    rows.append(["mean ± s.e.m. (sd)", "", cells("image_to_recipe.r1"), cells("image_to_recipe.r10"),
+                 cells("image_to_recipe.medr", 1), cells("recipe_to_image.r1"), cells("title_to_image.r1"),
+                 cells("title_to_image.medr", 1), cells("image_to_title.r1"), ""])
+    floor = sn["floor"]
+    return (f"The same frozen-heads pipeline trained on {len(sn['splits'])} draws of train/val/test (the photo-name hash "
+            f"with a salt; the first row is the product's split), each choosing its epoch and recipe vector on its own "
+            f"val and scored on its own test ({sn['protocol']}). It measures how far one split's figure moves with the "
+            f"draw alone, which is what a comparison with an independent run on another split must allow for. "
+            f"Issue #2's floor: image→recipe R@1 {floor['image_to_recipe']['r1']} / MedR {floor['image_to_recipe']['medr']}, "
+            f"title→image R@1 {floor['title_to_image']['r1']} / MedR {floor['title_to_image']['medr']}.\n\n"
+            + _table(["split salt", "test recipes", "im→rec R@1", "im→rec R@10", "im→rec MedR", "rec→im R@1",
+                      "title→im R@1", "title→im MedR", "im→title R@1", "best epoch"], rows)
+            + f"\n\n![split noise](split_noise.png)\n\n{_source(sn)} Load average "
+            f"{sn['load_average']['start'][0]:.1f} at start, {sn['load_average']['end'][0]:.1f} at end.")
 
 
 def features_section() -> str:
@@ -241,6 +270,10 @@ machine is shared: each benchmark stores the load average at its start and end.
 
 ![R@K](recall_at_k.png)
 
+## How much a test figure moves with the split
+
+{split_noise_section()}
+
 ## Quality against CPU minutes: the quality ladder
 
 {quality_ladder_section()}
@@ -271,7 +304,9 @@ machine is shared: each benchmark stores the load average at its start and end.
 """
     OUT.write_text(text)
     update_readme(f"### The quality ladder (issue #6)\n\n{quality_ladder_section()}\n\n"
-                  f"### The frozen-heads pipeline (speed reference)\n\n{headline()}")
+                  f"### The frozen-heads pipeline (speed reference)\n\n{headline()}\n\n"
+                  f"### How much a test figure moves with the split (issue #2's floor)\n\n"
+                  f"{split_noise_section()}")
     return OUT
 
 
@@ -282,7 +317,9 @@ def update_readme(section: str) -> None:
     start, end = "<!-- results:start -->", "<!-- results:end -->"
     if start in text and end in text:
         head, rest = text.split(start, 1)
-        readme.write_text(f"{head}{start}\n{section.replace('![', '![')}\n{end}{rest.split(end, 1)[1]}")
+        # RESULTS.md sits beside its plots in benchmarks/; the README is one folder up.
+        section = re.sub(r"\]\(([\w.-]+\.png)\)", r"](benchmarks/\1)", section)
+        readme.write_text(f"{head}{start}\n{section}\n{end}{rest.split(end, 1)[1]}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ STEPS = {
     # cache); no quick version: even 500 rows take minutes of extraction per photo entry.
     "quality": ("bench_quality.py", [], None),
     "ablations": ("bench_ablations.py", [], ["--quick"]),
+    # Eight frozen-heads trainings on eight train/val/test draws (about 8 minutes with a
+    # warm feature cache); one draw says nothing about the spread, so no quick version.
+    "split_noise": ("bench_split_noise.py", [], None),
     # After ablations: its row joins the ablation table. Needs mirrored-photo features of
     # val and test (minutes, once), so no quick version.
     "flip_tta": ("bench_flip_tta.py", [], None),
@@ -39,9 +42,9 @@ STEPS = {
     "seed": ("bench_seed.py", [], ["--quick"]),
 }
 # Which options of this runner each step takes (and under which name).
-PASS = {"data": ("train", "quality", "ablations", "flip_tta", "features", "load", "seed"),
+PASS = {"data": ("train", "quality", "ablations", "split_noise", "flip_tta", "features", "load", "seed"),
         "model": ("index", "flip_tta", "seed"), "index": ("app", "load")}
-WORK = {"train": "bench-train", "ablations": "lab", "index": "bench-index"}  # scratch folders under --work
+WORK = {"train": "bench-train", "ablations": "lab", "split_noise": "lab-splits", "index": "bench-index"}  # scratch folders under --work
 # Quick runs use one torch thread. On 2 cores that other work shares, torch's two threads
 # wait on each other at every op: a head-training step measured 22 ms median but 1.8 s at
 # p90 with two threads, 26 ms at p90 with one (the app serves with one thread for the

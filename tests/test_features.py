@@ -28,3 +28,30 @@ def test_cache_hits_for_any_order_and_misses_when_preprocessing_changes(kaggle_f
     wider = Retriever(tiny_config(text_backbone_dir, image_width=48)).eval()
     backbone_features(wider, recipes, tmp_path, progress=False)
     assert len(calls) == 2, "a change of preprocessing must miss the cache"
+
+
+def test_cache_follows_photo_bytes_not_file_times(kaggle_folder, text_backbone_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from PIL import Image
+
+    model = Retriever(tiny_config(text_backbone_dir)).eval()
+    calls = []
+    real = features_module.extract_image_features
+    monkeypatch.setattr(features_module, "extract_image_features", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cache = tmp_path / "cache"
+    backbone_features(model, load_recipes(kaggle_folder, progress=False), cache, progress=False, parts=("image",))
+
+    # A fresh copy (new paths, new modification times, same bytes) is the same collection.
+    copy = shutil.copytree(kaggle_folder, tmp_path / "copy", copy_function=shutil.copy)
+    recipes = load_recipes(copy, progress=False)
+    backbone_features(model, recipes, cache, progress=False, parts=("image",))
+    assert len(calls) == 1, "re-copying the same photos must hit the cache"
+
+    # One photo redrawn with another colour at the same size: the cached features are stale.
+    photo = next(r for r in recipes if r.image_path)
+    with Image.open(photo.image_path) as image:
+        size = image.size
+    Image.new("RGB", size, (10, 200, 200)).save(photo.image_path, "JPEG")
+    backbone_features(model, load_recipes(copy, progress=False), cache, progress=False, parts=("image",))
+    assert len(calls) == 2, "a changed photo must miss the cache"

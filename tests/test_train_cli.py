@@ -119,3 +119,19 @@ def test_help_documents_every_flag():
         if action.option_strings and action.dest != "help":
             assert action.help, action.option_strings
     assert "--resume" in text and "--finetune-top" in text
+
+
+def test_title_pretraining_trains_photo_title_only_then_every_pair(setup, monkeypatch):
+    import train.loop as loop
+
+    seen = []  # (epoch order is call order) the pairs each training step's loss used
+    real = loop.batch_loss
+    monkeypatch.setattr(loop, "batch_loss", lambda *a, **k: seen.append(a[3]) or real(*a, **k))
+    root, data, config = setup
+    run(root, data, config, "pretrain", "--title-pretrain-epochs", "2", "--hard-negatives", "0.5",
+        "--finetune-top", "0", "--views", "1")
+    steps_per_epoch = len(seen) // 4
+    assert seen[:2 * steps_per_epoch] == ["image_title"] * (2 * steps_per_epoch)
+    assert seen[2 * steps_per_epoch:] == ["all"] * (2 * steps_per_epoch)
+    saved = json.loads((root / "pretrain" / "metrics.json").read_text())
+    assert saved["options"]["title_pretrain_epochs"] == 2 and saved["options"]["hard_negatives"] == 0.5

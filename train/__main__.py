@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=d.patience, help="early stop after this many epochs without a better val score")
     p.add_argument("--loss-pairs", default=d.loss_pairs, choices=["all", "image_recipe"], help="all: six-pair InfoNCE over image, title, recipe; image_recipe: that pair only")
     p.add_argument("--ingredient-weight", type=float, default=d.ingredient_weight, help="weight of the auxiliary loss that predicts ingredient words from photo and recipe embeddings (0: off)")
+    p.add_argument("--hard-negatives", type=float, default=d.hard_negatives, metavar="BETA", help="weight each InfoNCE negative by exp(BETA * logit), normalised (0: plain InfoNCE)")
+    p.add_argument("--title-pretrain-epochs", type=int, default=d.title_pretrain_epochs, help="train photo-title only (every row) for this many epochs before the full loss")
     p.add_argument("--finetune-top", type=int, default=None, help=f"0: frozen backbones. N: the image backbone's top N blocks train on cached activations of the blocks below (CPU); with --live the top N blocks/layers of every backbone train. Default: {d.finetune_top} where the image backbone allows it (timm/torchvision), else 0")
     p.add_argument("--views", type=int, default=d.views, help="cached views per photo: 1 = the plain crop; V > 1 adds V-1 augmented views (random crop, flip, colour), extracted once")
     p.add_argument("--live", action="store_true", help="run the backbones on every batch with fresh augmentation instead of caching (full fine-tune path, for GPUs: --device cuda)")
@@ -120,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                            finetune_top=d.finetune_top if args.finetune_top is None else args.finetune_top,
                            views=args.views, live=args.live,
                            patience=args.patience, seed=args.seed, ingredient_weight=args.ingredient_weight,
-                           loss_pairs=args.loss_pairs)
+                           loss_pairs=args.loss_pairs, hard_negatives=args.hard_negatives,
+                           title_pretrain_epochs=args.title_pretrain_epochs)
     recipes = load_recipes(args.data, progress=progress)
     if args.limit:
         recipes = recipes[: args.limit]

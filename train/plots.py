@@ -9,6 +9,16 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def save_figure(fig, path: Path, dpi: int = 110) -> None:
+    """Write a PNG under a temporary name, then rename: a reader never sees half a plot."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.tight_layout()
+    fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    tmp.replace(path)
+
+
 def plot_curves(history: list[dict], path: Path, best_epoch: int | None = None) -> None:
     epochs = [h["epoch"] for h in history]
     fig, (loss_ax, r1_ax) = plt.subplots(1, 2, figsize=(11, 4))
@@ -23,11 +33,7 @@ def plot_curves(history: list[dict], path: Path, best_epoch: int | None = None) 
         for ax in (loss_ax, r1_ax):
             ax.axvline(best_epoch, color="grey", linestyle=":", label="chosen on val")
     r1_ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def plot_recall_at_k(curves: dict[str, list[float]], pools: dict[str, int], path: Path, title: str) -> None:
@@ -37,6 +43,4 @@ def plot_recall_at_k(curves: dict[str, list[float]], pools: dict[str, int], path
     ax.set(xlabel="K", ylabel="R@K", title=title, ylim=(0, 1))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
