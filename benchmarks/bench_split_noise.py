@@ -10,10 +10,17 @@ configuration the floor describes) on K splits drawn with different salts of the
 photo-name hash (salt "" is the product's split), chooses epoch and recipe vector on each
 split's val, scores each split's test with the sample's protocol (10 bags of 500 / 1,000),
 and reports every split, their mean and spread, and a plot against the floor.
+
+    python benchmarks/bench_split_noise.py --label seed_head --config '{"head_final_linear": false}'
+
+runs a variant over the same splits and seeds (--config: RetrieverConfig fields, --options:
+TrainOptions fields, as JSON) into results/split_noise_<label>.json; the report compares it
+with the baseline split by split, on val (which chooses) and test.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -67,7 +74,12 @@ def main() -> None:
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epicurious"))
     p.add_argument("--splits", type=int, default=8, help="how many draws: the product's split plus K-1 salted ones")
     p.add_argument("--work", type=Path, default=ROOT / "artifacts" / "lab-splits", help="scratch folder")
+    p.add_argument("--label", default="", help="name of a variant (default: the frozen-heads baseline)")
+    p.add_argument("--config", type=json.loads, default={}, help="RetrieverConfig overrides as JSON")
+    p.add_argument("--options", type=json.loads, default={}, help="TrainOptions overrides as JSON")
     args = p.parse_args()
+    if (args.config or args.options) and not args.label:
+        p.error("a variant (--config/--options) needs a --label")
     load_start = load_average()
     lab = HeadsLab(args.data, work=args.work)
     rows = []
@@ -75,7 +87,7 @@ def main() -> None:
         salt = "" if k == 0 else f"split{k}:"
         lab.resplit(salt)
         sizes = {s: sum(r.has_recipe for r in lab.splits[s]) for s in lab.splits}
-        result = lab.run(f"split_{k}")
+        result = lab.run(f"{args.label or 'baseline'}_split_{k}", config=args.config, options=args.options)
         result.update(salt=salt, full_recipes=sizes)
         rows.append(result)
         t = result["test"]
@@ -86,9 +98,11 @@ def main() -> None:
     for name, s in stats.items():
         print(f"{name:24s} mean {s['mean']:.3f} ± {s['sem']:.3f} (sem), sd {s['sd']:.3f}, range {s['min']:.3f}–{s['max']:.3f}")
     figure = ROOT / "benchmarks" / "split_noise.png"
-    plot(rows, figure)
-    write_result("split_noise", {
+    if not args.label:  # the plot shows the baseline against the floor
+        plot(rows, figure)
+    write_result(f"split_noise_{args.label}" if args.label else "split_noise", {
         "data": args.data, "pipeline": "frozen heads (benchmarks/heads_lab.py FROZEN_HEADS)",
+        "label": args.label, "config": args.config, "options": args.options,
         "protocol": "per split: epoch and recipe vector chosen on val; test scored with 10 bags of 500 pairs "
                     "(recipe directions) and 10 bags of 1,000 (title directions)",
         "floor": FLOOR, "summary": stats, "splits": rows, "plot": str(figure.relative_to(ROOT)),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks.common import RESULTS
+from benchmarks.common import RESULTS, shown
 
 
 def quality_ladder_section() -> str:
@@ -27,7 +27,10 @@ def quality_ladder_section() -> str:
                      f"{t['image_to_title']['r1']:.3f} | {s['best_val_score']:.4f} |")
     rates = ", ".join(f"{k.replace('_', ' ')} {v:.1f}/s" for k, v in q["extraction_rates_per_second"].items())
     load = q.get("load_average_while_measuring_rates", {})
-    flags = "\n".join(f"- {s['name']}: `{s['command']}`" for s in q["steps"])
+    # As a person would type it from the checkout (the stored command has this machine's absolute paths).
+    data = "../shared/data/epicurious" if q["data"].rstrip("/").endswith("shared/data/epicurious") else q["data"]
+    flags = "\n".join(f"- {s['name']}: `python -m train --data {data} --out {shown(s['out'])} {' '.join(s['flags'])}`"
+                       for s in q["steps"])
     return (f"Each step adds one lever to the one above, trained with `python -m train` on the sample's train "
             f"split, its epoch chosen on val, and scored on the held-out split ({q['protocol']}). "
             f"CPU minutes from nothing = extraction of the features the step reads, priced at rates measured in "

@@ -49,6 +49,8 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     can check it is searched with the model that made its vectors."""
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
+        if name.startswith("memory_"):
+            continue  # the query-expansion memory changes queries, never the vectors an index stores
         digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
         flat = tensor.detach().cpu().contiguous().reshape(-1)  # 0-d buffers cannot be viewed as bytes
         digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")

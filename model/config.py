@@ -42,6 +42,9 @@ class RetrieverConfig:
     # --- shared space ----------------------------------------------------------------
     embed_dim: int = 512  # D: every modality lands in R^D, L2-normalised
     head_dropout: float = 0.2  # 0.1 overfits the sample's 7.5k training pairs sooner
+    # A last Linear after the seed design's Linear -> GELU -> LayerNorm -> Dropout (False: the
+    # seed's head exactly; compared over eight splits in benchmarks/bench_split_noise.py).
+    head_final_linear: bool = True
     # L2-normalise pooled text features before the heads, as sentence-transformers does
     # for all-MiniLM-L6-v2 (its pipeline ends in a Normalize module); the recipe's two parts
     # are normalised separately. Raised mean val R@1 from 0.0555 to 0.0576.
@@ -55,6 +58,10 @@ class RetrieverConfig:
     # training (auxiliary loss; built from the training rows). Empty: no such head.
     ingredient_vocab: list = field(default_factory=list)
     init_temperature: float = 0.07  # CLIP's starting value; learned as log(1/T)
+    # Query expansion through the training pairs (model/memory.py), set after training:
+    # {"rows": N, "temperature": T, "directions": {direction: {"k": k, "weight": w}}}.
+    # Empty: no memory, queries are used as encoded.
+    query_expansion: dict = field(default_factory=dict)
     preset: str = "default"  # the preset this config started from (informational)
     # Feature sizes of the backbones; filled in when the model is built, so a saved model
     # can be rebuilt with no network and no weight package.

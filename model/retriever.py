@@ -12,6 +12,7 @@ from .config import RetrieverConfig
 from .clip import is_clip
 from .encoders import TextBackbone, build_image_backbone, build_text_backbone
 from .heads import ProjectionHead
+from .memory import DIRECTIONS, TEMPERATURE, expand_queries
 from .preprocess import image_transform, recipe_parts, to_rgb
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp: temperature never below 0.01
@@ -53,10 +54,10 @@ class Retriever(nn.Module):
             # pretrained weights, read back from model.safetensors when loaded.
             self.register_buffer("class_text", self._class_name_embeddings() if pretrained
                                  else torch.zeros(self.image_encoder.num_classes, bridge_dim))
-        self.image_head = ProjectionHead(self.image_encoder.feature_dim + bridge_dim, D, config.head_dropout)
-        self.title_head = ProjectionHead(self.title_encoder.feature_dim, D, config.head_dropout)
+        self.image_head = ProjectionHead(self.image_encoder.feature_dim + bridge_dim, D, config.head_dropout, config.head_final_linear)
+        self.title_head = ProjectionHead(self.title_encoder.feature_dim, D, config.head_dropout, config.head_final_linear)
         # The recipe head reads [ingredients ; instructions] pooled features side by side.
-        self.recipe_head = ProjectionHead(2 * self.recipe_encoder.feature_dim, D, config.head_dropout)
+        self.recipe_head = ProjectionHead(2 * self.recipe_encoder.feature_dim, D, config.head_dropout, config.head_final_linear)
         # Dropping backbone features is the cheap stand-in for data augmentation when the
         # features are cached: each epoch a head sees a different subset of them.
         self.input_dropout = nn.Dropout(config.input_dropout)
@@ -66,6 +67,38 @@ class Retriever(nn.Module):
             self.ingredient_head = nn.Linear(D, len(config.ingredient_vocab))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.init_temperature)))
         self.preprocess = image_transform(config)
+        # The training pairs' unit vectors for query expansion (model/memory.py): shaped from
+        # the config so a saved model loads them back strictly from model.safetensors.
+        rows = int(config.query_expansion.get("rows", 0))
+        if rows:
+            self._register_memory(torch.zeros(rows, D), torch.zeros(rows, D), torch.zeros(rows, D),
+                                  torch.zeros(rows, dtype=torch.bool))
+
+    # --- query expansion through the training pairs (model/memory.py) --------------------------
+    def _register_memory(self, image, title, recipe, has_recipe) -> None:
+        for name, tensor in (("image", image), ("title", title), ("recipe", recipe)):
+            self.register_buffer(f"memory_{name}", tensor.detach().to("cpu", torch.float16).contiguous())
+        self.register_buffer("memory_has_recipe", has_recipe.detach().to("cpu", torch.bool).contiguous())
+
+    def set_memory(self, embeds: dict[str, torch.Tensor], has_recipe: torch.Tensor, directions: dict[str, dict]) -> None:
+        """Keep the training rows' unit vectors (image, title, and the recipe vector
+        queries are compared with) and each direction's {"k", "weight"}."""
+        self._register_memory(embeds["image"], embeds["title"], embeds["recipe"], has_recipe)
+        self.config.query_expansion = {"rows": int(has_recipe.shape[0]), "temperature": TEMPERATURE,
+                                       "directions": directions}
+
+    def expand(self, direction: str, queries: torch.Tensor) -> torch.Tensor:
+        """Query unit vectors of a direction ("image_to_recipe", ...) -> expanded ones, as
+        chosen on val at training time; unchanged when the model has no memory or the
+        direction's weight is 0."""
+        setting = self.config.query_expansion.get("directions", {}).get(direction)
+        if not setting or not setting.get("weight"):
+            return queries
+        query_field, lent_field = DIRECTIONS[direction]
+        rows = self.memory_has_recipe if "recipe" in (query_field, lent_field) else slice(None)
+        keys, values = getattr(self, f"memory_{query_field}")[rows], getattr(self, f"memory_{lent_field}")[rows]
+        return expand_queries(queries, keys.to(queries.device), values.to(queries.device), setting["k"],
+                              setting["weight"], self.config.query_expansion.get("temperature", TEMPERATURE))
 
     def _check_image_size(self) -> None:
         """A ViT (CLIP) takes only the size its position embeddings were trained at: say so

@@ -59,6 +59,21 @@ def test_recipe_to_photo_reads_either_box(search):
     check_answer(search.recipe_to_photo("", "1. Mix.\n2. Bake.", 6), 6)
 
 
+def test_photo_and_recipe_queries_go_through_the_models_query_expansion(search, tmp_path, monkeypatch):
+    # The expansion itself is tested in test_memory.py; here: the app asks for it, per direction,
+    # and searches with what it returns.
+    asked = []
+    real = search.model.expand
+    monkeypatch.setattr(search.model, "expand", lambda direction, q: asked.append(direction) or real(direction, q))
+    search.photo_to_recipe(str(support.photo(tmp_path / "a.png")), 3)
+    search.recipe_to_photo("- 2 cups flour", "", 3)
+    assert asked == ["image_to_recipe", "recipe_to_image"]
+    plain = search.recipe_to_photo("- 2 cups flour", "", 3)[1]
+    monkeypatch.setattr(search.model, "expand", lambda direction, q: -q)  # farthest instead of nearest
+    flipped = search.recipe_to_photo("- 2 cups flour", "", 3)[1]
+    assert [r["row"] for r in flipped] != [r["row"] for r in plain]
+
+
 def test_similar_photos_leaves_out_the_photo_itself(search, loaded):
     collection = Path(loaded[0].manifest["data"]["source"]) / "Food Images" / "Food Images"
     own = str(next(iter(sorted(collection.glob("dish-0010-*.jpg")))))

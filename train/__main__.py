@@ -19,6 +19,7 @@ from model import PRESETS, Retriever, RetrieverConfig, preset, save_pretrained
 from model.saving import atomic_write_bytes
 
 from .data import load_recipes, split_of
+from .memory import describe, expanded_queries, fit_query_expansion
 from .features import DEFAULT_CACHE, backbone_features
 from .ingredients import build_vocabulary, label_matrix
 from .loop import TrainOptions, embed_features, train_model
@@ -171,31 +172,41 @@ def main(argv: list[str] | None = None) -> int:
         choice[field] = (m["image_to_recipe"]["r1"] + m["recipe_to_image"]["r1"]) / 2
     model.config.extra["recipe_vector"] = max(choice, key=choice.get)
     model.config.extra["recipe_vector_val_r1"] = choice
+    field = model.config.extra["recipe_vector"]
+    # Query expansion through the training pairs, each direction's setting chosen on val.
+    expansion = fit_query_expansion(model, embed_features(model, sources["train"], device), sources["train"].has_recipe,
+                                    val_embeds, sources["val"].has_recipe, recipe_field=field)
+    model.config.extra["query_expansion_val"] = expansion
+    print(f"query expansion chosen on val:\n{describe(expansion)}", file=sys.stderr)
     model.config.extra["frozen_backbones"] = options.finetune_top == 0
     # How the backbone features were made, so evaluation and index building can reuse the cache.
     model.config.extra.update(finetune_top=options.finetune_top, views=options.views, live=options.live)
     save_pretrained(model.cpu(), args.out)
     model.to(device)
 
-    test = evaluate_embeddings(embed_features(model, sources["test"], device), sources["test"].has_recipe,
-                               pool=1000, recipe_pool=500, recipe_field=model.config.extra["recipe_vector"])
+    test_embeds = embed_features(model, sources["test"], device)
+    test_plain = evaluate_embeddings(test_embeds, sources["test"].has_recipe, pool=1000, recipe_pool=500, recipe_field=field)
+    test = evaluate_embeddings(test_embeds, sources["test"].has_recipe, pool=1000, recipe_pool=500, recipe_field=field,
+                               queries=expanded_queries(model, test_embeds, field))
     finished = time.time()
     metrics = {
         "data": str(args.data), "options": dataclasses.asdict(options), "preset": args.preset,
         "best_epoch": result["best_epoch"], "best_val_score": result["best_score"],
         "selection": "best epoch by mean val R@1 over four directions; test never used for a choice",
         "recipe_vector": model.config.extra["recipe_vector"],
+        "query_expansion": expansion,
         "seconds": {"features": extracted - started, **feature_seconds, "training": finished - extracted,
                     "total": finished - started},
         "epochs": result["history"],
     }
     atomic_write_bytes(args.out / "metrics.json", json.dumps(metrics, indent=2).encode())
     atomic_write_bytes(args.out / "eval_test.json", json.dumps(test, indent=2).encode())
+    atomic_write_bytes(args.out / "eval_test_plain.json", json.dumps(test_plain, indent=2).encode())  # no expansion
     plot_curves(result["history"], args.out / "curves.png", result["best_epoch"])
     (args.out / "checkpoint.pt").unlink(missing_ok=True)  # the model folder is the result now
     print(f"best epoch {result['best_epoch']} (val score {result['best_score']:.3f}); recipe vector: "
           f"{model.config.extra['recipe_vector']}; {finished - started:.0f} s in all")
-    print("test split (reported, never used to choose):\n" + format_table(test))
+    print("test split (reported, never used to choose), with query expansion:\n" + format_table(test))
     if args.push_to_hub:
         # Train -> index -> Hub in one go; the index sits beside the model folder.
         from embeddings.build import build_index

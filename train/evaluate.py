@@ -21,6 +21,7 @@ from model.saving import atomic_write_bytes
 from .data import load_recipes, select_split
 from .features import DEFAULT_CACHE
 from .loop import embed_features
+from .memory import expanded_queries
 from .metrics import evaluate_embeddings, format_table
 from .sources import LiveFeatures
 from .views import cached_evaluation_source
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the bag draws")
     p.add_argument("--recipe-vector", choices=["auto", "recipe", "fused"], default="auto",
                    help="recipe text alone, or fused with the title; auto = what training chose on val")
+    p.add_argument("--no-expansion", action="store_true",
+                   help="score the plain queries, without the query expansion training chose on val")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="backbone feature cache")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -59,10 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     recipes = select_split(load_recipes(args.data, progress=not args.quiet), args.split)
     embeds, has_recipe = embed_collection(model, recipes, args.cache_dir, progress=not args.quiet)
     field = model.config.extra.get("recipe_vector", "recipe") if args.recipe_vector == "auto" else args.recipe_vector
+    queries = None if args.no_expansion else expanded_queries(model, embeds, field)
     results = evaluate_embeddings(embeds, has_recipe, pool=args.pool, recipe_pool=args.recipe_pool,
-                                  bags=args.bags, seed=args.seed, recipe_field=field)
+                                  bags=args.bags, seed=args.seed, recipe_field=field, queries=queries)
+    expanded = [d for d, s in model.config.query_expansion.get("directions", {}).items() if s.get("weight")]
     print(f"{args.data} split={args.split}: {len(recipes)} rows, {int(has_recipe.sum())} full recipes; "
-          f"recipe vector: {field}", file=sys.stderr)
+          f"recipe vector: {field}; query expansion: "
+          f"{'off (--no-expansion)' if args.no_expansion else ', '.join(expanded) or 'none chosen'}", file=sys.stderr)
     print(format_table(results))
     if args.json:
         atomic_write_bytes(args.json, json.dumps(results, indent=2).encode())

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from model.memory import DIRECTIONS  # direction -> (query modality, candidate modality)
+
 RECALL_AT = (1, 5, 10)
 
 
@@ -49,27 +51,25 @@ def bag_metrics(queries: torch.Tensor, candidates: torch.Tensor, pool: int = 100
     return out
 
 
-# direction -> (query modality, candidate modality)
-DIRECTIONS = {
-    "image_to_recipe": ("image", "recipe"),
-    "recipe_to_image": ("recipe", "image"),
-    "title_to_image": ("title", "image"),
-    "image_to_title": ("image", "title"),
-}
 
 
 def evaluate_embeddings(embeds: dict[str, torch.Tensor], has_recipe: torch.Tensor, pool: int = 1000,
                         recipe_pool: int | None = None, bags: int = 10, seed: int = 0,
-                        recipe_field: str = "recipe") -> dict[str, dict]:
-    """All four directions. embeds: image/title/recipe[/fused] (N, D) row-aligned;
-    the recipe directions use only rows with a recipe and the `recipe_field` vector."""
+                        recipe_field: str = "recipe", queries: dict[str, torch.Tensor] | None = None,
+                        directions: tuple[str, ...] = tuple(DIRECTIONS)) -> dict[str, dict]:
+    """The four directions (or `directions`). embeds: image/title/recipe[/fused] (N, D)
+    row-aligned; the recipe directions use only rows with a recipe and the `recipe_field`
+    vector. queries: direction -> (N, D) query vectors to use instead of the plain ones
+    (expanded queries, model/memory.py)."""
     results = {}
-    for direction, (q, c) in DIRECTIONS.items():
+    for direction in directions:
+        q, c = DIRECTIONS[direction]
         uses_recipe = "recipe" in (q, c)
         rows = has_recipe if uses_recipe else torch.ones_like(has_recipe)
         pick = lambda m: embeds[recipe_field if m == "recipe" else m][rows]  # noqa: E731
+        query = queries[direction][rows] if queries and direction in queries else pick(q)
         size = (recipe_pool or pool) if uses_recipe else pool
-        results[direction] = bag_metrics(pick(q), pick(c), pool=size, bags=bags, seed=seed)
+        results[direction] = bag_metrics(query, pick(c), pool=size, bags=bags, seed=seed)
     return results
 
 

@@ -81,7 +81,7 @@ class RecipeSearch:
     def photo_to_recipe(self, photo, top_k=inputs.TOP_K_DEFAULT):
         """A photo of a dish -> the recipes that best match it."""
         k, notes = inputs.clamp_top_k(top_k)
-        query = self._encode_photo(photo)
+        query = self._expand("image_to_recipe", self._encode_photo(photo))
         hits = self._search(query, PHOTO_TO_RECIPE_FIELD, k, recipes_only=True)
         return self._answer(hits, notes, "recipes match this photo")
 
@@ -103,7 +103,7 @@ class RecipeSearch:
         inputs.require_text(ingredients or instructions, "Paste some ingredients or instructions first.")
         with torch.no_grad():
             query = self.model.encode_recipe([inputs.split_lines(ingredients)], [inputs.split_lines(instructions)])[0]
-        hits = self._search(query, RECIPE_TO_PHOTO_FIELD, k, recipes_only=False)
+        hits = self._search(self._expand("recipe_to_image", query), RECIPE_TO_PHOTO_FIELD, k, recipes_only=False)
         return self._answer(hits, notes + more_i + more_s, "photos match this recipe")
 
     def similar_photos(self, photo, top_k=inputs.TOP_K_DEFAULT):
@@ -125,6 +125,12 @@ class RecipeSearch:
         return self.thumbnails.path(row), card
 
     # --- shared steps ----------------------------------------------------------------------
+    def _expand(self, direction: str, query: torch.Tensor) -> torch.Tensor:
+        """The query expansion training chose on val for this direction (model/memory.py);
+        the query unchanged for models without it."""
+        with torch.no_grad():
+            return self.model.expand(direction, query.unsqueeze(0))[0]
+
     def _encode_photo(self, photo) -> torch.Tensor:
         image = inputs.read_photo(photo)
         try:

@@ -1,0 +1,81 @@
+"""Query expansion through the training pairs (model/memory.py), measured on trained models.
+
+    python benchmarks/bench_query_expansion.py --model artifacts/model [--model DIR ...] [--data DIR]
+
+For each model folder (copied, never changed): embed the collection once, keep the
+training rows as the memory, choose each direction's (k, weight) on val, then score the
+test split with the sample's protocol (10 bags of 500 pairs for the recipe directions,
+10 bags of 1,000 for the title directions) with and without expansion. Also times the
+expansion of one query against the memory (what the app adds per search).
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import ROOT, load_average, percentiles_ms, shown, write_result  # noqa: E402
+
+
+def measure(model_dir: Path, data: str, work: Path) -> dict:
+    import torch
+
+    from model import load_pretrained, save_pretrained
+    from train.data import load_recipes
+    from train.features import DEFAULT_CACHE
+    from train.memory import describe, expanded_queries, fit_on_collection
+    from train.metrics import evaluate_embeddings
+
+    copy = work / model_dir.name
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(model_dir, copy)
+    model = load_pretrained(copy)
+    started = time.perf_counter()
+    chosen, embeds, has_recipe, part = fit_on_collection(model, load_recipes(data, progress=False), DEFAULT_CACHE)
+    fit_seconds = time.perf_counter() - started
+    save_pretrained(model, copy)
+    print(f"{shown(model_dir)}: chosen on val\n{describe(chosen)}", flush=True)
+    field = model.config.extra.get("recipe_vector", "recipe")
+    test = {name: e[part["test"]] for name, e in embeds.items()}
+    test_has = has_recipe[part["test"]]
+    plain = evaluate_embeddings(test, test_has, pool=1000, recipe_pool=500, recipe_field=field)
+    expanded = evaluate_embeddings(test, test_has, pool=1000, recipe_pool=500, recipe_field=field,
+                                   queries=expanded_queries(model, test, field))
+    torch.set_num_threads(1)  # as the app serves (ui/search.py)
+    query = test["title"][:1]
+    timings = []
+    for _ in range(200):
+        start = time.perf_counter()
+        model.expand("title_to_image", query)
+        timings.append(time.perf_counter() - start)
+    return {"model": shown(model_dir), "fitted_copy": shown(copy), "recipe_vector": field, "chosen_on_val": chosen,
+            "memory_rows": model.config.query_expansion["rows"], "fit_seconds_with_embedding": fit_seconds,
+            "test_plain": plain, "test_expanded": expanded, "expand_one_query": percentiles_ms(timings)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, action="append", required=True, help="trained model folder (repeatable)")
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epicurious"))
+    p.add_argument("--work", type=Path, default=ROOT / "artifacts" / "bench-expansion", help="where fitted copies go")
+    args = p.parse_args()
+    load_start = load_average()
+    rows = []
+    for model_dir in args.model:
+        rows.append(measure(model_dir, args.data, args.work))
+        for direction in rows[-1]["test_plain"]:
+            a, b = rows[-1]["test_plain"][direction], rows[-1]["test_expanded"][direction]
+            print(f"  test {direction}: R@1 {a['r1']:.3f} -> {b['r1']:.3f}, R@10 {a['r10']:.3f} -> {b['r10']:.3f}, "
+                  f"MedR {a['medr']:.1f} -> {b['medr']:.1f}", flush=True)
+    write_result("query_expansion", {
+        "data": args.data, "protocol": "settings chosen on val; test split scored with 10 bags of 500 pairs (recipe "
+        "directions) and 10 bags of 1,000 (title directions)", "models": rows,
+        "load_average": {"start": load_start, "end": load_average()}})
+
+
+if __name__ == "__main__":
+    main()
