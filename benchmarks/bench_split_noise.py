@@ -47,6 +47,16 @@ def summary(rows: list[dict]) -> dict:
     return out
 
 
+def oracle(history: list[dict], val_epoch: int) -> dict:
+    """Test image→recipe R@1 (recipe vector, as the loop scores epochs) at the epoch val
+    chose, against the best any epoch reached on test: the optimism of choosing on test."""
+    r1 = [h["val"]["image_to_recipe"]["r1"] for h in history]  # "val" here is the monitored split: test
+    medr = [h["val"]["image_to_recipe"]["medr"] for h in history]
+    best = max(range(len(r1)), key=r1.__getitem__)
+    return {"at_val_epoch": r1[val_epoch - 1], "medr_at_val_epoch": medr[val_epoch - 1],
+            "best_over_epochs": r1[best], "medr_at_best": medr[best], "best_epoch": best + 1, "per_epoch_r1": r1}
+
+
 def plot(rows: list[dict], path: Path) -> None:
     from train.plots import save_figure  # first: it sets the Agg backend pyplot then uses
     import matplotlib.pyplot as plt  # noqa: E402
@@ -77,6 +87,9 @@ def main() -> None:
     p.add_argument("--label", default="", help="name of a variant (default: the frozen-heads baseline)")
     p.add_argument("--config", type=json.loads, default={}, help="RetrieverConfig overrides as JSON")
     p.add_argument("--options", type=json.loads, default={}, help="TrainOptions overrides as JSON")
+    p.add_argument("--oracle", action="store_true",
+                   help="diagnostic: also train each split watching test every epoch, and report what choosing "
+                        "the epoch on test would have shown (never used for a choice)")
     args = p.parse_args()
     if (args.config or args.options) and not args.label:
         p.error("a variant (--config/--options) needs a --label")
@@ -89,12 +102,24 @@ def main() -> None:
         sizes = {s: sum(r.has_recipe for r in lab.splits[s]) for s in lab.splits}
         result = lab.run(f"{args.label or 'baseline'}_split_{k}", config=args.config, options=args.options)
         result.update(salt=salt, full_recipes=sizes)
+        if args.oracle:
+            result["oracle"] = oracle(lab.trajectory(f"{args.label or 'baseline'}_oracle_{k}", "test", args.config,
+                                                     args.options), result["best_epoch"])
+            print(f"  test im→rec R@1 (recipe vector) at the val-chosen epoch {result['oracle']['at_val_epoch']:.3f}, "
+                  f"best over epochs {result['oracle']['best_over_epochs']:.3f} (epoch {result['oracle']['best_epoch']})",
+                  flush=True)
         rows.append(result)
         t = result["test"]
         print(f"split {salt or 'product'}: test recipes {sizes['test']}, im→rec R@1 {t['image_to_recipe']['r1']:.3f} "
               f"MedR {t['image_to_recipe']['medr']:.1f}, title→im R@1 {t['title_to_image']['r1']:.3f} "
               f"MedR {t['title_to_image']['medr']:.1f} (best epoch {result['best_epoch']})", flush=True)
     stats = summary(rows)
+    if args.oracle:
+        for key in ("at_val_epoch", "best_over_epochs", "medr_at_val_epoch", "medr_at_best"):
+            values = [r["oracle"][key] for r in rows]
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            stats[f"oracle.image_to_recipe.{key}"] = {"mean": statistics.fmean(values), "sd": sd,
+                                                     "sem": sd / len(values) ** 0.5, "min": min(values), "max": max(values)}
     for name, s in stats.items():
         print(f"{name:24s} mean {s['mean']:.3f} ± {s['sem']:.3f} (sem), sd {s['sd']:.3f}, range {s['min']:.3f}–{s['max']:.3f}")
     figure = ROOT / "benchmarks" / "split_noise.png"

@@ -69,6 +69,22 @@ class HeadsLab:
         return out
 
 
+    def trajectory(self, name: str, monitor: str, config: dict | None = None, options: dict | None = None) -> list:
+        """The same training as run() (same seeds, so the same weights every epoch), but
+        scored every epoch on `monitor` ("test") for all its epochs: a diagnostic of how much
+        choosing the epoch on that split would flatter it. Never used to choose anything."""
+        torch.manual_seed(0)
+        model = Retriever(dataclasses.replace(preset("default"), **(config or {})))
+        unfreeze_top(model, 0)
+        train_options = dataclasses.replace(FROZEN_HEADS, **(options or {}))
+        train_options = dataclasses.replace(train_options, patience=train_options.epochs)
+        sources = self.sources(model)
+        result = train_model(model, sources["train"], sources[monitor], train_options, self.work / name,
+                             torch.device("cpu"), progress=False)
+        (self.work / name / "checkpoint.pt").unlink(missing_ok=True)
+        return result["history"]
+
+
 def score(val: dict, val_has_recipe: torch.Tensor, test: dict, test_has_recipe: torch.Tensor) -> dict:
     """The ablation protocol over embeddings of val and test: the recipe vector (recipe or
     fused) is chosen on val; test is scored with it, never used to choose."""

@@ -114,7 +114,74 @@ def split_noise_section() -> str:
             + _table(["split salt", "test recipes", "im→rec R@1", "im→rec R@10", "im→rec MedR", "rec→im R@1",
                       "title→im R@1", "title→im MedR", "im→title R@1", "best epoch"], rows)
             + f"\n\n![split noise](split_noise.png)\n\n{_source(sn)} Load average "
-            f"{sn['load_average']['start'][0]:.1f} at start, {sn['load_average']['end'][0]:.1f} at end.")
+            f"{sn['load_average']['start'][0]:.1f} at start, {sn['load_average']['end'][0]:.1f} at end."
+            + oracle_note(sn) + split_variants_table(sn))
+
+
+def oracle_note(sn: dict) -> str:
+    """The diagnostic of `--oracle`: what choosing the epoch on test would have reported."""
+    stats = sn["summary"]
+    if "oracle.image_to_recipe.best_over_epochs" not in stats:
+        return ""
+    at, best = stats["oracle.image_to_recipe.at_val_epoch"], stats["oracle.image_to_recipe.best_over_epochs"]
+    medr_at, medr_best = stats["oracle.image_to_recipe.medr_at_val_epoch"], stats["oracle.image_to_recipe.medr_at_best"]
+    return (f"\n\nDiagnostic (`--oracle`, never used for a choice): the same trainings scored on test at every epoch "
+            f"(recipe vector, as the loop scores epochs). Test image→recipe R@1 at the epoch val chose: "
+            f"{at['mean']:.3f} ± {at['sem']:.3f} (MedR {medr_at['mean']:.1f}); the best any epoch reached on test: "
+            f"**{best['mean']:.3f} ± {best['sem']:.3f}** (MedR {medr_best['mean']:.1f}), i.e. what a run that picks its "
+            f"epoch on the split it reports would show.")
+
+
+def split_variants_table(baseline: dict) -> str:
+    """Variants run over the same splits (results/split_noise_<label>.json), paired with the
+    baseline split by split: the mean difference and its standard error."""
+    import statistics
+
+    from train.loop import val_score
+
+    variants = sorted(RESULTS.glob("split_noise_*.json"))
+    if not variants:
+        return ""
+    base = {r["salt"]: r for r in baseline["splits"]}
+    figures = (("val mean R@1 (chooses)", lambda r: val_score(r["val"])),
+               ("test im→rec R@1", lambda r: r["test"]["image_to_recipe"]["r1"]),
+               ("test im→rec MedR", lambda r: r["test"]["image_to_recipe"]["medr"]),
+               ("test title→im R@1", lambda r: r["test"]["title_to_image"]["r1"]))
+    rows = []
+    for path in variants:
+        v = json.loads(path.read_text())
+        paired = [(base[r["salt"]], r) for r in v["splits"] if r["salt"] in base]
+        cells = []
+        for _, pick in figures:
+            diffs = [pick(variant) - pick(baseline_row) for baseline_row, variant in paired]
+            sem = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0
+            cells.append(f"{statistics.fmean(pick(x) for _, x in paired):.4f} ({statistics.fmean(diffs):+.4f} ± {sem:.4f})")
+        rows.append([f"`{v['label']}` {json.dumps({**v['config'], **v['options']})}", len(paired), *cells])
+    return ("\n\nVariants over the same splits and seeds; in brackets the mean paired difference from the baseline "
+            "± its standard error:\n\n" + _table(["variant", "splits", *[name for name, _ in figures]], rows))
+
+
+def query_expansion_section() -> str:
+    qe = _load("query_expansion")
+    if not qe:
+        return "_Not run yet: `python benchmarks/bench_query_expansion.py --model artifacts/model`._"
+    parts = []
+    for m in qe["models"]:
+        rows = []
+        for d in DIRECTIONS:
+            c, a, b = m["chosen_on_val"][d], m["test_plain"][d], m["test_expanded"][d]
+            setting = f"k {c['k']}, weight {c['weight']}" if c["weight"] else "off"
+            rows.append([d.replace("_", " "), setting, f"{c['val_r1_plain']:.3f} → {c['val_r1']:.3f}",
+                         f"{a['r1']:.3f} → **{b['r1']:.3f}**", f"{a['r10']:.3f} → {b['r10']:.3f}",
+                         f"{a['medr']:.1f} → **{b['medr']:.1f}**"])
+        t = m["expand_one_query"]
+        parts.append(f"`{m['model']}` (memory: {m['memory_rows']} training rows; recipe vector {m['recipe_vector']}; "
+                     f"expanding one query costs {t['p50_ms']:.2f} ms median, p90 {t['p90_ms']:.2f}, one thread):\n\n"
+                     + _table(["direction", "chosen on val", "val R@1 plain → expanded", "test R@1 plain → expanded",
+                               "test R@10", "test MedR"], rows))
+    return ("The query's nearest training rows in its own modality lend their partner vectors "
+            "(model/memory.py); each direction's setting is chosen on val, weight 0 when nothing beats plain. "
+            f"{qe['protocol']}.\n\n" + "\n\n".join(parts) + f"\n\n{_source(qe)}")
 
 
 def features_section() -> str:
@@ -274,6 +341,10 @@ machine is shared: each benchmark stores the load average at its start and end.
 
 {split_noise_section()}
 
+## Query expansion through the training pairs
+
+{query_expansion_section()}
+
 ## Quality against CPU minutes: the quality ladder
 
 {quality_ladder_section()}
@@ -304,6 +375,7 @@ machine is shared: each benchmark stores the load average at its start and end.
 """
     OUT.write_text(text)
     update_readme(f"### The quality ladder (issue #6)\n\n{quality_ladder_section()}\n\n"
+                  f"### Query expansion through the training pairs\n\n{query_expansion_section()}\n\n"
                   f"### The frozen-heads pipeline (speed reference)\n\n{headline()}\n\n"
                   f"### How much a test figure moves with the split (issue #2's floor)\n\n"
                   f"{split_noise_section()}")

@@ -53,6 +53,7 @@ def save_pretrained(model: Retriever, out_dir: str | Path) -> None:
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     tmp = out_dir / f".{WEIGHTS_NAME}.tmp"
     save_file(state, str(tmp), metadata={"format": "pt"})
+    os.chmod(tmp, 0o666 & ~_umask())  # safetensors writes 0600; a Space or server may read as another user
     os.replace(tmp, out_dir / WEIGHTS_NAME)
     atomic_write_bytes(out_dir / CONFIG_NAME, model.config.to_json().encode())
 

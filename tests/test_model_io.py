@@ -1,4 +1,5 @@
 import dataclasses
+import os
 
 import pytest
 import torch
@@ -28,6 +29,11 @@ def test_save_load_gives_identical_embeddings(tmp_path, text_backbone_dir):
         a = model.encode_recipe([["salt", "egg"]], [["boil", "serve"]])
         assert torch.equal(a, again.encode_recipe([["salt", "egg"]], [["boil", "serve"]]))
     assert torch.allclose(a.norm(dim=-1), torch.ones(1))
+    # Readable by others as the umask allows (a Space or web server may run as another user).
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("model.safetensors", "config.json"):
+        assert (tmp_path / "m" / name).stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_load_names_the_missing_file(tmp_path):
