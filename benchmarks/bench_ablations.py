@@ -36,6 +36,8 @@ VARIANTS = {
     "hard_negatives_1": ("default", {}, {"hard_negatives": 1.0}),
     "title_pretrain_5_epochs": ("default", {}, {"title_pretrain_epochs": 5}),
 }
+# Ensembles of heads over the same frozen features: name -> seeds (its members).
+ENSEMBLES = {"heads_ensemble_3_seeds": (0, 1, 2)}
 
 
 # --quick: one variant per kind of override (config, training option), 3 epochs each.
@@ -64,22 +66,25 @@ def best_on_val(variants: list[dict]) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epicurious"))
-    p.add_argument("--only", nargs="*", help=f"variants to run (default: all): {', '.join(VARIANTS)}")
+    p.add_argument("--only", nargs="*", help=f"variants to run (default: all): {', '.join([*VARIANTS, *ENSEMBLES])}")
     p.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_VARIANTS)}, {QUICK_EPOCHS} epochs")
     p.add_argument("--work", type=Path, default=ROOT / "artifacts" / "lab", help="scratch folder (one per variant)")
     args = p.parse_args()
-    names = args.only or (list(QUICK_VARIANTS) if args.quick else list(VARIANTS))
+    names = args.only or (list(QUICK_VARIANTS) if args.quick else [*VARIANTS, *ENSEMBLES])
     lab = HeadsLab(args.data, work=args.work)
     previous = RESULTS / "ablations.json"
     results = {r["name"]: r for r in json.loads(previous.read_text())["variants"]} if previous.exists() and args.only else {}
     for name in names:
-        preset_name, config, options = VARIANTS[name]
-        if args.quick:
-            options = {**options, "epochs": QUICK_EPOCHS}
         print(f"training variant {name} ...", flush=True)
-        results[name] = lab.run(name, preset_name, config, options)
+        if name in ENSEMBLES:
+            results[name] = lab.run_ensemble(name, ENSEMBLES[name])
+        else:
+            preset_name, config, options = VARIANTS[name]
+            if args.quick:
+                options = {**options, "epochs": QUICK_EPOCHS}
+            results[name] = lab.run(name, preset_name, config, options)
         print(HEADER.splitlines()[0] + "\n" + row(results[name]), flush=True)
-    ordered = [results[n] for n in VARIANTS if n in results]
+    ordered = [results[n] for n in [*VARIANTS, *ENSEMBLES] if n in results]
     best = best_on_val(ordered)
     print("\n" + HEADER + "\n" + "\n".join(row(r) for r in ordered))
     print(f"\nbest on val (mean R@1 over the four directions, as training selects epochs): {best['name']}")

@@ -59,13 +59,13 @@ def measure(model_dir: Path, data: str, work: Path) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", type=Path, action="append", required=True, help="trained model folder (repeatable)")
+    p.add_argument("--model", type=Path, action="append", help="trained model folder, repeatable (default: artifacts/model)")
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epicurious"))
     p.add_argument("--work", type=Path, default=ROOT / "artifacts" / "bench-expansion", help="where fitted copies go")
     args = p.parse_args()
     load_start = load_average()
     rows = []
-    for model_dir in args.model:
+    for model_dir in args.model or [ROOT / "artifacts" / "model"]:
         rows.append(measure(model_dir, args.data, args.work))
         for direction in rows[-1]["test_plain"]:
             a, b = rows[-1]["test_plain"][direction], rows[-1]["test_expanded"][direction]

@@ -69,6 +69,33 @@ class HeadsLab:
         return out
 
 
+    def run_ensemble(self, name: str, seeds: tuple[int, ...]) -> dict:
+        """Heads trained with different seeds over the same frozen features, used together:
+        each member's unit vectors concatenated and scaled by 1/sqrt(M), so a cosine is the
+        mean of the members' cosines. Members choose their epochs on val; the ensemble's
+        recipe vector is chosen on val like any variant's."""
+        import torch.nn.functional as F
+
+        members, seconds = [], 0.0
+        for seed in seeds:
+            torch.manual_seed(seed)
+            model = Retriever(preset("default"))
+            unfreeze_top(model, 0)
+            sources = self.sources(model)
+            start = time.perf_counter()
+            train_model(model, sources["train"], sources["val"], dataclasses.replace(FROZEN_HEADS, seed=seed),
+                        self.work / f"{name}_{seed}", torch.device("cpu"), progress=False)
+            seconds += time.perf_counter() - start
+            (self.work / f"{name}_{seed}" / "checkpoint.pt").unlink(missing_ok=True)
+            model.eval()
+            members.append({s: embed_features(model, sources[s], torch.device("cpu")) for s in ("val", "test")})
+        joined = {s: {f: F.normalize(torch.cat([m[s][f] for m in members], dim=1), dim=-1)
+                      for f in members[0][s]} for s in ("val", "test")}
+        out = {"name": name, "config": {}, "options": {"ensemble_seeds": list(seeds)}, "preset": "default",
+               "best_epoch": "per member", "head_training_seconds": seconds}
+        out.update(score(joined["val"], sources["val"].has_recipe, joined["test"], sources["test"].has_recipe))
+        return out
+
     def trajectory(self, name: str, monitor: str, config: dict | None = None, options: dict | None = None) -> list:
         """The same training as run() (same seeds, so the same weights every epoch), but
         scored every epoch on `monitor` ("test") for all its epochs: a diagnostic of how much

@@ -34,6 +34,9 @@ STEPS = {
     # After ablations: its row joins the ablation table. Needs mirrored-photo features of
     # val and test (minutes, once), so no quick version.
     "flip_tta": ("bench_flip_tta.py", [], None),
+    # Fits query expansion into a copy of the model and scores test with and without it
+    # (minutes: embeds the collection once; no quick version).
+    "query_expansion": ("bench_query_expansion.py", [], None),
     "features": ("bench_features.py", [], ["--quick"]),
     "index": ("bench_index.py", ["--part", "build", "--part", "dtype", "--part", "sample-search", "--part", "synthetic"],
               ["--part", "synthetic", "--quick"]),
@@ -42,9 +45,9 @@ STEPS = {
     "seed": ("bench_seed.py", [], ["--quick"]),
 }
 # Which options of this runner each step takes (and under which name).
-PASS = {"data": ("train", "quality", "ablations", "split_noise", "flip_tta", "features", "load", "seed"),
-        "model": ("index", "flip_tta", "seed"), "index": ("app", "load")}
-WORK = {"train": "bench-train", "ablations": "lab", "split_noise": "lab-splits", "index": "bench-index"}  # scratch folders under --work
+PASS = {"data": ("train", "quality", "ablations", "split_noise", "query_expansion", "flip_tta", "features", "load", "seed"),
+        "model": ("index", "flip_tta", "seed", "query_expansion"), "index": ("app", "load")}
+WORK = {"train": "bench-train", "ablations": "lab", "split_noise": "lab-splits", "query_expansion": "bench-expansion", "index": "bench-index"}  # scratch folders under --work
 # Quick runs use one torch thread. On 2 cores that other work shares, torch's two threads
 # wait on each other at every op: a head-training step measured 22 ms median but 1.8 s at
 # p90 with two threads, 26 ms at p90 with one (the app serves with one thread for the
