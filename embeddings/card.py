@@ -67,6 +67,12 @@ def model_card(model_dir: Path, repo: str, index_manifest: dict | None, license:
             "percentage found in the top K, averaged over bags. Figures on other data or other pool sizes "
             "are not comparable with published Recipe1M numbers."
         )
+        expanded = [d.replace("_to_", " → ") for d, c in config.get("query_expansion", {}).get("directions", {}).items()
+                    if c.get("weight")]
+        if expanded:
+            results += (f"\n\nQueries of {', '.join(expanded)} are expanded through the training pairs (the nearest "
+                        "training rows lend their partner vectors; settings chosen on val; `model.expand(direction, "
+                        "query)`); `eval_test_plain.json` holds the plain figures.")
     else:
         results = "No evaluation file (eval_test.json / eval.json / metrics.json) was found in the model folder."
     index_part = ""
@@ -98,7 +104,7 @@ from PIL import Image
 
 model = load_model("{repo}", revision="<tag or commit>")
 index = load_index("{repo}", revision="<tag or commit>")
-query = model.encode_photos([Image.open("dish.jpg")])[0].numpy()
+query = model.expand("image_to_recipe", model.encode_photos([Image.open("dish.jpg")]))[0].numpy()
 for hit in index.search(query, "recipe", k=5):
     print(index.recipes.title[hit.row], round(hit.score, 3))
 ```

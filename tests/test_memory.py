@@ -132,3 +132,9 @@ def test_refitting_a_saved_model_from_the_cli_keeps_the_training_rows_as_trainin
     for name in ("image", "title", "recipe", "has_recipe"):
         a, b = getattr(refit, f"memory_{name}"), getattr(original, f"memory_{name}")
         assert torch.equal(a, b) if name == "has_recipe" else torch.allclose(a.float(), b.float(), atol=2e-3)
+    # The folder's test figures follow the refitted model (the model card reads them); the
+    # same test rows as training scored (values may differ where a tiny model's vectors tie).
+    for name in ("eval_test.json", "eval_test_plain.json"):
+        refit_figures, training_figures = (json.loads((folder_ / name).read_text()) for folder_ in (copy, out))
+        assert {d: m["pool"] for d, m in refit_figures.items()} == {d: m["pool"] for d, m in training_figures.items()}
+        assert (copy / name).stat().st_mtime > (out / name).stat().st_mtime
