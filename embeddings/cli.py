@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from model.memory import DIRECTIONS
+
 from .manifest import CorruptIndexError
 from .search import BACKENDS
 
@@ -69,7 +71,7 @@ def run_build(args) -> int:
 
 
 def query_vector(model, args):
-    """(vector, default field) for the query the user gave."""
+    """(vector (1, D), its modality, default field) for the query the user gave."""
     import torch
 
     from train.data import parse_list
@@ -79,11 +81,21 @@ def query_vector(model, args):
             from PIL import Image
 
             with Image.open(args.image) as photo:
-                return model.encode_photos([photo])[0].numpy(), "recipe"
+                return model.encode_photos([photo]), "image", "recipe"
         if args.title:
-            return model.encode_title([args.title])[0].numpy(), "image"
+            return model.encode_title([args.title]), "title", "image"
         lines = parse_list(args.recipe, newline_split=True)
-        return model.encode_recipe([lines], [lines])[0].numpy(), "image"
+        return model.encode_recipe([lines], [lines]), "recipe", "image"
+
+
+def expanded(model, vector, modality: str, field: str):
+    """The query expansion the model chose on val for this (query, searched field) pair, if
+    it is one of the four trained directions (model/memory.py)."""
+    import torch
+
+    direction = f"{modality}_to_{field}"
+    with torch.no_grad():
+        return model.expand(direction, vector) if direction in DIRECTIONS else vector
 
 
 def run_search(args) -> int:
@@ -95,9 +107,9 @@ def run_search(args) -> int:
     revision = args.model_revision if args.model else index.manifest["model"].get("revision")
     model = load_model(source, revision)
     index.check_model(model)
-    vector, field = query_vector(model, args)
+    vector, modality, field = query_vector(model, args)
     field = args.field or field
-    hits = index.search(vector, field, args.k)
+    hits = index.search(expanded(model, vector, modality, field)[0].numpy(), field, args.k)
     titles = index.recipes["title"]
     if args.json:
         print(json.dumps([{"rank": n + 1, "id": h.id, "title": titles.iat[h.row], "score": round(h.score, 4)}

@@ -37,6 +37,19 @@ def test_build_then_search_by_photo_title_and_recipe(built, kaggle_folder, capsy
     assert len(json.loads(capsys.readouterr().out)) == 22
 
 
+def test_search_expands_queries_of_the_trained_directions_only(built, kaggle_folder, capsys, monkeypatch):
+    from model import Retriever
+
+    asked = []
+    real = Retriever.expand
+    monkeypatch.setattr(Retriever, "expand", lambda self, d, q: asked.append(d) or real(self, d, q))
+    photo = str(photo_of(kaggle_folder))
+    for query in (["--image", photo], ["--image", photo, "--field", "title"], ["--title", "soup"],
+                  ["--recipe", "1 cup flour"], ["--title", "soup", "--field", "fused"], ["--image", photo, "--field", "image"]):
+        assert main(["search", "--index", str(built), *query, "-k", "2"]) == 0
+    assert asked == ["image_to_recipe", "image_to_title", "title_to_image", "recipe_to_image"]
+
+
 def test_search_recipe_field_skips_title_only_rows(built, kaggle_folder, capsys):
     assert main(["search", "--index", str(built), "--image", str(photo_of(kaggle_folder)), "-k", "50", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 18
