@@ -62,7 +62,9 @@ class HeadsLab:
         (self.work / name / "checkpoint.pt").unlink(missing_ok=True)
         model.eval()
         out = {"name": name, "config": config or {}, "options": options or {}, "preset": preset_name,
-               "best_epoch": result["best_epoch"], "head_training_seconds": seconds}
+               "best_epoch": result["best_epoch"], "head_training_seconds": seconds,
+               # val R@1 per epoch and direction (recipe vector, as the loop scores), for other selection rules
+               "val_r1_per_epoch": {d: [h["val"][d]["r1"] for h in result["history"]] for d in result["history"][0]["val"]}}
         val = embed_features(model, sources["val"], torch.device("cpu"))
         test = embed_features(model, sources["test"], torch.device("cpu"))
         out.update(score(val, sources["val"].has_recipe, test, sources["test"].has_recipe))

@@ -125,9 +125,13 @@ def oracle_note(sn: dict) -> str:
         return ""
     at, best = stats["oracle.image_to_recipe.at_val_epoch"], stats["oracle.image_to_recipe.best_over_epochs"]
     medr_at, medr_best = stats["oracle.image_to_recipe.medr_at_val_epoch"], stats["oracle.image_to_recipe.medr_at_best"]
+    im2rec = stats.get("oracle.image_to_recipe.at_val_im2rec_epoch")
+    by_im2rec = (f"; at the epoch val image→recipe R@1 alone would choose: {im2rec['mean']:.3f} ± {im2rec['sem']:.3f} "
+                 f"(MedR {stats['oracle.image_to_recipe.medr_at_val_im2rec_epoch']['mean']:.1f})" if im2rec else "")
     return (f"\n\nDiagnostic (`--oracle`, never used for a choice): the same trainings scored on test at every epoch "
-            f"(recipe vector, as the loop scores epochs). Test image→recipe R@1 at the epoch val chose: "
-            f"{at['mean']:.3f} ± {at['sem']:.3f} (MedR {medr_at['mean']:.1f}); the best any epoch reached on test: "
+            f"(recipe vector, as the loop scores epochs). Test image→recipe R@1 at the epoch val chose (mean R@1 of "
+            f"the four directions): {at['mean']:.3f} ± {at['sem']:.3f} (MedR {medr_at['mean']:.1f}){by_im2rec}; "
+            f"the best any epoch reached on test: "
             f"**{best['mean']:.3f} ± {best['sem']:.3f}** (MedR {medr_best['mean']:.1f}), i.e. what a run that picks its "
             f"epoch on the split it reports would show.")
 
