@@ -72,6 +72,16 @@ def ablation_section() -> str:
             "\n".join(row(v) for v in variants) +
             f"\n\nLast run: `{ab['command']}` ({ab['date']}); `--only` runs merge into the stored table, and "
             "`python benchmarks/bench_ablations.py` with no `--only` regenerates every row (plus Lite2).")
+    ensemble = next((v for v in variants if v["name"].startswith("heads_ensemble")), None)
+    if ensemble:
+        seeds = ensemble["options"]["ensemble_seeds"]
+        text += (f"\n\n`{ensemble['name']}`: {len(seeds)} frozen-heads models trained with seeds {seeds} over the same "
+                 f"cached features, used together (unit vectors concatenated and scaled by 1/√{len(seeds)}: a cosine is "
+                 f"the members' mean cosine); {ensemble['head_training_seconds'] / 60:.1f} min of head training in all. "
+                 "It beats the single frozen-heads model on val, but it is not the default: the default (the quality "
+                 "ladder's fine-tuned step) scores higher on the same val split, an ensemble of fine-tuned photo tails "
+                 "costs a tail's training per member, and a retriever that holds several heads (with a wider index) is "
+                 "not built yet.")
     if flip:
         base, latency = flip["baseline"], flip["photo_query_latency"]
         flipped = flip["variant"]["test_by_recipe_vector"]
@@ -147,22 +157,24 @@ def split_variants_table(baseline: dict) -> str:
     if not variants:
         return ""
     base = {r["salt"]: r for r in baseline["splits"]}
-    figures = (("val mean R@1 (chooses)", lambda r: val_score(r["val"])),
-               ("test im→rec R@1", lambda r: r["test"]["image_to_recipe"]["r1"]),
-               ("test im→rec MedR", lambda r: r["test"]["image_to_recipe"]["medr"]),
-               ("test title→im R@1", lambda r: r["test"]["title_to_image"]["r1"]))
+    # (column, value of one split's result, decimals)
+    figures = (("val mean R@1 (chooses)", lambda r: val_score(r["val"]), 4),
+               ("test im→rec R@1", lambda r: r["test"]["image_to_recipe"]["r1"], 3),
+               ("test im→rec MedR", lambda r: r["test"]["image_to_recipe"]["medr"], 1),
+               ("test title→im R@1", lambda r: r["test"]["title_to_image"]["r1"], 3))
     rows = []
     for path in variants:
         v = json.loads(path.read_text())
         paired = [(base[r["salt"]], r) for r in v["splits"] if r["salt"] in base]
         cells = []
-        for _, pick in figures:
+        for _, pick, digits in figures:
             diffs = [pick(variant) - pick(baseline_row) for baseline_row, variant in paired]
             sem = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0
-            cells.append(f"{statistics.fmean(pick(x) for _, x in paired):.4f} ({statistics.fmean(diffs):+.4f} ± {sem:.4f})")
+            cells.append(f"{statistics.fmean(pick(x) for _, x in paired):.{digits}f} "
+                         f"({statistics.fmean(diffs):+.{digits}f} ± {sem:.{digits}f})")
         rows.append([f"`{v['label']}` {json.dumps({**v['config'], **v['options']})}", len(paired), *cells])
     return ("\n\nVariants over the same splits and seeds; in brackets the mean paired difference from the baseline "
-            "± its standard error:\n\n" + _table(["variant", "splits", *[name for name, _ in figures]], rows))
+            "± its standard error:\n\n" + _table(["variant", "splits", *[name for name, _, _ in figures]], rows))
 
 
 def query_expansion_section() -> str:
@@ -184,8 +196,8 @@ def query_expansion_section() -> str:
                      + _table(["direction", "chosen on val", "val R@1 plain → expanded", "test R@1 plain → expanded",
                                "test R@10", "test MedR"], rows))
     return ("The query's nearest training rows in its own modality lend their partner vectors "
-            "(model/memory.py); each direction's setting is chosen on val, weight 0 when nothing beats plain. "
-            f"{qe['protocol']}.\n\n" + "\n\n".join(parts) + f"\n\n{_source(qe)}")
+            "(model/memory.py); each direction's k and weight are chosen on val, weight 0 (off) when nothing beats "
+            f"the plain query. Protocol: {qe['protocol']}.\n\n" + "\n\n".join(parts) + f"\n\n{_source(qe)}")
 
 
 def features_section() -> str:
