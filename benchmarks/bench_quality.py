@@ -85,7 +85,10 @@ def run_step(name: str, flags: list[str], data: str, work: Path, cache: Path, ex
     return {"name": name, "flags": flags, "command": " ".join(["python", *command[1:]]), "wall_seconds": wall,
             "training_minutes": metrics["seconds"]["training"] / 60, "best_epoch": metrics["best_epoch"],
             "best_val_score": metrics["best_val_score"], "recipe_vector": metrics["recipe_vector"],
-            "out": str(out), "test": json.loads((out / "eval_test.json").read_text())}
+            "out": str(out), "test": json.loads((out / "eval_test.json").read_text()),
+            # eval_test.json uses the query expansion training chose on val; the plain queries' figures:
+            "test_plain": json.loads((out / "eval_test_plain.json").read_text()),
+            "query_expansion": metrics.get("query_expansion")}
 
 
 def plot(steps: list[dict], path: Path) -> None:

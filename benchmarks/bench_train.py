@@ -44,6 +44,7 @@ def recall_plot(data: str, model_dir: Path, cache: Path, name: str, limit: int |
     from embeddings.hub import load_model
     from train.data import load_recipes, select_split
     from train.evaluate import embed_collection
+    from train.memory import expanded_queries
     from train.metrics import DIRECTIONS, recall_curve
     from train.plots import plot_recall_at_k
 
@@ -51,13 +52,14 @@ def recall_plot(data: str, model_dir: Path, cache: Path, name: str, limit: int |
     recipes = select_split(load_recipes(data, progress=False)[:limit], "test")
     embeds, has_recipe = embed_collection(model, recipes, cache, progress=False)
     field = model.config.extra.get("recipe_vector", "recipe")
+    queries = expanded_queries(model, embeds, field)  # as the model is used: with the expansion val chose
     curves, pools = {}, {}
     for direction, (q, c) in DIRECTIONS.items():
         uses_recipe = "recipe" in (q, c)
         rows = has_recipe if uses_recipe else has_recipe | ~has_recipe
         pick = lambda m: embeds[field if m == "recipe" else m][rows]  # noqa: E731
         pools[direction] = min(int(rows.sum()), 500 if uses_recipe else 1000)
-        curves[direction] = recall_curve(pick(q), pick(c), pool=500 if uses_recipe else 1000)
+        curves[direction] = recall_curve(queries[direction][rows], pick(c), pool=500 if uses_recipe else 1000)
     plot_recall_at_k(curves, pools, ROOT / "benchmarks" / f"{name}.png",
                      "R@K on the Epicurious sample's test split (10 bags)")
 
