@@ -147,6 +147,10 @@ def main() -> None:
     else:
         steps = [run_step(n, flags, args.data, work, args.cache_dir, extra) for n, flags in STEPS.items()
                  if not args.only or n in args.only]
+        if args.only and (RESULTS / f"{name}.json").is_file():  # --only re-runs those steps in the stored ladder
+            fresh = {s["name"]: s for s in steps}
+            kept = {s["name"]: s for s in json.loads((RESULTS / f"{name}.json").read_text())["steps"]}
+            steps = [fresh.get(n) or kept[n] for n in STEPS if n in fresh or n in kept]
     for step in steps:
         step["extraction_minutes"] = extraction_minutes(step["flags"], rates, counts)
         step["cost_minutes"] = step["extraction_minutes"] + step["training_minutes"]

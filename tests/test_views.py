@@ -77,3 +77,26 @@ def test_heads_only_requests_reuse_an_entry_made_for_more_views_or_a_deeper_trun
     assert torch.equal(fewer["pooled"], made["pooled"]) and torch.equal(plain["pooled"], made["pooled"])
     assert torch.equal(fewer["aug_pooled"], made["aug_pooled"][:, :1])
     assert "trunk" not in fewer and "aug_pooled" not in plain
+
+
+def test_a_fine_tuned_tail_never_stores_its_features_where_heads_only_training_reads(kaggle_folder, text_backbone_dir,
+                                                                                       tmp_path):
+    # Evaluating a model whose top blocks were fine-tuned caches its trunk under the
+    # pretrained backbone's key; its tail's output must not be served later as the
+    # pretrained backbone's pooled features to a frozen-heads training.
+    recipes = load_recipes(kaggle_folder, progress=False)
+    tuned = Retriever(tiny_config(text_backbone_dir)).eval()
+    tuned.config.extra["finetune_top"] = 2  # what `python -m train --finetune-top 2` records
+    with torch.no_grad():
+        for p in tuned.image_encoder.units()[-1].parameters():
+            p.add_(0.5)  # the tail moved away from the pretrained weights
+    trunk_only = view_features(tuned, recipes, views=1, top=2, cache_dir=tmp_path, progress=False)
+    assert "trunk" in trunk_only and "pooled" not in trunk_only
+
+    fresh = Retriever(tiny_config(text_backbone_dir)).eval()
+    served = view_features(fresh, recipes, views=1, top=0, cache_dir=tmp_path, progress=False)
+    with torch.no_grad():
+        expected = extract_image_features(fresh, recipes, progress=False)
+    assert torch.allclose(served["pooled"], expected, atol=1e-5)
+    with pytest.raises(ValueError, match="fine-tuned"):
+        view_features(tuned, recipes, views=1, top=0, cache_dir=None, progress=False)

@@ -24,7 +24,10 @@ from .data import Recipe, fingerprint
 from .features import cache_keys, cached_tensors
 from .sources import train_augmentation
 
-VIEWS_FORMAT = 1  # bump when what a views cache entry holds changes
+# Bump when what a views cache entry holds changes. 2: entries made by a model whose tail was
+# fine-tuned hold no "pooled" (those were the tuned tail's features under a key that names
+# only the pretrained backbone, and heads-only training could read them).
+VIEWS_FORMAT = 2
 
 
 def view_seed(recipe_id: str, view: int) -> int:
@@ -52,20 +55,33 @@ class ViewDataset(Dataset):
 
 
 @torch.inference_mode()
+def pretrained_tail(model: Retriever) -> bool:
+    """Whether the image backbone is still the pretrained one above the trunk too. A model
+    that `python -m train` fine-tuned records finetune_top > 0; a fresh one records nothing."""
+    return not int(model.config.extra.get("finetune_top", 0))
+
+
+@torch.inference_mode()
 def extract_views(model: Retriever, items: list[tuple[Recipe, int]], top: int, batch_size: int = 64,
                   workers: int = 1, progress: bool = True) -> dict[str, torch.Tensor]:
-    """{"pooled": (n, C) pooled backbone features of each (photo, view) item, and with
-    top > 0 "trunk": (n, c, h, w) float16 activations below the top `top` blocks}."""
+    """With top > 0 "trunk": (n, c, h, w) float16 activations below the top `top` blocks of
+    each (photo, view) item; "pooled": (n, C) pooled backbone features, only while the
+    backbone is the pretrained one: the cache key names the pretrained backbone, so a tuned
+    tail's output must never be stored under it."""
     model.eval()
     encoder = model.image_encoder
+    keep_pooled = pretrained_tail(model)
+    if not top and not keep_pooled:
+        raise ValueError("a fine-tuned image backbone has no cached pooled features; use its trunk (top > 0)")
     loader = DataLoader(ViewDataset(items, model), batch_size=batch_size, num_workers=workers)
     pooled, trunk = [], []
     for pixels in tqdm(loader, desc="photo views", unit="batch", disable=not progress):
         below = encoder.forward_trunk(pixels.to(model.device), top)
-        pooled.append(encoder.forward_tail(below, top).cpu())
+        if keep_pooled:
+            pooled.append(encoder.forward_tail(below, top).cpu())
         if top:
             trunk.append(below.cpu().to(torch.float16).contiguous())
-    out = {"pooled": torch.cat(pooled)}
+    out = {"pooled": torch.cat(pooled)} if keep_pooled else {}
     if top:
         out["trunk"] = torch.cat(trunk)
     return out
@@ -117,17 +133,26 @@ def view_features(model: Retriever, recipes: list[Recipe], views: int, top: int,
 
 def reusable_views_path(model: Retriever, recipes: list[Recipe], views: int, cache_dir,
                         augmented: set[str] | None, most_views: int = 8, deepest: int = 6) -> Path | None:
-    """Heads-only training reads only pooled features, which every views entry holds: one
-    made for more views of the same rows, or for a deeper trunk, serves it without extracting."""
+    """Heads-only training reads only pooled features, which every entry made with the
+    pretrained backbone holds: one made for more views of the same rows, or for a deeper
+    trunk, serves it without extracting."""
     if cache_dir is None:
         return None
     data = fingerprint(sorted(recipes, key=lambda r: r.id))  # once, not once per candidate entry
     for more in range(views, most_views + 1):
         for deeper in range(0, deepest + 1):
             path = views_path(cache_dir, _views_key(model, recipes, more, deeper, augmented, data)[2])
-            if path.is_file():
+            if path.is_file() and _holds_pooled(path):
                 return path
     return None
+
+
+def _holds_pooled(path: Path) -> bool:
+    """Entries made for evaluating a fine-tuned model hold only the trunk."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as entry:
+        return "pooled" in entry.keys()
 
 
 def _pooled_from(path: Path, views: int) -> dict[str, torch.Tensor]:
