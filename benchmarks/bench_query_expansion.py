@@ -27,8 +27,7 @@ def measure(model_dir: Path, data: str, work: Path) -> dict:
     from model import load_pretrained, save_pretrained
     from train.data import load_recipes
     from train.features import DEFAULT_CACHE
-    from train.memory import describe, expanded_queries, fit_on_collection
-    from train.metrics import evaluate_embeddings
+    from train.memory import describe, fit_on_collection, score_test
 
     copy = work / model_dir.name
     shutil.rmtree(copy, ignore_errors=True)
@@ -39,14 +38,10 @@ def measure(model_dir: Path, data: str, work: Path) -> dict:
     fit_seconds = time.perf_counter() - started
     save_pretrained(model, copy)
     print(f"{shown(model_dir)}: chosen on val\n{describe(chosen)}", flush=True)
+    scored = score_test(model, embeds, has_recipe, part)
     field = model.config.extra.get("recipe_vector", "recipe")
-    test = {name: e[part["test"]] for name, e in embeds.items()}
-    test_has = has_recipe[part["test"]]
-    plain = evaluate_embeddings(test, test_has, pool=1000, recipe_pool=500, recipe_field=field)
-    expanded = evaluate_embeddings(test, test_has, pool=1000, recipe_pool=500, recipe_field=field,
-                                   queries=expanded_queries(model, test, field))
+    query = embeds["title"][part["test"]][:1]
     torch.set_num_threads(1)  # as the app serves (ui/search.py)
-    query = test["title"][:1]
     timings = []
     for _ in range(200):
         start = time.perf_counter()
@@ -54,7 +49,7 @@ def measure(model_dir: Path, data: str, work: Path) -> dict:
         timings.append(time.perf_counter() - start)
     return {"model": shown(model_dir), "fitted_copy": shown(copy), "recipe_vector": field, "chosen_on_val": chosen,
             "memory_rows": model.config.query_expansion["rows"], "fit_seconds_with_embedding": fit_seconds,
-            "test_plain": plain, "test_expanded": expanded, "expand_one_query": percentiles_ms(timings)}
+            "test_plain": scored["plain"], "test_expanded": scored["expanded"], "expand_one_query": percentiles_ms(timings)}
 
 
 def main() -> None:

@@ -22,6 +22,15 @@ SPLITS = ("train", "val", "test")
 FROZEN_HEADS = TrainOptions(epochs=30, views=1, finetune_top=0, ingredient_weight=0.0)
 
 
+def frozen_model(preset_name: str = "default", config: dict | None = None, seed: int = 0) -> Retriever:
+    """A fresh retriever whose backbones stay frozen: only the heads (and temperature) train;
+    `seed` draws the heads' initial weights."""
+    torch.manual_seed(seed)
+    model = Retriever(dataclasses.replace(preset(preset_name), **(config or {})))
+    unfreeze_top(model, 0)
+    return model
+
+
 class HeadsLab:
     def __init__(self, data: str, cache_dir: Path = DEFAULT_CACHE, work: Path = Path("artifacts/lab"),
                  split_salt: str = ""):
@@ -50,9 +59,7 @@ class HeadsLab:
     def run(self, name: str, preset_name: str = "default", config: dict | None = None,
             options: dict | None = None) -> dict:
         """Train one variant; choose its epoch and recipe vector on val; score val and test."""
-        torch.manual_seed(0)
-        model = Retriever(dataclasses.replace(preset(preset_name), **(config or {})))
-        unfreeze_top(model, 0)  # frozen backbones: only the heads (and temperature) train
+        model = frozen_model(preset_name, config)
         train_options = dataclasses.replace(FROZEN_HEADS, **(options or {}))
         sources = self.sources(model)
         start = time.perf_counter()
@@ -80,9 +87,7 @@ class HeadsLab:
 
         members, seconds = [], 0.0
         for seed in seeds:
-            torch.manual_seed(seed)
-            model = Retriever(preset("default"))
-            unfreeze_top(model, 0)
+            model = frozen_model(seed=seed)
             sources = self.sources(model)
             start = time.perf_counter()
             train_model(model, sources["train"], sources["val"], dataclasses.replace(FROZEN_HEADS, seed=seed),
@@ -102,9 +107,7 @@ class HeadsLab:
         """The same training as run() (same seeds, so the same weights every epoch), but
         scored every epoch on `monitor` ("test") for all its epochs: a diagnostic of how much
         choosing the epoch on that split would flatter it. Never used to choose anything."""
-        torch.manual_seed(0)
-        model = Retriever(dataclasses.replace(preset("default"), **(config or {})))
-        unfreeze_top(model, 0)
+        model = frozen_model(config=config)
         train_options = dataclasses.replace(FROZEN_HEADS, **(options or {}))
         train_options = dataclasses.replace(train_options, patience=train_options.epochs)
         sources = self.sources(model)

@@ -2,32 +2,18 @@
 benchmark printed and stored with the command that made it."""
 from __future__ import annotations
 
-import json
 import re
 
-from benchmarks.common import ROOT, RESULTS, machine
+from benchmarks.common import ROOT, machine
+from benchmarks.report_format import load_note, load_result, markdown_table, quality_table, source_line
 from benchmarks.report_quality import quality_ladder_section
+from benchmarks.report_splits import query_expansion_section, split_noise_section
 
 OUT = ROOT / "benchmarks" / "RESULTS.md"
-DIRECTIONS = ("image_to_recipe", "recipe_to_image", "title_to_image", "image_to_title")
-
-
-def _load(name: str) -> dict | None:
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def quality_table(test: dict) -> str:
-    lines = ["| direction | pool × bags | MedR | R@1 | R@5 | R@10 |", "|---|---|---|---|---|---|"]
-    for d in DIRECTIONS:
-        m = test[d]
-        lines.append(f"| {d.replace('_', ' ')} | {m['pool']} × {m['bags']} | {m['medr']:.1f} | "
-                     f"{m['r1']:.3f} ± {m['r1_std']:.3f} | {m['r5']:.3f} ± {m['r5_std']:.3f} | {m['r10']:.3f} ± {m['r10_std']:.3f} |")
-    return "\n".join(lines)
 
 
 def headline() -> str:
-    train = _load("train")
+    train = load_result("train")
     if not train:
         return "_No training benchmark yet: run `python benchmarks/bench_train.py`._"
     return (f"Frozen-heads pipeline (EfficientNet-Lite0 + all-MiniLM-L6-v2 frozen, one plain view per photo, six-pair InfoNCE heads, 30 epochs), trained on "
@@ -40,31 +26,14 @@ def headline() -> str:
             f"Command: `{train['command']}` ({train['date']}, commit {train['commit']}).")
 
 
-def _table(header: list[str], rows: list[list]) -> str:
-    """A markdown table."""
-    return "\n".join("| " + " | ".join(map(str, cells)) + " |" for cells in [header, ["---"] * len(header), *rows])
-
-
-def _source(figures: dict) -> str:
-    """The command, date and commit a section's figures came from."""
-    return f"Command: `{figures['command']}` ({figures['date']}, commit {figures['commit']})."
-
-
-def _load_note(figures: dict) -> str:
-    """Other work on the machine while a benchmark ran (1-minute load average, 2 cores)."""
-    if "load_average_start" not in figures:
-        return ""
-    return f"load average {figures['load_average_start'][0]:.1f} at start, {figures['load_average_end'][0]:.1f} at end"
-
-
 def ablation_section() -> str:
-    ab = _load("ablations")
+    ab = load_result("ablations")
     if not ab:
         return "_Not run yet: `python benchmarks/bench_ablations.py`._"
     from benchmarks.bench_ablations import HEADER, best_on_val, row
     from train.loop import val_score
 
-    flip = _load("flip_tta")
+    flip = load_result("flip_tta")
     variants = ab["variants"] + ([flip["variant"]] if flip else [])
     best = best_on_val(variants)["name"]
     text = (f"Variants of the frozen-heads pipeline, one choice at a time (the quality ladder above chose "
@@ -95,125 +64,24 @@ def ablation_section() -> str:
                  f"Cost per photo query (photo file to query vector, 1 torch thread as served): "
                  f"{latency['plain']['p50_ms']:.1f} ms → {latency['flip_tta']['p50_ms']:.1f} ms median "
                  f"(+{latency['extra_ms_median']:.1f} ms; p90 {latency['plain']['p90_ms']:.1f} → {latency['flip_tta']['p90_ms']:.1f}; "
-                 f"{latency['plain']['count']} photos); {_load_note(flip)}. {_source(flip)}")
+                 f"{latency['plain']['count']} photos); {load_note(flip)}. {source_line(flip)}")
     return text
 
 
-def split_noise_section() -> str:
-    sn = _load("split_noise")
-    if not sn:
-        return "_Not run yet: `python benchmarks/bench_split_noise.py`._"
-    rows = [[r["salt"] or "product (no salt)", r["full_recipes"]["test"],
-             f"{r['test']['image_to_recipe']['r1']:.3f}", f"{r['test']['image_to_recipe']['r10']:.3f}",
-             f"{r['test']['image_to_recipe']['medr']:.1f}", f"{r['test']['recipe_to_image']['r1']:.3f}",
-             f"{r['test']['title_to_image']['r1']:.3f}", f"{r['test']['title_to_image']['medr']:.1f}",
-             f"{r['test']['image_to_title']['r1']:.3f}", r["best_epoch"]] for r in sn["splits"]]
-    summary = sn["summary"]
-    cells = lambda key, digits=3: (f"**{summary[key]['mean']:.{digits}f}** ± {summary[key]['sem']:.{digits}f} "  # noqa: E731
-                                   f"(sd {summary[key]['sd']:.{digits}f})")
-    rows.append(["mean ± s.e.m. (sd)", "", cells("image_to_recipe.r1"), cells("image_to_recipe.r10"),
-                 cells("image_to_recipe.medr", 1), cells("recipe_to_image.r1"), cells("title_to_image.r1"),
-                 cells("title_to_image.medr", 1), cells("image_to_title.r1"), ""])
-    floor = sn["floor"]
-    return (f"The same frozen-heads pipeline trained on {len(sn['splits'])} draws of train/val/test (the photo-name hash "
-            f"with a salt; the first row is the product's split), each choosing its epoch and recipe vector on its own "
-            f"val and scored on its own test ({sn['protocol']}). It measures how far one split's figure moves with the "
-            f"draw alone, which is what a comparison with an independent run on another split must allow for. "
-            f"Issue #2's floor: image→recipe R@1 {floor['image_to_recipe']['r1']} / MedR {floor['image_to_recipe']['medr']}, "
-            f"title→image R@1 {floor['title_to_image']['r1']} / MedR {floor['title_to_image']['medr']}.\n\n"
-            + _table(["split salt", "test recipes", "im→rec R@1", "im→rec R@10", "im→rec MedR", "rec→im R@1",
-                      "title→im R@1", "title→im MedR", "im→title R@1", "best epoch"], rows)
-            + f"\n\n![split noise](split_noise.png)\n\n{_source(sn)} Load average "
-            f"{sn['load_average']['start'][0]:.1f} at start, {sn['load_average']['end'][0]:.1f} at end."
-            + oracle_note(sn) + split_variants_table(sn))
-
-
-def oracle_note(sn: dict) -> str:
-    """The diagnostic of `--oracle`: what choosing the epoch on test would have reported."""
-    stats = sn["summary"]
-    if "oracle.image_to_recipe.best_over_epochs" not in stats:
-        return ""
-    at, best = stats["oracle.image_to_recipe.at_val_epoch"], stats["oracle.image_to_recipe.best_over_epochs"]
-    medr_at, medr_best = stats["oracle.image_to_recipe.medr_at_val_epoch"], stats["oracle.image_to_recipe.medr_at_best"]
-    im2rec = stats.get("oracle.image_to_recipe.at_val_im2rec_epoch")
-    by_im2rec = (f"; at the epoch val image→recipe R@1 alone would choose: {im2rec['mean']:.3f} ± {im2rec['sem']:.3f} "
-                 f"(MedR {stats['oracle.image_to_recipe.medr_at_val_im2rec_epoch']['mean']:.1f})" if im2rec else "")
-    return (f"\n\nDiagnostic (`--oracle`, never used for a choice): the same trainings scored on test at every epoch "
-            f"(recipe vector, as the loop scores epochs). Test image→recipe R@1 at the epoch val chose (mean R@1 of "
-            f"the four directions): {at['mean']:.3f} ± {at['sem']:.3f} (MedR {medr_at['mean']:.1f}){by_im2rec}; "
-            f"the best any epoch reached on test: "
-            f"**{best['mean']:.3f} ± {best['sem']:.3f}** (MedR {medr_best['mean']:.1f}), i.e. what a run that picks its "
-            f"epoch on the split it reports would show.")
-
-
-def split_variants_table(baseline: dict) -> str:
-    """Variants run over the same splits (results/split_noise_<label>.json), paired with the
-    baseline split by split: the mean difference and its standard error."""
-    import statistics
-
-    from train.loop import val_score
-
-    variants = sorted(RESULTS.glob("split_noise_*.json"))
-    if not variants:
-        return ""
-    base = {r["salt"]: r for r in baseline["splits"]}
-    # (column, value of one split's result, decimals)
-    figures = (("val mean R@1 (chooses)", lambda r: val_score(r["val"]), 4),
-               ("test im→rec R@1", lambda r: r["test"]["image_to_recipe"]["r1"], 3),
-               ("test im→rec MedR", lambda r: r["test"]["image_to_recipe"]["medr"], 1),
-               ("test title→im R@1", lambda r: r["test"]["title_to_image"]["r1"], 3))
-    rows = []
-    for path in variants:
-        v = json.loads(path.read_text())
-        paired = [(base[r["salt"]], r) for r in v["splits"] if r["salt"] in base]
-        cells = []
-        for _, pick, digits in figures:
-            diffs = [pick(variant) - pick(baseline_row) for baseline_row, variant in paired]
-            sem = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0
-            cells.append(f"{statistics.fmean(pick(x) for _, x in paired):.{digits}f} "
-                         f"({statistics.fmean(diffs):+.{digits}f} ± {sem:.{digits}f})")
-        rows.append([f"`{v['label']}` {json.dumps({**v['config'], **v['options']})}", len(paired), *cells])
-    return ("\n\nVariants over the same splits and seeds; in brackets the mean paired difference from the baseline "
-            "± its standard error:\n\n" + _table(["variant", "splits", *[name for name, _, _ in figures]], rows))
-
-
-def query_expansion_section() -> str:
-    qe = _load("query_expansion")
-    if not qe:
-        return "_Not run yet: `python benchmarks/bench_query_expansion.py --model artifacts/model`._"
-    parts = []
-    for m in qe["models"]:
-        rows = []
-        for d in DIRECTIONS:
-            c, a, b = m["chosen_on_val"][d], m["test_plain"][d], m["test_expanded"][d]
-            setting = f"k {c['k']}, weight {c['weight']}" if c["weight"] else "off"
-            rows.append([d.replace("_", " "), setting, f"{c['val_r1_plain']:.3f} → {c['val_r1']:.3f}",
-                         f"{a['r1']:.3f} → **{b['r1']:.3f}**", f"{a['r10']:.3f} → {b['r10']:.3f}",
-                         f"{a['medr']:.1f} → **{b['medr']:.1f}**"])
-        t = m["expand_one_query"]
-        parts.append(f"`{m['model']}` (memory: {m['memory_rows']} training rows; recipe vector {m['recipe_vector']}; "
-                     f"expanding one query costs {t['p50_ms']:.2f} ms median, p90 {t['p90_ms']:.2f}, one thread):\n\n"
-                     + _table(["direction", "chosen on val", "val R@1 plain → expanded", "test R@1 plain → expanded",
-                               "test R@10", "test MedR"], rows))
-    return ("The query's nearest training rows in its own modality lend their partner vectors "
-            "(model/memory.py); each direction's k and weight are chosen on val, weight 0 (off) when nothing beats "
-            f"the plain query. Protocol: {qe['protocol']}.\n\n" + "\n\n".join(parts) + f"\n\n{_source(qe)}")
-
-
 def features_section() -> str:
-    f = _load("features")
+    f = load_result("features")
     if not f:
         return "_Not run yet: `python benchmarks/bench_features.py`._"
     kinds = (("recipe_rows", "recipe texts (title + ingredients + instructions, MiniLM)"),
              ("title_rows", "titles only (MiniLM)"), ("photos", "photos (EfficientNet-Lite0)"))
-    table = _table(["rows", "per second (median)", "min – max", "rows × repeats"],
+    table = markdown_table(["rows", "per second (median)", "min – max", "rows × repeats"],
                    [[label, f"{f[k]['median_per_s']:.1f}", f"{f[k]['min_per_s']:.1f} – {f[k]['max_per_s']:.1f}",
                      f"{f[k]['rows']} × {f[k]['repeats']}"] for k, label in kinds])
     return (table + f"\n\ntrain/features.py's extractors over a fixed random draw of the sample, "
-            f"{f['torch_threads']} torch threads; {_load_note(f)}.  \n{_source(f)}")
+            f"{f['torch_threads']} torch threads; {load_note(f)}.  \n{source_line(f)}")
 
 
-def size_table(sizes: dict) -> str:
+def sizemarkdown_table(sizes: dict) -> str:
     from benchmarks.bench_index import ivf_default
 
     lines = ["| rows | exact median ms (p10–p90) | exact peak RSS | IVF lists / nprobe | IVF median ms (p10–p90) | "
@@ -230,7 +98,7 @@ def size_table(sizes: dict) -> str:
 
 
 def index_section() -> str:
-    ix = _load("index")
+    ix = load_result("index")
     if not ix:
         return "_Not run yet: `python benchmarks/bench_index.py`._"
     lines = []
@@ -254,30 +122,30 @@ def index_section() -> str:
                      f"and faiss IVF at the nprobe the index uses (recall@10 against exact over the same queries; "
                      f"{syn['sizes'][max(syn['sizes'], key=int)]['exact']['queries']} queries). Each size and "
                      f"backend in its own process; peak RSS includes ~{baseline / 1024:.1f} GB of interpreter, torch and "
-                     f"faiss.\n\n{size_table(syn['sizes'])}\n\n![latency vs size](search_latency_vs_size.png)\n\n"
-                     f"{_load_note(syn).capitalize()}. Command: `{syn['command']}` ({syn['date']}).")
+                     f"faiss.\n\n{sizemarkdown_table(syn['sizes'])}\n\n![latency vs size](search_latency_vs_size.png)\n\n"
+                     f"{load_note(syn).capitalize()}. Command: `{syn['command']}` ({syn['date']}).")
     return "\n".join(lines)
 
 
 def app_section() -> str:
-    app = _load("app")
+    app = load_result("app")
     if not app:
         return "_Not run yet: `python benchmarks/bench_app.py`._"
-    table = _table(["handler", "median ms", "p95 ms", "calls"],
+    table = markdown_table(["handler", "median ms", "p95 ms", "calls"],
                    [[h, app[h]["median_ms"], app[h]["p95_ms"], app[h]["calls"]]
                     for h in ("photo_to_recipe", "title_to_recipe", "recipe_to_photo", "similar_photos")])
     return (table + f"\n\nIndex of {app['index_rows']} rows, model `{app['model']}`; `python app.py` to serving "
             f"{app['start_to_serving_s']} s; app RSS {app['app_rss_at_start_mb'] / 1024:.2f} GB at start, "
-            f"{app['app_peak_rss_mb'] / 1024:.2f} GB peak.  \n{_source(app)}")
+            f"{app['app_peak_rss_mb'] / 1024:.2f} GB peak.  \n{source_line(app)}")
 
 
 def load_section() -> str:
-    ld = _load("load")
+    ld = load_result("load")
     if not ld:
         return "_Not run yet: `python benchmarks/bench_load.py`._"
     from benchmarks.bench_load import KINDS
 
-    table = _table(["queries", "answered", "p50 ms", "p99 ms"],
+    table = markdown_table(["queries", "answered", "p50 ms", "p99 ms"],
                    [[kind, ld[kind]["count"], f"{ld[kind]['p50_ms']:.0f}", f"{ld[kind]['p99_ms']:.0f}"] for kind in (*KINDS, "overall")])
     before, after = ld["server_memory_before_mb"], ld["server_memory_after_mb"]
     errors = f"**{ld['errors']} errors**" + (f" (e.g. {ld['error_examples'][0]})" if ld["errors"] else "")
@@ -287,11 +155,11 @@ def load_section() -> str:
             f"\n\nServer resident memory {before['rss_mb'] / 1024:.2f} GB before, {after['rss_mb'] / 1024:.2f} GB after "
             f"(high-water mark {after['peak_rss_mb'] / 1024:.2f} GB). Latency is client-side and includes the photo upload "
             f"and waiting in the app's queue (two searches run at once); clients and server share the "
-            f"{ld['cpu_cores']} cores; {_load_note(ld)}.  \n{_source(ld)}")
+            f"{ld['cpu_cores']} cores; {load_note(ld)}.  \n{source_line(ld)}")
 
 
 def seed_section() -> str:
-    sd = _load("seed")
+    sd = load_result("seed")
     if not sd:
         return "_Not run yet: `python benchmarks/bench_seed.py`._"
     step, head = sd["seed_step"], sd["our_head_step"]
@@ -322,17 +190,17 @@ def seed_section() -> str:
             f"({sd['train_rows']:,} training rows / 128) × {sd['epochs']} epochs ({sd['epochs_assumption']}); it leaves "
             f"out photo decoding and per-epoch validation, so the seed's real cost is higher. Ours: `{ours['command']}` "
             f"(benchmarks/results/train.json, {ours['date']}, commit {ours['commit']}; timed at another hour, its load "
-            f"not recorded). Seed and head steps: {_load_note(sd)}.  \n{_source(sd)}")
+            f"not recorded). Seed and head steps: {load_note(sd)}.  \n{source_line(sd)}")
 
 
 def quick_run_line() -> str:
-    run = _load("run")
+    run = load_result("run")
     if not run or "quick" not in run:
         return ""
     q = run["quick"]
     return (f"`make bench QUICK=1` (smoke runs, `*_quick.json`, never shown here) last took **{q['wall_seconds'] / 60:.1f} min** "
             f"({', '.join(f'{n} {s:.0f} s' for n, s in q['step_seconds'].items())}) on {q['machine']}, "
-            f"{_load_note(q)}; {q['date']}, commit {q['commit']}.")
+            f"{load_note(q)}; {q['date']}, commit {q['commit']}.")
 
 
 def write_report():

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 
 from benchmarks.common import RESULTS, shown
+from benchmarks.report_format import quality_table
 
 
 def quality_ladder_section() -> str:
     path = RESULTS / "quality.json"
     if not path.exists():
         return "_No quality ladder yet: run `python benchmarks/bench_quality.py`._"
-    from benchmarks.report import quality_table  # report.py imports this module: import late
 
     q = json.loads(path.read_text())
     best = max(q["steps"], key=lambda s: s["best_val_score"])

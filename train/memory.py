@@ -86,6 +86,16 @@ def fit_on_collection(model: Retriever, recipes: list, cache_dir: Path | None, p
     return chosen, embeds, has_recipe, part
 
 
+def score_test(model: Retriever, embeds: dict, has_recipe: torch.Tensor, part: dict) -> dict[str, dict]:
+    """The test rows of fit_on_collection's output, scored after the choice (never used for
+    it): {"expanded": ..., "plain": ...} with the sample's protocol."""
+    field = model.config.extra.get("recipe_vector", "recipe")
+    test = {name: e[part["test"]] for name, e in embeds.items()}
+    return {kind: evaluate_embeddings(test, has_recipe[part["test"]], pool=1000, recipe_pool=500, recipe_field=field,
+                                      queries=queries)
+            for kind, queries in (("expanded", expanded_queries(model, test, field)), ("plain", None))}
+
+
 def main(argv: list[str] | None = None) -> int:
     from model import load_pretrained
 
@@ -103,17 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     chosen, embeds, has_recipe, part = fit_on_collection(model, load_recipes(args.data, progress=not args.quiet),
                                                          args.cache_dir, progress=not args.quiet)
     save_pretrained(model, args.model)
-    # The folder's test figures follow the model (the model card reads them): scored after
-    # the choice, with and without expansion, never used for it.
-    field = model.config.extra.get("recipe_vector", "recipe")
-    test = {name: e[part["test"]] for name, e in embeds.items()}
-    scored = {name: evaluate_embeddings(test, has_recipe[part["test"]], pool=1000, recipe_pool=500, recipe_field=field,
-                                        queries=queries)
-              for name, queries in (("eval_test.json", expanded_queries(model, test, field)), ("eval_test_plain.json", None))}
-    for name, figures in scored.items():
-        atomic_write_bytes(args.model / name, json.dumps(figures, indent=2).encode())
+    # The folder's test figures follow the model (the model card reads them).
+    scored = score_test(model, embeds, has_recipe, part)
+    for name, kind in (("eval_test.json", "expanded"), ("eval_test_plain.json", "plain")):
+        atomic_write_bytes(args.model / name, json.dumps(scored[kind], indent=2).encode())
     print(f"query expansion chosen on val ({model.config.query_expansion['rows']} training rows kept):\n{describe(chosen)}\n"
-          f"test split (reported, never used to choose), with expansion:\n{format_table(scored['eval_test.json'])}")
+          f"test split (reported, never used to choose), with expansion:\n{format_table(scored['expanded'])}")
     return 0
 
 
