@@ -73,3 +73,26 @@ def test_zero_shot_bridge_round_trips_and_feeds_the_image_head(tmp_path, text_ba
     pixels = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(model.encode_image(pixels), again.encode_image(pixels))
+
+
+def test_a_save_interrupted_before_config_json_still_loads(tmp_path, text_backbone_dir):
+    """The weights are replaced first; a crash before config.json is rewritten must not
+    leave a folder whose config no longer fits its weights."""
+    from model.memory import DIRECTIONS
+
+    torch.manual_seed(0)
+    model = Retriever(tiny_config(text_backbone_dir)).eval()
+    save_pretrained(model, tmp_path / "m")
+    stale_config = (tmp_path / "m" / "config.json").read_text()
+    # A second save adds the query-expansion memory (new tensors and config fields) ...
+    rows = 6
+    embeds = {m: torch.nn.functional.normalize(torch.randn(rows, model.config.embed_dim), dim=-1)
+              for m in ("image", "title", "recipe")}
+    model.set_memory(embeds, torch.ones(rows, dtype=torch.bool), {d: {"k": 2, "weight": 0.5} for d in DIRECTIONS})
+    save_pretrained(model, tmp_path / "m")
+    # ... and is killed after the weights' rename, before config.json's.
+    (tmp_path / "m" / "config.json").write_text(stale_config)
+    with pytest.warns(UserWarning, match="interrupted save"):
+        again = load_pretrained(tmp_path / "m")
+    assert again.config == model.config
+    assert torch.equal(again.memory_image, model.memory_image)
