@@ -44,15 +44,17 @@ class HeadsLab:
         self.splits = {s: [r for r in self.recipes if split_of(r.id, salt=salt) == s] for s in SPLITS}
 
     def sources(self, model: Retriever):
-        """Cached features of every split for this model's backbones (extracted on a miss)."""
-        from train.features import cache_keys
+        """Cached features of every split for this model's backbones (extracted on a miss),
+        with its lexical features fitted to this split's training rows."""
+        from train.features import cache_keys, fit_lexical, with_lexical
         from train.sources import CachedFeatures
 
         ordered = self.splits["train"] + self.splits["val"] + self.splits["test"]
         key = str(cache_keys(model, ordered))
         if key not in self._features:
-            self._features[key] = backbone_features(model, ordered, self.cache_dir)
-        features = self._features[key]
+            self._features[key] = backbone_features(model, ordered, self.cache_dir, lexical=False)
+        fit_lexical(model, self.splits["train"])
+        features = with_lexical(model, self._features[key], ordered)
         bounds = torch.cumsum(torch.tensor([0] + [len(self.splits[s]) for s in SPLITS]), 0)
         return {s: CachedFeatures(features, torch.arange(bounds[i], bounds[i + 1])) for i, s in enumerate(SPLITS)}
 

@@ -50,6 +50,14 @@ class RetrieverConfig:
     # are normalised separately. Raised mean val R@1 from 0.0555 to 0.0576.
     normalize_text_features: bool = True
     input_dropout: float = 0.0  # dropout on the backbone features entering each head
+    # Lexical features beside each text backbone's (model/lexical.py): TF-IDF over words and
+    # word pairs, reduced to this many dimensions by an SVD fitted on the training rows;
+    # mean-pooled MiniLM vectors blur the words that name a dish. 0 turns them off.
+    lexical_dims: int = 256
+    lexical_max_terms: int = 20000  # vocabulary cap per text kind (the most frequent terms)
+    # Fitted vocabulary sizes {"title": V, "recipe": V}, set when the model is fitted to its
+    # training rows, so a saved model rebuilds its lexical buffers at the right size.
+    lexical_vocabulary: dict = field(default_factory=dict)
     # Zero-shot bridge: the image backbone's ImageNet class probabilities, mapped through
     # the text encoder's embeddings of the class names, give each photo an extra feature
     # that already lives in text space ("guacamole" lands near recipes with avocado).
@@ -79,6 +87,8 @@ class RetrieverConfig:
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ValueError(f"config.json has fields this version does not know: {unknown}")
+        # Saved before lexical features existed: the model has none (its heads' sizes say so).
+        raw.setdefault("lexical_dims", 0)
         for key in ("image_mean", "image_std"):
             if key in raw:
                 raw[key] = tuple(raw[key])
@@ -108,6 +118,7 @@ PRESETS: dict[str, RetrieverConfig] = {
         recipe_backbone="distilbert-base-uncased",
         share_text_backbone=False,
         recipe_max_tokens=200,
+        lexical_dims=0,  # the seed design has none
         preset="seed",
     ),
     # CLIP ViT-B/32 through transformers (needs the Hub; untested at full size here, see

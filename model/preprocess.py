@@ -46,3 +46,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def recipe_parts(ingredients: list[str], instructions: list[str]) -> tuple[str, str]:
     """The two texts the recipe encoder reads: the ingredient list and the method."""
     return "; ".join(ingredients), " ".join(instructions)
+
+
+def recipe_text(ingredients: list[str], instructions: list[str]) -> str:
+    """A recipe as one text (ingredients, then the method), for the lexical features."""
+    return "\n".join(recipe_parts(ingredients, instructions))

@@ -12,8 +12,9 @@ from .config import RetrieverConfig
 from .clip import is_clip
 from .encoders import TextBackbone, build_image_backbone, build_text_backbone
 from .heads import ProjectionHead
+from .lexical import LexicalEncoder
 from .memory import DIRECTIONS, TEMPERATURE, expand_queries
-from .preprocess import image_transform, recipe_parts, to_rgb
+from .preprocess import image_transform, recipe_parts, recipe_text, to_rgb
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp: temperature never below 0.01
 
@@ -54,10 +55,15 @@ class Retriever(nn.Module):
             # pretrained weights, read back from model.safetensors when loaded.
             self.register_buffer("class_text", self._class_name_embeddings() if pretrained
                                  else torch.zeros(self.image_encoder.num_classes, bridge_dim))
+        L = config.lexical_dims
+        if L:
+            # Unfitted (0 terms) until fit_lexical; a saved model's config names the fitted sizes.
+            self.lexical = nn.ModuleDict({kind: LexicalEncoder(int(config.lexical_vocabulary.get(kind, 0)), L)
+                                          for kind in ("title", "recipe")})
         self.image_head = ProjectionHead(self.image_encoder.feature_dim + bridge_dim, D, config.head_dropout, config.head_final_linear)
-        self.title_head = ProjectionHead(self.title_encoder.feature_dim, D, config.head_dropout, config.head_final_linear)
-        # The recipe head reads [ingredients ; instructions] pooled features side by side.
-        self.recipe_head = ProjectionHead(2 * self.recipe_encoder.feature_dim, D, config.head_dropout, config.head_final_linear)
+        self.title_head = ProjectionHead(self.title_encoder.feature_dim + L, D, config.head_dropout, config.head_final_linear)
+        # The recipe head reads [ingredients ; instructions (; lexical)] features side by side.
+        self.recipe_head = ProjectionHead(2 * self.recipe_encoder.feature_dim + L, D, config.head_dropout, config.head_final_linear)
         # Dropping backbone features is the cheap stand-in for data augmentation when the
         # features are cached: each epoch a head sees a different subset of them.
         self.input_dropout = nn.Dropout(config.input_dropout)
@@ -132,6 +138,38 @@ class Retriever(nn.Module):
     def title_features(self, titles: list[str]) -> torch.Tensor:
         return self.title_encoder(titles, self.config.title_max_tokens)  # (B, H)
 
+    def fit_lexical(self, titles: list[str], recipe_texts: list[str]) -> None:
+        """Fit the lexical features to the training rows' titles and recipe texts
+        (model/lexical.py); a no-op when the config has none."""
+        if not self.config.lexical_dims:
+            return
+        for kind, texts in (("title", titles), ("recipe", recipe_texts)):
+            self.lexical[kind].fit(texts, self.config.lexical_max_terms)
+        self.config.lexical_vocabulary = {kind: self.lexical[kind].vocabulary_size for kind in ("title", "recipe")}
+
+    def lexical_features(self, kind: str, texts: list[str]) -> torch.Tensor:
+        """(B, lexical_dims) for "title" or "recipe" texts (see recipe_text); (B, 0) when off."""
+        if not self.config.lexical_dims:
+            return torch.zeros(len(texts), 0, device=self.device)
+        return self.lexical[kind](texts).to(self.device)
+
+    def title_inputs(self, titles: list[str]) -> torch.Tensor:
+        """What the title head reads: [MiniLM features ; lexical features]."""
+        return torch.cat([self.title_features(titles), self.lexical_features("title", titles)], dim=1)
+
+    def recipe_inputs(self, ingredients: list[list[str]], instructions: list[list[str]]) -> torch.Tensor:
+        """What the recipe head reads: [ingredients ; instructions ; lexical features]."""
+        texts = [recipe_text(ing, ins) for ing, ins in zip(ingredients, instructions)]
+        return torch.cat([self.recipe_features(ingredients, instructions), self.lexical_features("recipe", texts)], dim=1)
+
+    def _split_normalize(self, features: torch.Tensor, parts: int) -> torch.Tensor:
+        """L2-normalise each backbone part and the lexical part separately."""
+        if not self.config.normalize_text_features:
+            return features
+        H, L = self.title_encoder.feature_dim if parts == 1 else self.recipe_encoder.feature_dim, self.config.lexical_dims
+        sizes = [H] * parts + ([L] if L else [])
+        return torch.cat([F.normalize(part, dim=-1) for part in features.split(sizes, dim=-1)], dim=-1)
+
     def recipe_features(self, ingredients: list[list[str]], instructions: list[list[str]]) -> torch.Tensor:
         parts = [recipe_parts(ing, ins) for ing, ins in zip(ingredients, instructions)]
         ing_text = [p[0] for p in parts]
@@ -158,25 +196,22 @@ class Retriever(nn.Module):
         return F.normalize(self.image_head(self.input_dropout(features)), dim=-1)
 
     def embed_title_features(self, features: torch.Tensor) -> torch.Tensor:
-        if self.config.normalize_text_features:
-            features = F.normalize(features, dim=-1)
-        return F.normalize(self.title_head(self.input_dropout(features)), dim=-1)
+        """title_inputs (B, H + L) -> unit vectors."""
+        return F.normalize(self.title_head(self.input_dropout(self._split_normalize(features, 1))), dim=-1)
 
     def embed_recipe_features(self, features: torch.Tensor) -> torch.Tensor:
-        if self.config.normalize_text_features:
-            ingredients, instructions = features.chunk(2, dim=-1)  # the two parts, (B, H) each
-            features = torch.cat([F.normalize(ingredients, dim=-1), F.normalize(instructions, dim=-1)], dim=-1)
-        return F.normalize(self.recipe_head(self.input_dropout(features)), dim=-1)
+        """recipe_inputs (B, 2H + L) -> unit vectors."""
+        return F.normalize(self.recipe_head(self.input_dropout(self._split_normalize(features, 2))), dim=-1)
 
     # --- end to end -------------------------------------------------------------------------
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.embed_image_features(self.image_features(pixel_values))
 
     def encode_title(self, titles: list[str]) -> torch.Tensor:
-        return self.embed_title_features(self.title_features(titles))
+        return self.embed_title_features(self.title_inputs(titles))
 
     def encode_recipe(self, ingredients: list[list[str]], instructions: list[list[str]]) -> torch.Tensor:
-        return self.embed_recipe_features(self.recipe_features(ingredients, instructions))
+        return self.embed_recipe_features(self.recipe_inputs(ingredients, instructions))
 
     def pixel_values(self, photos: list[Image.Image]) -> torch.Tensor:
         """PIL images of any mode -> (B, 3, S, S) normalised batch."""

@@ -159,7 +159,9 @@ def test_cli_trains_clip_and_the_folder_rebuilds_offline(setup, checkpoint, text
         weights = tower(saved, prefix)
         assert len(weights) > 20 and all(torch.equal(w, original[name]) for name, w in weights.items())
     # The same model from its parts: the checkpoint's towers + the trained heads from the folder.
-    reference = Retriever(clip_config(checkpoint, text_backbone_dir)).eval()
+    # (Its lexical buffers sized as the trained folder's, then filled from it with the heads.)
+    fitted = json.loads((out / "config.json").read_text())["lexical_vocabulary"]
+    reference = Retriever(dataclasses.replace(clip_config(checkpoint, text_backbone_dir), lexical_vocabulary=fitted)).eval()
     # (The query-expansion memory is left out: the reference config has none; test_memory.py covers it.)
     heads = {k: v for k, v in saved.items() if not k.startswith(("image_encoder.", "text_encoders.", "memory_"))}
     assert not set(reference.load_state_dict(heads, strict=False).unexpected_keys)

@@ -33,8 +33,8 @@ def test_vocabulary_counts_training_recipes_and_labels_are_multi_hot():
 def test_ingredient_loss_adds_a_term_that_trains_its_head(text_backbone_dir):
     torch.manual_seed(0)
     model = Retriever(tiny_config(text_backbone_dir, ingredient_vocab=["rice", "egg", "salt"])).eval()  # no dropout: two calls compare
-    features = {"image": torch.randn(6, model.image_encoder.feature_dim), "title": torch.randn(6, 32),
-                "recipe": torch.randn(6, 64)}
+    features = {"image": torch.randn(6, model.image_encoder.feature_dim),  # what each head reads
+                "title": torch.randn(6, model.title_head[0].in_features), "recipe": torch.randn(6, model.recipe_head[0].in_features)}
     has_recipe = torch.tensor([True, True, True, True, False, False])
     labels = torch.tensor([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1], [0, 0, 0], [0, 0, 0]], dtype=torch.float)
     plain, _ = batch_loss(model, features, has_recipe)

@@ -20,7 +20,7 @@ from model.saving import atomic_write_bytes
 
 from .data import load_recipes, split_of
 from .memory import describe, expanded_queries, fit_query_expansion
-from .features import DEFAULT_CACHE, backbone_features
+from .features import DEFAULT_CACHE, backbone_features, fit_lexical
 from .ingredients import build_vocabulary, label_matrix
 from .loop import TrainOptions, embed_features, train_model
 from .metrics import evaluate_embeddings, format_table
@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "clip = CLIP ViT-B/32 towers for photos and titles + MiniLM for recipes (needs the Hub; untested at full size)")
     p.add_argument("--config", type=Path, default=None, help="a config.json to start from instead of --preset (any backbones, sizes)")
     p.add_argument("--embed-dim", type=int, default=None, help="dimension D of the shared space (preset default: 512)")
+    p.add_argument("--lexical-dims", type=int, default=None, help="dimensions of the lexical text features (TF-IDF of words and word pairs, SVD fitted on the training rows) beside MiniLM's; 0: none (preset default: 256)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="planned epochs (the LR schedule spans them)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="pairs per step (in-batch negatives)")
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate of the heads")
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)  # head initialisation
     overrides = {"embed_dim": args.embed_dim} if args.embed_dim else {}
+    if args.lexical_dims is not None:
+        overrides["lexical_dims"] = args.lexical_dims
     if options.ingredient_weight:
         overrides["ingredient_vocab"] = build_vocabulary(splits["train"])
         if not overrides["ingredient_vocab"]:
@@ -151,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         # The default fine-tunes the photo tail on cached activations; towers with no
         # trunk/tail split (CLIP's ViT) train heads only unless asked for --live.
         options = dataclasses.replace(options, finetune_top=0)
+    fit_lexical(model, splits["train"])
     sources, trainable, feature_seconds = make_sources(model, splits, options, None if args.no_cache else args.cache_dir,
                                                        progress)
     if trainable:

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from model import Retriever
-from model.preprocess import to_rgb
+from model.preprocess import recipe_text, to_rgb
 
 from .data import Recipe, fingerprint
 
@@ -102,11 +102,14 @@ def cached_tensors(path: Path, compute) -> dict[str, torch.Tensor]:
 
 def backbone_features(model: Retriever, recipes: list[Recipe], cache_dir: Path | None = DEFAULT_CACHE,
                       batch_size: int = 64, progress: bool = True,
-                      parts: tuple[str, ...] = ("image", "text")) -> dict[str, torch.Tensor]:
-    """{"image": (N, C), "title": (N, H), "recipe": (N, 2H), "has_recipe": (N,) bool}, row-aligned with recipes.
+                      parts: tuple[str, ...] = ("image", "text"), lexical: bool = True) -> dict[str, torch.Tensor]:
+    """{"image": (N, C), "title": (N, H + L), "recipe": (N, 2H + L), "has_recipe": (N,) bool}, row-aligned
+    with recipes: what the heads read (L: the model's lexical features, appended unless
+    `lexical` is False).
 
     The cache holds the collection in id order, so any order or split of the same rows
-    (training, evaluation, index building) hits the same entry."""
+    (training, evaluation, index building) hits the same entry. Only backbone features are
+    cached: the lexical ones depend on the rows the model was fitted on, and take seconds."""
     canonical = sorted(recipes, key=lambda r: r.id)
     keys = cache_keys(model, canonical)
     image = lambda: {"image": extract_image_features(model, canonical, batch_size, progress=progress)}  # noqa: E731
@@ -122,4 +125,22 @@ def backbone_features(model: Retriever, recipes: list[Recipe], cache_dir: Path |
     rows = torch.tensor([position[r.id] for r in recipes], dtype=torch.long)
     features = {name: tensor[rows] for name, tensor in features.items()}
     features["has_recipe"] = torch.tensor([r.has_recipe for r in recipes], dtype=torch.bool)
-    return features
+    return with_lexical(model, features, recipes) if lexical and "text" in parts else features
+
+
+def fit_lexical(model: Retriever, train_recipes: list[Recipe]) -> None:
+    """Fit the model's lexical features to the training rows (titles of all, recipe texts of
+    those with a recipe): never to val or test."""
+    model.fit_lexical([r.title for r in train_recipes],
+                      [recipe_text(r.ingredients, r.instructions) for r in train_recipes if r.has_recipe])
+
+
+def with_lexical(model: Retriever, features: dict[str, torch.Tensor], recipes: list[Recipe]) -> dict[str, torch.Tensor]:
+    """Backbone text features with the model's lexical features appended (model/lexical.py)."""
+    if not model.config.lexical_dims:
+        return features
+    texts = {"title": [r.title for r in recipes],
+             "recipe": [recipe_text(r.ingredients, r.instructions) for r in recipes]}
+    with torch.no_grad():
+        lexical = {kind: model.lexical_features(kind, texts[kind]).cpu() for kind in texts}
+    return {**features, **{kind: torch.cat([features[kind], lexical[kind]], dim=1) for kind in texts}}

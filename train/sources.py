@@ -60,8 +60,8 @@ class LiveFeatures:
         model = self.model
         return {
             "image": model.image_features(torch.stack(pixels).to(device)),
-            "title": model.title_features([r.title for r in picked]),
-            "recipe": model.recipe_features([r.ingredients for r in picked], [r.instructions for r in picked]),
+            "title": model.title_inputs([r.title for r in picked]),
+            "recipe": model.recipe_inputs([r.ingredients for r in picked], [r.instructions for r in picked]),
         }
 
 
