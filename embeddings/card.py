@@ -48,6 +48,15 @@ def _yaml_list(name: str, items) -> str:
     return f"{name}:\n" + "".join(f"- {item}\n" for item in items)
 
 
+def _lexical_note(config: dict) -> str:
+    sizes = config.get("lexical_vocabulary", {})
+    if not config.get("lexical_dims") or not any(sizes.values()):
+        return ""
+    return (f" Titles and recipe texts also carry {config['lexical_dims']}-d lexical features (TF-IDF over words "
+            f"and word pairs reduced by an SVD, fitted on the training rows: {sizes.get('title', 0)} title terms, "
+            f"{sizes.get('recipe', 0)} recipe terms, stored as hashes in `model.safetensors`).")
+
+
 def model_card(model_dir: Path, repo: str, index_manifest: dict | None, license: str | None = None,
                datasets: list[str] | None = None) -> str:
     config = json.loads((Path(model_dir) / "config.json").read_text())
@@ -89,7 +98,7 @@ def model_card(model_dir: Path, repo: str, index_manifest: dict | None, license:
 Encodes food photos ({config.get('image_backbone')}), recipe titles ({config.get('title_backbone')}) and full
 recipes (ingredients + instructions, {config.get('recipe_backbone')}) into one L2-normalised
 {config.get('embed_dim')}-d space, so a photo finds its recipe and a recipe its photo by cosine similarity.
-Trained contrastively on {', '.join(datasets)} (preset `{config.get('preset')}`).
+Trained contrastively on {', '.join(datasets)} (preset `{config.get('preset')}`).{_lexical_note(config)}
 
 ## Evaluation
 

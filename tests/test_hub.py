@@ -119,6 +119,7 @@ def test_model_card_has_metadata_table_and_usage(fake_hub, model_and_index):
     assert "| image → recipe | 500 | 10 | 12.0 | 21.3 ± 1.1 | 45.0 | 58.0 |" in card
     assert "| title → image | 1000 | 10 |" in card
     assert 'load_index("cook/recipe-retriever"' in card and "22 recipes" in card
+    assert "256-d lexical features" in card and " title terms" in card
 
 
 def test_model_only_push_for_the_train_cli(fake_hub, tiny_model_dir):

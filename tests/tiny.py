@@ -87,6 +87,10 @@ def make_tiny_model_dir(folder: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     model = Retriever(tiny_config(make_text_backbone(folder / "_backbone")))
+    # Lexical features fitted as training would, on generated texts over the same words.
+    rng = random.Random(seed)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randrange(2, 8))) for _ in range(60)]
+    model.fit_lexical(texts[:30], texts[30:])
     save_pretrained(model, folder)
     return folder
 
