@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
+import time
 from pathlib import Path
 
 import torch
@@ -130,9 +132,15 @@ def backbone_features(model: Retriever, recipes: list[Recipe], cache_dir: Path |
 
 def fit_lexical(model: Retriever, train_recipes: list[Recipe]) -> None:
     """Fit the model's lexical features to the training rows (titles of all, recipe texts of
-    those with a recipe): never to val or test."""
+    those with a recipe): never to val or test. About 15 s for the sample's 7.5k rows."""
+    if not model.config.lexical_dims:
+        return
+    started = time.time()
     model.fit_lexical([r.title for r in train_recipes],
                       [recipe_text(r.ingredients, r.instructions) for r in train_recipes if r.has_recipe])
+    sizes = model.config.lexical_vocabulary
+    print(f"lexical features fitted on {len(train_recipes)} training rows: {sizes['title']} title terms, "
+          f"{sizes['recipe']} recipe terms ({time.time() - started:.0f} s)", file=sys.stderr)
 
 
 def with_lexical(model: Retriever, features: dict[str, torch.Tensor], recipes: list[Recipe]) -> dict[str, torch.Tensor]:
