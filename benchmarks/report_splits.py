@@ -29,12 +29,26 @@ def split_noise_section() -> str:
             f"val and scored on its own test ({sn['protocol']}). It measures how far one split's figure moves with the "
             f"draw alone, which is what a comparison with an independent run on another split must allow for. "
             f"Issue #2's floor: image→recipe R@1 {floor['image_to_recipe']['r1']} / MedR {floor['image_to_recipe']['medr']}, "
-            f"title→image R@1 {floor['title_to_image']['r1']} / MedR {floor['title_to_image']['medr']}.\n\n"
+            f"title→image R@1 {floor['title_to_image']['r1']} / MedR {floor['title_to_image']['medr']}. "
+            + floor_verdict(sn) + "\n\n"
             + markdown_table(["split salt", "test recipes", "im→rec R@1", "im→rec R@10", "im→rec MedR", "rec→im R@1",
                       "title→im R@1", "title→im MedR", "im→title R@1", "best epoch"], rows)
             + f"\n\n![split noise](split_noise.png)\n\n{source_line(sn)} Load average "
             f"{sn['load_average']['start'][0]:.1f} at start, {sn['load_average']['end'][0]:.1f} at end."
             + oracle_note(sn) + split_variantsmarkdown_table(sn))
+
+
+def floor_verdict(sn: dict) -> str:
+    """Whether the mean over the splits reaches the floor, figure by figure, and how many splits do."""
+    parts = []
+    for direction in ("image_to_recipe", "title_to_image"):
+        r1, medr = sn["summary"][f"{direction}.r1"]["mean"], sn["summary"][f"{direction}.medr"]["mean"]
+        floor = sn["floor"][direction]
+        reached = sum(r["test"][direction]["r1"] >= floor["r1"] for r in sn["splits"])
+        ok = r1 >= floor["r1"] and medr <= floor["medr"]
+        parts.append(f"{direction.replace('_to_', '→')}: mean R@1 {r1:.3f} / MedR {medr:.1f}, "
+                     f"{'at or past' if ok else 'short of'} the floor; R@1 at or above it on {reached} of {len(sn['splits'])} splits")
+    return "; ".join(parts) + "."
 
 
 def oracle_note(sn: dict) -> str:
