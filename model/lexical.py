@@ -56,15 +56,16 @@ class LexicalEncoder(nn.Module):
     def tfidf(self, texts: list[str]) -> torch.Tensor:
         """Sparse (B, V) rows: (1 + log count) * idf, L2-normalised, over the fitted terms."""
         rows, cols, values = [], [], []
+        term_ids, idf = self.term_ids.cpu(), self.idf.cpu()  # built on the CPU, whatever device the model is on
         for row, text in enumerate(texts):
             counts = Counter(terms(text))
             if not counts or self.vocabulary_size == 0:
                 continue
             ids = torch.tensor([term_id(t) for t in counts], dtype=torch.int64)
-            where = torch.searchsorted(self.term_ids, ids).clamp(max=self.vocabulary_size - 1)
-            known = self.term_ids[where] == ids
+            where = torch.searchsorted(term_ids, ids).clamp(max=self.vocabulary_size - 1)
+            known = term_ids[where] == ids
             tf = 1 + torch.log(torch.tensor(list(counts.values()), dtype=torch.float32))
-            weights = tf[known] * self.idf[where[known]]
+            weights = tf[known] * idf[where[known]]
             if len(weights):
                 rows.append(torch.full((len(weights),), row))
                 cols.append(where[known])

@@ -22,8 +22,9 @@ MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp: temperature never below 0.01
 class Retriever(nn.Module):
     """encode_image / encode_title / encode_recipe -> (B, D) unit vectors.
 
-    Each encode_* is backbone features (`*_features`) followed by the head
-    (`embed_*_features`); training on cached features calls only the second half.
+    Each encode_* is what its head reads (`encode_image`: backbone features; titles and
+    recipes: `*_inputs`, backbone features with the lexical features appended) followed by
+    the head (`embed_*_features`); training on cached features calls only the second half.
     """
 
     def __init__(self, config: RetrieverConfig, pretrained: bool = True, tower_dirs: dict | None = None):
