@@ -18,32 +18,28 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import gradio as gr
 
-# Gradio, torch and the ui modules load inside the functions: a missing index is then
-# reported in a second, not after the ten it takes to import them.
+# Gradio, torch and the ui modules load inside the functions, to keep start-up fast where
+# it fails: a missing index is reported in a second, not after the ten it takes to import them.
 
 
 def build_demo(index, model, model_name: str | None = None) -> gr.Blocks:
     """A loaded RecipeIndex and Retriever -> the app, ready to launch()."""
-    from ui.layout import build_layout
-    from ui.search import RecipeSearch, configure_torch_for_serving
-    from ui.startup import Source
+    from ui import layout, search, startup  # here, not at the top: start-up (see above)
 
-    configure_torch_for_serving()
-
+    search.configure_torch_for_serving()
     named = index.manifest.get("model") or {}
-    name = model_name or Source(str(named.get("source", "retriever")), named.get("revision")).display()
-    return build_layout(RecipeSearch(index, model), name)
+    name = model_name or startup.Source(str(named.get("source", "retriever")), named.get("revision")).display()
+    return layout.build_layout(search.RecipeSearch(index, model), name)
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, **options):
     """launch() with the theme, CSS and upload limit; tests call this too."""
-    from ui import inputs
-    from ui.layout import launch_style
+    from ui import inputs, layout  # here, not at the top: start-up (see above)
 
     # show_error=False: refusals are gr.Error and always shown; an unexpected exception's
     # text (paths, internals) stays in the server log instead of a public page.
     return demo.launch(server_name=host, server_port=port, max_file_size=inputs.MAX_UPLOAD_BYTES,
-                       footer_links=["api", "settings"], show_error=False, **launch_style(), **options)
+                       footer_links=["api", "settings"], show_error=False, **layout.launch_style(), **options)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -63,9 +59,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from ui.startup import load
+    from ui import startup  # here, not at the top: start-up (see above)
 
-    index, model, model_from = load(args.index, args.model, args.revision, args.model_revision)
+    index, model, model_from = startup.load(args.index, args.model, args.revision, args.model_revision)
     print(f"Loaded {index.count:,} recipes; model {model_from}.", flush=True)
     launch(build_demo(index, model, model_from.display()), host=args.host, port=args.port)
 

@@ -49,8 +49,9 @@ def main() -> None:
     import torch
 
     from model import Retriever, preset
-    from train.data import load_recipes
-    from train.features import extract_image_features, extract_text_features
+    from pipeline.read import load_recipes
+    from train.features import extract_image_features
+    from pipeline.features import extract_text_features
 
     recipes = load_recipes(args.data, progress=False)
     rng = random.Random(0)

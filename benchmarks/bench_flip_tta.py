@@ -29,7 +29,8 @@ from tqdm import tqdm  # noqa: E402
 
 from benchmarks.common import ROOT, load_average, percentiles_ms, shown, write_result  # noqa: E402
 from benchmarks.heads_lab import HeadsLab, score  # noqa: E402
-from train.loop import embed_features, val_score  # noqa: E402
+from pipeline.embed import embed_source  # noqa: E402
+from train.loop import val_score
 
 
 class Mirrored:
@@ -63,7 +64,7 @@ def mirrored_features(model, recipes: list, cache_dir: Path) -> torch.Tensor:
 
 def tta_embeddings(model, source, mirrored: torch.Tensor) -> dict:
     """embed_features of a split with the image vectors replaced by normalize(plain + mirrored)."""
-    embeds = embed_features(model, source, torch.device("cpu"))
+    embeds = embed_source(model, source, torch.device("cpu"))
     with torch.no_grad():
         embeds["image"] = F.normalize(embeds["image"] + model.embed_image_features(mirrored), dim=-1)
     return embeds
@@ -108,7 +109,7 @@ def main() -> None:
     p.add_argument("--photos", type=int, default=60, help="photo queries timed for the latency cost")
     args = p.parse_args()
     from embeddings.hub import load_model
-    from train.features import DEFAULT_CACHE
+    from pipeline.features import DEFAULT_CACHE
 
     load_start = load_average()
     model = load_model(args.model)
@@ -121,7 +122,7 @@ def main() -> None:
         for split in ("val", "test"):
             mirrored = mirrored_features(model, lab.splits[split], DEFAULT_CACHE) if flip else None
             embeds[split] = (tta_embeddings(model, sources[split], mirrored) if flip
-                             else embed_features(model, sources[split], torch.device("cpu")))
+                             else embed_source(model, sources[split], torch.device("cpu")))
         rows[name] = {"name": name, "model": shown(args.model), "best_epoch": best_epoch,
                       **score(embeds["val"], sources["val"].has_recipe, embeds["test"], sources["test"].has_recipe)}
     latency = photo_latency(model, lab.splits["test"], args.photos)

@@ -77,7 +77,7 @@ def part_dtype(args) -> dict:
     """The field's protocol on the test split, with the float32 vectors and with the same
     vectors rounded to float16 (queries too, as they would be stored)."""
     from embeddings import load_index
-    from train.data import split_of
+    from pipeline.splits import split_of
     from train.metrics import evaluate_embeddings
 
     index = load_index(args.work / "index_f32")

@@ -34,7 +34,8 @@ from tqdm import tqdm  # noqa: E402
 
 from benchmarks.common import load_average, percentiles_ms, write_result  # noqa: E402
 from benchmarks.serving import process_memory_mb, served_app  # noqa: E402
-from train.data import KAGGLE_CSV, KAGGLE_IMAGES, parse_list  # noqa: E402
+from pipeline.read import KAGGLE_CSV, KAGGLE_IMAGES  # noqa: E402
+from pipeline.records import parse_list
 
 KINDS = ("photo", "title", "recipe")
 TOP_K = 8  # the app's default

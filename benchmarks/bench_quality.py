@@ -44,9 +44,9 @@ def flag(flags: list[str], name: str, default: str) -> str:
 def measure_rates(data: str, sample: int = 256) -> dict:
     """Items per second of each extraction kind on a slice of the collection (cold, no cache)."""
     from model import Retriever, preset
-    from train.data import load_recipes
-    from train.features import extract_text_features
-    from train.views import extract_views
+    from pipeline.read import load_recipes
+    from pipeline.features import extract_text_features
+    from pipeline.features import extract_views
 
     recipes = load_recipes(data, progress=False)
     model = Retriever(preset("default")).eval()
@@ -114,8 +114,9 @@ def plot(steps: list[dict], path: Path) -> None:
 
 
 def main() -> None:
-    from train.data import load_recipes, split_of
-    from train.features import DEFAULT_CACHE
+    from pipeline.read import load_recipes
+    from pipeline.splits import split_of
+    from pipeline.features import DEFAULT_CACHE
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epicurious"))

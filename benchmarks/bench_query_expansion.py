@@ -25,9 +25,9 @@ def measure(model_dir: Path, data: str, work: Path) -> dict:
     import torch
 
     from model import load_pretrained, save_pretrained
-    from train.data import load_recipes
-    from train.features import DEFAULT_CACHE
-    from train.memory import describe, fit_on_collection, score_test
+    from pipeline.read import load_recipes
+    from pipeline.features import DEFAULT_CACHE
+    from train.expansion import describe, fit_on_collection, score_test
 
     copy = work / model_dir.name
     shutil.rmtree(copy, ignore_errors=True)

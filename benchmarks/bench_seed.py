@@ -139,7 +139,7 @@ def our_head_step(steps: int) -> dict:
     AdamW over the heads), batch 128; features random, of the cached shapes."""
     from model import Retriever, preset
     from train.loop import TrainOptions, batch_loss, make_optimizer
-    from train.sources import unfreeze_top
+    from train.loop import unfreeze_top
 
     torch.manual_seed(0)
     model = Retriever(preset("default"))
@@ -177,7 +177,9 @@ def main() -> None:
         print(json.dumps(seed_steps(*args.child)))
         return
 
-    from train.data import load_recipes, split_of
+    from pipeline.read import load_recipes
+
+    from pipeline.splits import split_of
 
     load_start = load_average()
     train_rows = sum(split_of(r.id) == "train" for r in load_recipes(args.data, progress=False))

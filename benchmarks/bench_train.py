@@ -26,7 +26,7 @@ def photo_throughput(data: str, count: int) -> float:
     import torch
 
     from model import Retriever, preset
-    from train.data import load_recipes
+    from pipeline.read import load_recipes
     from train.features import extract_image_features
 
     recipes = load_recipes(data, progress=False)[: count + 64]
@@ -42,9 +42,10 @@ def recall_plot(data: str, model_dir: Path, cache: Path, name: str, limit: int |
     """R@K, K = 1..50, per direction on the test split (of the first `limit` rows), as
     benchmarks/<name>.png."""
     from embeddings.hub import load_model
-    from train.data import load_recipes, select_split
-    from train.evaluate import embed_collection
-    from train.memory import expanded_queries
+    from pipeline.read import load_recipes
+    from pipeline.splits import select_split
+    from pipeline.embed import embed_collection
+    from train.expansion import expanded_queries
     from train.metrics import DIRECTIONS, recall_curve
     from train.plots import plot_recall_at_k
 

@@ -10,11 +10,14 @@ from pathlib import Path
 import torch
 
 from model import Retriever, preset
-from train.data import load_recipes, split_of
-from train.features import DEFAULT_CACHE, backbone_features
-from train.loop import TrainOptions, embed_features, train_model
+from pipeline.read import load_recipes
+from pipeline.splits import split_of
+from pipeline.features import DEFAULT_CACHE
+from train.features import backbone_features
+from train.loop import TrainOptions, train_model
+from pipeline.embed import embed_source
 from train.metrics import evaluate_embeddings
-from train.sources import unfreeze_top
+from train.loop import unfreeze_top
 
 SPLITS = ("train", "val", "test")
 # The ablations vary one choice of the frozen-heads pipeline these results were measured
@@ -74,8 +77,8 @@ class HeadsLab:
                "best_epoch": result["best_epoch"], "head_training_seconds": seconds,
                # val R@1 per epoch and direction (recipe vector, as the loop scores), for other selection rules
                "val_r1_per_epoch": {d: [h["val"][d]["r1"] for h in result["history"]] for d in result["history"][0]["val"]}}
-        val = embed_features(model, sources["val"], torch.device("cpu"))
-        test = embed_features(model, sources["test"], torch.device("cpu"))
+        val = embed_source(model, sources["val"], torch.device("cpu"))
+        test = embed_source(model, sources["test"], torch.device("cpu"))
         out.update(score(val, sources["val"].has_recipe, test, sources["test"].has_recipe))
         return out
 
@@ -97,7 +100,7 @@ class HeadsLab:
             seconds += time.perf_counter() - start
             (self.work / f"{name}_{seed}" / "checkpoint.pt").unlink(missing_ok=True)
             model.eval()
-            members.append({s: embed_features(model, sources[s], torch.device("cpu")) for s in ("val", "test")})
+            members.append({s: embed_source(model, sources[s], torch.device("cpu")) for s in ("val", "test")})
         joined = {s: {f: F.normalize(torch.cat([m[s][f] for m in members], dim=1), dim=-1)
                       for f in members[0][s]} for s in ("val", "test")}
         out = {"name": name, "config": {}, "options": {"ensemble_seeds": list(seeds)}, "preset": "default",

@@ -7,7 +7,6 @@ index (or none), never a broken one.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,16 +19,21 @@ import pyarrow.parquet as pq
 import torch
 from safetensors.torch import save_file
 
-from model.saving import atomic_write_bytes
-from train.data import Recipe, load_recipes
+from model.atomic import atomic_write_json
+from pipeline.embed import embed_collection
+from pipeline.features import DEFAULT_CACHE
+from pipeline.parallel import parallel_map
+from pipeline.read import load_recipes
+from pipeline.records import Recipe, row_hashes
 
-from .encode import encode_rows
+from .hub import load_model
+from .index import read_index_dir
 from .manifest import (
     DTYPES, EMBEDDINGS_FILE, FORMAT_NAME, FORMAT_VERSION, FUSED_RULE, MANIFEST_FILE, RECIPES_FILE,
     STORED_FIELDS, CorruptIndexError, file_entries, model_fingerprint,
 )
-from .rows import THUMB_MAX_SIDE, THUMB_QUALITY, content_hash, make_thumbnail, parallel_map
 from .swap import replace_dir
+from .thumbnails import THUMB_MAX_SIDE, THUMB_QUALITY, make_thumbnail
 
 
 @dataclass
@@ -59,8 +63,6 @@ def model_record(source: str | Path, revision: str | None, model) -> dict:
 def previous_rows(out_dir: Path, fingerprint: str, thumbnail: dict) -> tuple[dict, object]:
     """{(id, content_hash): row} of an existing index at out_dir made by the same model,
     and that index; empty when there is none or it cannot be reused."""
-    from .index import read_index_dir
-
     if not (out_dir / MANIFEST_FILE).is_file():
         return {}, None
     try:
@@ -80,17 +82,11 @@ def previous_rows(out_dir: Path, fingerprint: str, thumbnail: dict) -> tuple[dic
 def build_index(model_source: str | Path, data: str | Path, out_dir: str | Path, *, revision: str | None = None,
                 model=None, recipes: list[Recipe] | None = None, dtype: str = "float16",
                 thumb_size: int = THUMB_MAX_SIDE, thumb_quality: int = THUMB_QUALITY, progress: bool = True,
-                feature_cache: str | Path | None = "default") -> BuildReport:
+                feature_cache: str | Path | None = DEFAULT_CACHE) -> BuildReport:
     """Embed `data` (a collection load_recipes reads) with the model at `model_source`
     (a dir or a Hub id at `revision`; or `model`, already loaded) into `out_dir`.
-    `feature_cache`: train's backbone feature cache folder ("default": its default place;
+    `feature_cache`: the backbone feature cache training filled (pipeline/features.py;
     None: never use it)."""
-    from .hub import load_model
-
-    if feature_cache == "default":
-        from train.features import DEFAULT_CACHE
-
-        feature_cache = DEFAULT_CACHE
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     started = time.perf_counter()
@@ -105,7 +101,7 @@ def build_index(model_source: str | Path, data: str | Path, out_dir: str | Path,
     model = (load_model(model_source, revision) if model is None else model).eval()
     record = model_record(model_source, revision, model)
     thumbnail = {"max_side": thumb_size, "quality": thumb_quality, "format": "JPEG"}
-    hashes = parallel_map(content_hash, recipes, "hashing rows", progress)
+    hashes = row_hashes(recipes, progress)
     reusable, old = previous_rows(out_dir, record["fingerprint"], thumbnail)
     old_rows = [reusable.get((r.id, h)) for r, h in zip(recipes, hashes)]
     fresh = [i for i, row in enumerate(old_rows) if row is None]
@@ -120,8 +116,10 @@ def build_index(model_source: str | Path, data: str | Path, out_dir: str | Path,
             vectors[name][new_at.numpy()] = old.vectors(name)[old_at].float().numpy()
     # Training's feature cache only pays off (and only matches) when every row is new.
     cache = feature_cache if len(fresh) == len(recipes) else None
-    for name, block in encode_rows(model, [recipes[i] for i in fresh], progress, cache).items():
-        vectors[name][fresh] = block
+    if fresh:
+        embeds, _ = embed_collection(model, [recipes[i] for i in fresh], cache, progress)
+        for name in STORED_FIELDS:
+            vectors[name][fresh] = embeds[name].numpy()
     report.encoded = {"image": len(fresh), "title": len(fresh), "recipe": sum(recipes[i].has_recipe for i in fresh)}
 
     thumbs = [old._thumbnails[row] if row is not None else None for row in old_rows] if old else [None] * len(recipes)
@@ -131,7 +129,7 @@ def build_index(model_source: str | Path, data: str | Path, out_dir: str | Path,
         thumbs[i] = thumb
 
     manifest = index_manifest(record, dim, dtype, recipes, thumbnail, str(data))
-    manifest["recipe_vector"] = model.config.extra.get("recipe_vector", "recipe")  # what training found best
+    manifest["recipe_vector"] = model.fitted.recipe_vector  # what training chose on val (the model says so too)
 
     def fill(directory: Path) -> None:
         write_index_files(directory, vectors, recipes, hashes, thumbs, manifest)
@@ -168,4 +166,4 @@ def write_index_files(directory: Path, vectors: dict[str, np.ndarray], recipes: 
     })
     pq.write_table(table, directory / RECIPES_FILE, compression="zstd")
     manifest = {**manifest, "files": file_entries(directory)}
-    atomic_write_bytes(directory / MANIFEST_FILE, json.dumps(manifest, indent=2).encode())
+    atomic_write_json(directory / MANIFEST_FILE, manifest)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from model.config import RetrieverConfig
+from model.fitted import FittedState
+from model.protocol import DIRECTIONS
+from model.saving import CONFIG_NAME, read_model_json
+
 EVAL_FILES = ("eval_test.json", "eval.json", "metrics.json")  # first one found is used
-DIRECTIONS = ("image_to_recipe", "recipe_to_image", "title_to_image", "image_to_title")
 DEFAULT_LICENSE = "cc-by-sa-3.0"  # the Epicurious data's licence (ShareAlike) carries over
 TAGS = ("image-retrieval", "text-to-image-retrieval", "cross-modal-retrieval", "recipes", "food", "safetensors")
 
@@ -48,18 +52,18 @@ def _yaml_list(name: str, items) -> str:
     return f"{name}:\n" + "".join(f"- {item}\n" for item in items)
 
 
-def _lexical_note(config: dict) -> str:
-    sizes = config.get("lexical_vocabulary", {})
-    if not config.get("lexical_dims") or not any(sizes.values()):
+def _lexical_note(config: RetrieverConfig, fitted: FittedState) -> str:
+    sizes = fitted.lexical_vocabulary
+    if not config.lexical_dims or not any(sizes.values()):
         return ""
-    return (f" Titles and recipe texts also carry {config['lexical_dims']}-d lexical features (TF-IDF over words "
+    return (f" Titles and recipe texts also carry {config.lexical_dims}-d lexical features (TF-IDF over words "
             f"and word pairs reduced by an SVD, fitted on the training rows: {sizes.get('title', 0)} title terms, "
             f"{sizes.get('recipe', 0)} recipe terms, stored as hashes in `model.safetensors`).")
 
 
 def model_card(model_dir: Path, repo: str, index_manifest: dict | None, license: str | None = None,
                datasets: list[str] | None = None) -> str:
-    config = json.loads((Path(model_dir) / "config.json").read_text())
+    config, fitted = read_model_json((Path(model_dir) / CONFIG_NAME).read_text())
     data_source = ((index_manifest or {}).get("data") or {}).get("source", "")
     datasets = datasets or ([Path(data_source).name] if data_source else ["epicurious"])
     evaluation = read_evaluation(Path(model_dir))
@@ -76,8 +80,7 @@ def model_card(model_dir: Path, repo: str, index_manifest: dict | None, license:
             "percentage found in the top K, averaged over bags. Figures on other data or other pool sizes "
             "are not comparable with published Recipe1M numbers."
         )
-        expanded = [d.replace("_to_", " → ") for d, c in config.get("query_expansion", {}).get("directions", {}).items()
-                    if c.get("weight")]
+        expanded = [d.replace("_to_", " → ") for d in fitted.query_expansion.expanded_directions()]
         if expanded:
             results += (f"\n\nQueries of {', '.join(expanded)} are expanded through the training pairs (the nearest "
                         "training rows lend their partner vectors; settings chosen on val; `model.expand(direction, "
@@ -95,10 +98,10 @@ def model_card(model_dir: Path, repo: str, index_manifest: dict | None, license:
     return f"""{header}
 # Recipe retriever: photos, titles and recipes in one space
 
-Encodes food photos ({config.get('image_backbone')}), recipe titles ({config.get('title_backbone')}) and full
-recipes (ingredients + instructions, {config.get('recipe_backbone')}) into one L2-normalised
-{config.get('embed_dim')}-d space, so a photo finds its recipe and a recipe its photo by cosine similarity.
-Trained contrastively on {', '.join(datasets)} (preset `{config.get('preset')}`).{_lexical_note(config)}
+Encodes food photos ({config.image_backbone}), recipe titles ({config.title_backbone}) and full
+recipes (ingredients + instructions, {config.recipe_backbone}) into one L2-normalised
+{config.embed_dim}-d space, so a photo finds its recipe and a recipe its photo by cosine similarity.
+Trained contrastively on {', '.join(datasets)} (preset `{config.preset}`).{_lexical_note(config, fitted)}
 
 ## Evaluation
 
@@ -114,7 +117,7 @@ from PIL import Image
 model = load_model("{repo}", revision="<tag or commit>")
 index = load_index("{repo}", revision="<tag or commit>")
 query = model.expand("image_to_recipe", model.encode_photos([Image.open("dish.jpg")]))[0].numpy()
-for hit in index.search(query, "recipe", k=5):
+for hit in index.search(query, "{fitted.recipe_vector}", k=5, rows=index.has_recipe):
     print(index.recipes.title[hit.row], round(hit.score, 3))
 ```
 

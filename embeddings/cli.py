@@ -5,10 +5,17 @@ import argparse
 import json
 import sys
 
-from model.memory import DIRECTIONS
+import torch
+from PIL import Image
 
+from model.protocol import DIRECTIONS
+from pipeline.records import parse_list
+
+from .build import build_index
+from .hub import load_index, load_model, publish
 from .manifest import CorruptIndexError
 from .search import BACKENDS
+from .thumbnails import THUMB_MAX_SIDE
 
 DEFAULT_INDEX = "artifacts/index"
 DEFAULT_MODEL = "artifacts/model"
@@ -37,7 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     query.add_argument("--title", help="a dish name: finds photos")
     query.add_argument("--recipe", help="ingredients / instructions text: finds photos")
     search.add_argument("--field", choices=("image", "title", "recipe", "fused"),
-                        help="what to search (default: recipe for --image, image for text)")
+                        help="what to search (default: for --image the recipe vector the model chose on val, "
+                             "for text the photos)")
     search.add_argument("--model", help="model directory or Hub id (default: the one in the manifest)")
     search.add_argument("--model-revision", help="Hub tag or commit of --model")
     search.add_argument("-k", type=int, default=10)
@@ -57,31 +65,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run_build(args) -> int:
-    from .build import build_index
-    from .rows import THUMB_MAX_SIDE
-
     size = args.thumb_size or THUMB_MAX_SIDE
     if not 16 <= size <= 256:
         raise ValueError(f"--thumb-size must be between 16 and 256 px, got {size}")
     report = build_index(args.model, args.data, args.out, revision=args.revision, dtype=args.dtype,
                          thumb_size=size, progress=not args.quiet,
-                         feature_cache=None if args.no_feature_cache else "default")
+                         **({"feature_cache": None} if args.no_feature_cache else {}))
     print(report)
     return 0
 
 
 def query_vector(model, args):
     """(vector (1, D), its modality, default field) for the query the user gave."""
-    import torch
-
-    from train.data import parse_list
-
     with torch.no_grad():
         if args.image:
-            from PIL import Image
-
             with Image.open(args.image) as photo:
-                return model.encode_photos([photo]), "image", "recipe"
+                return model.encode_photos([photo]), "image", model.fitted.recipe_vector
         if args.title:
             return model.encode_title([args.title]), "title", "image"
         lines = parse_list(args.recipe, newline_split=True)
@@ -90,18 +89,14 @@ def query_vector(model, args):
 
 def expanded(model, vector, modality: str, field: str):
     """The query expansion the model chose on val for this (query, searched field) pair, if
-    it is one of the four trained directions (model/memory.py)."""
-    import torch
-
-    direction = f"{modality}_to_{field}"
+    it is one of the four trained directions (model/expansion.py); a search of the fused
+    recipe vector expands as the recipe direction does."""
+    direction = f"{modality}_to_{'recipe' if field == 'fused' else field}"
     with torch.no_grad():
         return model.expand(direction, vector) if direction in DIRECTIONS else vector
 
 
 def run_search(args) -> int:
-    from .hub import load_model
-    from .index import load_index
-
     index = load_index(args.index, args.revision, backend=args.backend)
     source = args.model or index.manifest["model"]["source"]
     revision = args.model_revision if args.model else index.manifest["model"].get("revision")
@@ -109,7 +104,9 @@ def run_search(args) -> int:
     index.check_model(model)
     vector, modality, field = query_vector(model, args)
     field = args.field or field
-    hits = index.search(expanded(model, vector, modality, field)[0].numpy(), field, args.k)
+    # A photo finds recipes: rows with one only, whichever recipe vector is searched.
+    rows = index.has_recipe if modality == "image" and field in ("recipe", "fused") else None
+    hits = index.search(expanded(model, vector, modality, field)[0].numpy(), field, args.k, rows=rows)
     titles = index.recipes["title"]
     if args.json:
         print(json.dumps([{"rank": n + 1, "id": h.id, "title": titles.iat[h.row], "score": round(h.score, 4)}
@@ -122,8 +119,6 @@ def run_search(args) -> int:
 
 
 def run_push(args) -> int:
-    from .hub import publish
-
     result = publish(args.model, args.index, args.repo, revision=args.branch, private=args.private, tag=args.tag,
                      license=args.license, datasets=args.dataset)
     print(f"pushed {len(result['files'])} files to https://huggingface.co/{result['repo']} at commit {result['commit']}")

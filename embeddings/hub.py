@@ -22,6 +22,8 @@ from huggingface_hub import CommitOperationAdd, HfApi, get_token, snapshot_downl
 
 from model import load_pretrained
 
+from .card import model_card
+from .index import RecipeIndex, read_index_dir
 from .manifest import DATA_FILES, MANIFEST_FILE, read_manifest
 
 INDEX_FOLDER = "index"  # where the index sits inside a published repo
@@ -84,6 +86,20 @@ def resolve_index_dir(path_or_id: str | Path, revision: str | None = None) -> tu
     return directory, None
 
 
+def load_index(path_or_repo_id: str | Path, revision: str | None = None, backend: str = "auto",
+               model=None, verify: bool = True) -> RecipeIndex:
+    """An index from a local directory or a Hub repo (`revision`: a tag or full commit).
+    Raises CorruptIndexError if anything disagrees; with `model`, also checks it is the
+    model the vectors were made with."""
+    directory, resolved_model = resolve_index_dir(path_or_repo_id, revision)
+    index = read_index_dir(directory, backend=backend, verify=verify)
+    if resolved_model is not None:
+        index.manifest["model"].update(resolved_model)
+    if model is not None:
+        index.check_model(model)
+    return index
+
+
 def _require_token() -> None:
     if get_token() is None:  # HF_TOKEN, or the file `hf auth login` writes; never printed
         raise PermissionError("no Hugging Face token: set HF_TOKEN or run `hf auth login` first")
@@ -117,9 +133,6 @@ def publish(model_dir: str | Path, index_dir: str | Path | None, repo: str, *, r
     """Upload a model dir (+ optionally an index dir) to model repo `repo` in one commit.
     `revision`: the branch to commit to (default main); `tag`: a tag to pin it by.
     Returns {"repo", "commit", "files", "preload"}."""
-    from .card import model_card
-    from .index import read_index_dir
-
     model_dir = Path(model_dir)
     if not is_repo_id(repo):
         raise ValueError(f"--repo must look like USER/NAME, got {repo!r}")

@@ -1,4 +1,4 @@
-"""Load a verified index directory (local or from the Hub) and search it."""
+"""Read a verified index directory and search it (embeddings/hub.py fetches one from the Hub)."""
 from __future__ import annotations
 
 import io
@@ -44,7 +44,12 @@ class RecipeIndex:
         self._vectors = vectors  # stored fields, (count, dim) in the stored dtype
         self._has_recipe = torch.tensor(table["has_recipe"].to_numpy(dtype=bool))
         self._backend = backend
-        self._searchers: dict[str, tuple] = {}  # field -> (searcher, row numbers it covers)
+        self._searchers: dict[str, object] = {}  # field -> searcher over every row
+
+    @property
+    def has_recipe(self) -> np.ndarray:
+        """(count,) bool: rows with ingredients or instructions (the others are title-only)."""
+        return self._has_recipe.numpy()
 
     @property
     def count(self) -> int:
@@ -66,15 +71,17 @@ class RecipeIndex:
         return self._vectors[field]
 
     def _searcher(self, field: str):
+        """One searcher per field over every row; filters are row masks applied in the search."""
         if field not in self._searchers:
-            rows = torch.nonzero(self._has_recipe).squeeze(1) if field == "recipe" else torch.arange(self.count)
-            matrix = self.vectors(field)
-            matrix = matrix[rows] if field == "recipe" else matrix
-            self._searchers[field] = (make_searcher(matrix.contiguous(), self._backend), rows.numpy())
+            self._searchers[field] = make_searcher(self.vectors(field).contiguous(), self._backend)
         return self._searchers[field]
 
-    def search(self, query_vector, field: str, k: int = 10) -> list[Hit]:
-        """Top-k rows by cosine with `query_vector` (D,); rows lacking the field never appear."""
+    def search(self, query_vector, field: str, k: int = 10, rows=None) -> list[Hit]:
+        """Top-k rows by cosine with `query_vector` (D,), best first. `rows`: an optional
+        (count,) boolean mask of the rows that may appear, applied before ranking, so k rows
+        come back whenever k rows pass it. Rows lacking the field never appear: "recipe" is
+        searched among rows with a recipe only ("fused" is the title vector on the others;
+        pass rows=index.has_recipe for recipes only)."""
         if field not in SEARCH_FIELDS:
             raise ValueError(f"field must be one of {SEARCH_FIELDS}, got {field!r}")
         query = torch.as_tensor(np.asarray(query_vector, dtype=np.float32)).reshape(-1)
@@ -83,10 +90,14 @@ class RecipeIndex:
         norm = float(query.norm())
         if not norm > 0 or not np.isfinite(norm):
             raise ValueError(f"query vector has norm {norm}: it must be finite and non-zero")
-        query = query / norm
-        searcher, rows = self._searcher(field)
-        scores, positions = searcher.search(query, int(k))
-        return [Hit(int(rows[p]), self._ids[rows[p]], float(s)) for s, p in zip(scores, positions)]
+        allowed = self._has_recipe if field == "recipe" else None
+        if rows is not None:
+            mask = torch.as_tensor(np.asarray(rows, dtype=bool))
+            if mask.shape != (self.count,):
+                raise ValueError(f"a row mask has one entry per row ({self.count}), got shape {tuple(mask.shape)}")
+            allowed = mask if allowed is None else allowed & mask
+        scores, positions = self._searcher(field).search(query / norm, int(k), allowed)
+        return [Hit(int(p), self._ids[p], float(s)) for s, p in zip(scores, positions)]
 
     def thumbnail(self, row: int) -> Image.Image:
         image = Image.open(io.BytesIO(self._thumbnails[row]))
@@ -144,19 +155,3 @@ def check_norms(vectors: dict[str, torch.Tensor], has_recipe: np.ndarray, path: 
         if len(bad):
             row = int(rows[bad[0]])
             raise CorruptIndexError(f"{path}: {field!r} row {row} has norm {norms[bad[0]]:.3f}, expected {expected[bad[0]]:.0f}")
-
-
-def load_index(path_or_repo_id: str | Path, revision: str | None = None, backend: str = "auto",
-               model=None, verify: bool = True) -> RecipeIndex:
-    """An index from a local directory or a Hub repo (`revision`: a tag or full commit).
-    Raises CorruptIndexError if anything disagrees; with `model`, also checks it is the
-    model the vectors were made with."""
-    from .hub import resolve_index_dir
-
-    directory, resolved_model = resolve_index_dir(path_or_repo_id, revision)
-    index = read_index_dir(directory, backend=backend, verify=verify)
-    if resolved_model is not None:
-        index.manifest["model"].update(resolved_model)
-    if model is not None:
-        index.check_model(model)
-    return index

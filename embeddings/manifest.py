@@ -50,7 +50,7 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         if name.startswith("memory_"):
-            continue  # the query-expansion memory changes queries, never the vectors an index stores
+            continue  # the query-expansion rows change queries, never the vectors an index stores
         digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
         flat = tensor.detach().cpu().contiguous().reshape(-1)  # 0-d buffers cannot be viewed as bytes
         digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")

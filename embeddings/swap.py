@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from model.atomic import umask
+
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -50,11 +52,10 @@ def remove_stale(target: Path) -> None:
 def publish_permissions(directory: Path) -> None:
     """mkdtemp / mkstemp create 0700 / 0600 entries; an index is read by other users
     (a web server, a Space), so give it the modes a plain mkdir / open would (umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    directory.chmod(0o777 & ~umask)
+    mask = umask()
+    directory.chmod(0o777 & ~mask)
     for path in directory.rglob("*"):
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def replace_dir(target: Path, fill: Callable[[Path], None]) -> None:

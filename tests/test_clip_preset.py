@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
 
-from model import Retriever, RetrieverConfig, load_pretrained, preset, save_pretrained
+from model import FittedState, Retriever, RetrieverConfig, load_pretrained, preset, save_pretrained
 from model.clip import ClipImageBackbone, ClipTextBackbone
 from model.encoders import TextBackbone
 from tiny import make_clip_checkpoint, make_kaggle_folder
@@ -81,7 +81,7 @@ def test_photos_and_titles_go_through_clip_recipes_through_the_sentence_encoder(
         assert torch.allclose(F.normalize(model.title_features(TITLES), dim=-1), title_ref, atol=1e-5)
         assert model.recipe_features(INGREDIENTS, INSTRUCTIONS).shape == (2, 2 * 32)
         photo = model.encode_photos([Image.new("RGB", (64, 40), (200, 40, 40))])
-    assert (model.config.image_feature_dim, model.config.text_feature_dim) == (24, 24)
+    assert (model.fitted.image_feature_dim, model.fitted.text_feature_dim) == (24, 24)
     embeds = embed_all(model, pixels)
     assert {k: tuple(v.shape) for k, v in embeds.items()} == {"image": (3, 16), "title": (2, 16), "recipe": (2, 16)}
     for vectors in [*embeds.values(), photo]:
@@ -119,7 +119,6 @@ def test_saved_clip_model_rebuilds_without_its_checkpoint(tmp_path, text_backbon
     ({"image_weights": "imagenet"}, "image_weights for a CLIP image tower"),
     ({"image_backbone": "hf-clip:/no/such/clip"}, "cannot load the CLIP image tower from '/no/such/clip'"),
     ({"title_backbone": "hf-clip:BERT"}, "no complete CLIP text tower"),
-    ({"zero_shot_bridge": True}, "zero-shot bridge needs an image backbone with its ImageNet classifier"),
 ])
 def test_bad_clip_configs_fail_with_a_clear_message(checkpoint, text_backbone_dir, overrides, message):
     fill = {"CHECKPOINT": f"hf-clip:{checkpoint}", "hf-clip:BERT": f"hf-clip:{text_backbone_dir}"}
@@ -160,9 +159,9 @@ def test_cli_trains_clip_and_the_folder_rebuilds_offline(setup, checkpoint, text
         assert len(weights) > 20 and all(torch.equal(w, original[name]) for name, w in weights.items())
     # The same model from its parts: the checkpoint's towers + the trained heads from the folder.
     # (Its lexical buffers sized as the trained folder's, then filled from it with the heads.)
-    fitted = json.loads((out / "config.json").read_text())["lexical_vocabulary"]
-    reference = Retriever(dataclasses.replace(clip_config(checkpoint, text_backbone_dir), lexical_vocabulary=fitted)).eval()
-    # (The query-expansion memory is left out: the reference config has none; test_memory.py covers it.)
+    vocabulary = json.loads((out / "config.json").read_text())["fitted"]["lexical_vocabulary"]
+    reference = Retriever(clip_config(checkpoint, text_backbone_dir), FittedState(lexical_vocabulary=vocabulary)).eval()
+    # (The query-expansion rows are left out: the reference has none; test_expansion.py covers them.)
     heads = {k: v for k, v in saved.items() if not k.startswith(("image_encoder.", "text_encoders.", "memory_"))}
     assert not set(reference.load_state_dict(heads, strict=False).unexpected_keys)
     pixels = torch.randn(2, 3, 32, 32)

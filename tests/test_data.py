@@ -3,7 +3,11 @@ import json
 import pytest
 from PIL import Image
 
-from train.data import load_recipes, parse_list, select_split, split_of
+from pipeline.read import load_recipes
+
+from pipeline.records import parse_list
+
+from pipeline.splits import select_split, split_of
 from tiny import make_kaggle_folder
 
 

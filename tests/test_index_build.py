@@ -1,3 +1,4 @@
+import dataclasses
 """Building an index from a tiny random model and a generated collection."""
 import io
 import os
@@ -7,9 +8,9 @@ from PIL import Image
 
 from embeddings import CorruptIndexError, build_index, load_index
 from embeddings.manifest import MANIFEST_FILE
-from model import load_pretrained
+from model import FeatureRecord, load_pretrained
 from tiny import make_kaggle_folder, make_tiny_model_dir
-from train.data import KAGGLE_CSV
+from pipeline.read import KAGGLE_CSV
 
 
 def counting_model(model_dir):
@@ -81,7 +82,7 @@ def test_searching_with_another_model_is_refused(tiny_model_dir, kaggle_folder, 
     other = load_pretrained(make_tiny_model_dir(tmp_path / "other", seed=1))
     with pytest.raises(CorruptIndexError, match="model mismatch.*built with model"):
         load_index(tmp_path / "index", model=other)
-    other.config.embed_dim = 32
+    other.config = dataclasses.replace(other.config, embed_dim=32)
     with pytest.raises(CorruptIndexError, match="32 dimensions.*16-d"):
         load_index(tmp_path / "index").check_model(other)
 
@@ -120,8 +121,8 @@ def test_bad_inputs_are_named(tiny_model_dir, tmp_path):
 
 
 def test_thumbnails_are_small_jpegs(tmp_path):
-    from embeddings.rows import make_thumbnail
-    from train.data import Recipe
+    from embeddings.thumbnails import make_thumbnail
+    from pipeline.records import Recipe
 
     big = tmp_path / "big.png"
     Image.new("RGBA", (1200, 800), (10, 200, 30, 128)).save(big)
@@ -135,17 +136,16 @@ def test_frozen_backbone_models_reuse_trains_feature_cache(tiny_model_dir, kaggl
     from model import save_pretrained
 
     frozen = load_pretrained(tiny_model_dir)
-    frozen.config.extra["frozen_backbones"] = True
+    frozen.fitted.features = FeatureRecord(finetune_top=0, views=1)  # as `python -m train --finetune-top 0` records
     save_pretrained(frozen, tmp_path / "frozen")
     live = build_index(tmp_path / "frozen", kaggle_folder, tmp_path / "live", feature_cache=None, progress=False)
     assert live.encoded["image"] == 22
     build_index(tmp_path / "frozen", kaggle_folder, tmp_path / "first", feature_cache=tmp_path / "cache", progress=False)
-    assert list((tmp_path / "cache").glob("image-*.safetensors"))  # written on a miss, as train does
+    assert list((tmp_path / "cache").glob("views-*.safetensors"))  # written on a miss, as train does
 
     model = counting_model(tmp_path / "frozen")
-    model.config.extra["frozen_backbones"] = True
     calls = []
-    model.image_features = lambda *a: calls.append(a)  # must not run: the cache answers
+    model.image_encoder.forward_trunk = lambda *a: calls.append(a)  # must not run: the cache answers
     build_index(tmp_path / "frozen", kaggle_folder, tmp_path / "cached", model=model, feature_cache=tmp_path / "cache", progress=False)
     assert calls == [] and model.rows_encoded == {"image": 0, "title": 0, "recipe": 0}
     a, b = load_index(tmp_path / "live"), load_index(tmp_path / "cached")
@@ -157,7 +157,7 @@ def test_photo_tail_finetuned_models_reuse_cached_trunk_activations(tiny_model_d
     from model import save_pretrained
 
     tuned = load_pretrained(tiny_model_dir)
-    tuned.config.extra.update(frozen_backbones=False, finetune_top=2, views=3, live=False)
+    tuned.fitted.features = FeatureRecord(finetune_top=2, views=3)
     save_pretrained(tuned, tmp_path / "tuned")
     live = build_index(tmp_path / "tuned", kaggle_folder, tmp_path / "live", feature_cache=None, progress=False)
     assert live.encoded["image"] == 22

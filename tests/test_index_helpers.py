@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 
 from embeddings.build import index_manifest, write_index_files
-from embeddings.rows import content_hash
-from train.data import Recipe
+from pipeline.records import row_hash
+from pipeline.records import Recipe
 
 
 def jpeg_bytes(colour=(200, 40, 40), size=(40, 30)) -> bytes:
@@ -45,6 +45,6 @@ def write_synthetic_index(directory: Path, n: int = 300, dim: int = 32, title_on
     model = {"source": "synthetic", "revision": None, "fingerprint": "0" * 64, "preset": "none"}
     thumbnail = {"max_side": 192, "quality": 70, "format": "JPEG"}
     Path(directory).mkdir(parents=True, exist_ok=True)
-    write_index_files(Path(directory), vectors, recipes, [content_hash(r) for r in recipes],
+    write_index_files(Path(directory), vectors, recipes, [row_hash(r) for r in recipes],
                       [r.image_bytes for r in recipes], index_manifest(model, dim, dtype, recipes, thumbnail, "synthetic"))
     return vectors

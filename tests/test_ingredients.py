@@ -4,9 +4,9 @@ import json
 import torch
 from safetensors.torch import load_file
 
-from model import Retriever
+from model import FittedState, Retriever
 from tiny import tiny_config, train_tiny
-from train.data import Recipe
+from pipeline.records import Recipe
 from train.ingredients import build_vocabulary, ingredient_words, label_matrix
 from train.loop import batch_loss
 
@@ -32,7 +32,7 @@ def test_vocabulary_counts_training_recipes_and_labels_are_multi_hot():
 
 def test_ingredient_loss_adds_a_term_that_trains_its_head(text_backbone_dir):
     torch.manual_seed(0)
-    model = Retriever(tiny_config(text_backbone_dir, ingredient_vocab=["rice", "egg", "salt"])).eval()  # no dropout: two calls compare
+    model = Retriever(tiny_config(text_backbone_dir), FittedState(ingredient_vocab=["rice", "egg", "salt"])).eval()  # no dropout: two calls compare
     features = {"image": torch.randn(6, model.image_encoder.feature_dim),  # what each head reads
                 "title": torch.randn(6, model.title_head[0].in_features), "recipe": torch.randn(6, model.recipe_head[0].in_features)}
     has_recipe = torch.tensor([True, True, True, True, False, False])
@@ -46,6 +46,6 @@ def test_ingredient_loss_adds_a_term_that_trains_its_head(text_backbone_dir):
 
 def test_cli_trains_with_the_ingredient_head_and_saves_its_vocabulary(tmp_path, text_backbone_dir):
     out = train_tiny(tmp_path, text_backbone_dir, "--ingredient-weight", "0.5")
-    vocabulary = json.loads((out / "config.json").read_text())["ingredient_vocab"]
+    vocabulary = json.loads((out / "config.json").read_text())["fitted"]["ingredient_vocab"]
     assert vocabulary and all(isinstance(w, str) for w in vocabulary)
     assert load_file(str(out / "model.safetensors"))["ingredient_head.weight"].shape[0] == len(vocabulary)

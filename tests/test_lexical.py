@@ -58,7 +58,7 @@ def test_a_fitted_model_saves_and_loads_with_its_lexical_features(tmp_path, text
     torch.manual_seed(0)
     model = Retriever(tiny_config(text_backbone_dir, lexical_dims=8)).eval()
     model.fit_lexical(TRAIN, [t + " then bake" for t in TRAIN])
-    assert model.config.lexical_vocabulary == {"title": model.lexical["title"].vocabulary_size,
+    assert model.fitted.lexical_vocabulary == {"title": model.lexical["title"].vocabulary_size,
                                                "recipe": model.lexical["recipe"].vocabulary_size}
     assert model.title_inputs(["lemon tart"]).shape == (1, model.title_encoder.feature_dim + 8)
     save_pretrained(model, tmp_path / "m")
@@ -74,6 +74,6 @@ def test_a_fitted_model_saves_and_loads_with_its_lexical_features(tmp_path, text
 
 def test_a_config_saved_before_lexical_features_means_none():
     raw = json.loads(RetrieverConfig().to_json())
-    for key in ("lexical_dims", "lexical_max_terms", "lexical_vocabulary"):
+    for key in ("lexical_dims", "lexical_max_terms"):
         raw.pop(key)
     assert RetrieverConfig.from_json(json.dumps(raw)).lexical_dims == 0

@@ -1,4 +1,5 @@
 import dataclasses
+import json
 import os
 
 import pytest
@@ -54,45 +55,49 @@ def test_seed_design_builds_and_runs_with_tiny_distilberts(tmp_path):
         assert model.encode_image(torch.randn(2, 3, 64, 64)).shape == (2, 32)
         assert model.encode_title(["a", "b"]).shape == (2, 32)
         assert model.encode_recipe([["x"]], [["y"]]).shape == (1, 32)
-    assert config.image_feature_dim == 2048
+    assert model.fitted.image_feature_dim == 2048
     save_pretrained(model, tmp_path / "seed")
     assert RetrieverConfig.from_json((tmp_path / "seed" / "config.json").read_text()).preset == "seed"
 
 
-def test_zero_shot_bridge_round_trips_and_feeds_the_image_head(tmp_path, text_backbone_dir):
-    torch.manual_seed(0)
-    model = Retriever(tiny_config(text_backbone_dir, zero_shot_bridge=True)).eval()
-    classes, width = model.class_text.shape
-    assert classes == model.image_encoder.num_classes
-    assert torch.allclose(model.class_text.norm(dim=-1), torch.ones(classes))
-    pooled = torch.randn(3, model.image_encoder.feature_dim)
-    assert model.bridge(pooled).shape == (3, model.image_encoder.feature_dim + width)
-    save_pretrained(model, tmp_path / "bridge")
-    again = load_pretrained(tmp_path / "bridge")
-    assert torch.equal(again.class_text, model.class_text)
-    pixels = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        assert torch.equal(model.encode_image(pixels), again.encode_image(pixels))
+def test_a_config_is_never_changed_by_the_model_built_from_it(text_backbone_dir):
+    config = tiny_config(text_backbone_dir)
+    before = config.to_json()
+    model = Retriever(config)
+    titles = ["lemon tart", "lemon cake", "apple pie", "apple crumble", "rice salad", "bean soup"]
+    model.fit_lexical(titles, titles)
+    assert config.to_json() == before and model.config is config
+    assert model.fitted.lexical_vocabulary["title"] > 0  # what was fitted lives in the fitted state
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.embed_dim = 8
+
+
+def test_removed_options_in_an_old_config_load_or_are_refused_by_name():
+    old = json.loads(preset("default").to_json())
+    assert RetrieverConfig.from_json(json.dumps({**old, "input_dropout": 0.0})) == preset("default")
+    with pytest.raises(ValueError, match="zero-shot bridge"):
+        RetrieverConfig.from_json(json.dumps({**old, "zero_shot_bridge": True}))
 
 
 def test_a_save_interrupted_before_config_json_still_loads(tmp_path, text_backbone_dir):
     """The weights are replaced first; a crash before config.json is rewritten must not
     leave a folder whose config no longer fits its weights."""
-    from model.memory import DIRECTIONS
+    from model.protocol import DIRECTIONS
 
     torch.manual_seed(0)
     model = Retriever(tiny_config(text_backbone_dir)).eval()
     save_pretrained(model, tmp_path / "m")
     stale_config = (tmp_path / "m" / "config.json").read_text()
-    # A second save adds the query-expansion memory (new tensors and config fields) ...
+    # A second save adds the query-expansion rows (new tensors and fitted fields) ...
     rows = 6
     embeds = {m: torch.nn.functional.normalize(torch.randn(rows, model.config.embed_dim), dim=-1)
               for m in ("image", "title", "recipe")}
-    model.set_memory(embeds, torch.ones(rows, dtype=torch.bool), {d: {"k": 2, "weight": 0.5} for d in DIRECTIONS})
+    model.set_expansion_rows(embeds, torch.ones(rows, dtype=torch.bool))
+    model.set_expansion_directions({d: {"k": 2, "weight": 0.5} for d in DIRECTIONS})
     save_pretrained(model, tmp_path / "m")
     # ... and is killed after the weights' rename, before config.json's.
     (tmp_path / "m" / "config.json").write_text(stale_config)
     with pytest.warns(UserWarning, match="interrupted save"):
         again = load_pretrained(tmp_path / "m")
-    assert again.config == model.config
+    assert again.config == model.config and again.fitted == model.fitted
     assert torch.equal(again.memory_image, model.memory_image)

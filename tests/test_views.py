@@ -2,11 +2,22 @@
 import pytest
 import torch
 
-from model import Retriever
+from model import FeatureRecord, FittedState, Retriever
+from pipeline.features import FeatureCache
+from pipeline.photos import plain_pixels
+from pipeline.read import load_recipes
+from pipeline.sources import CachedSource
 from tiny import tiny_config
-from train.data import load_recipes
-from train.features import extract_image_features
-from train.views import CachedViews, view_features
+
+
+def view_features(model, recipes, views, top, cache_dir, augmented=None, progress=False):
+    return FeatureCache(cache_dir, recipes, progress).photos(model, views, top, augmented)
+
+
+@torch.no_grad()
+def extract_image_features(model, recipes):
+    """The plain crop of each photo through the whole backbone, as the app encodes a photo."""
+    return model.image_features(torch.stack([plain_pixels(model, r) for r in recipes]))
 
 
 @pytest.mark.parametrize("top", [0, 1, 2, 3])
@@ -39,7 +50,7 @@ def test_views_are_reproducible_and_view_zero_is_the_plain_photo(kaggle_folder, 
     assert first["trunk"].dtype == torch.float16 and first["aug_trunk"].shape[:2] == (len(recipes), 2)
     for name in first:
         assert torch.equal(first[name], again[name].flip(0)), f"{name}: a view is drawn from (photo id, view) alone"
-    plain = extract_image_features(model, recipes, progress=False)
+    plain = extract_image_features(model, recipes)
     assert torch.allclose(first["pooled"], plain, atol=1e-5), "view 0 is the plain crop"
     half = len(recipes) // 2
     assert not torch.allclose(first["aug_pooled"][:half, 0], plain[:half], atol=1e-3), "other views are augmented"
@@ -52,7 +63,7 @@ def test_cached_views_source_draws_views_in_training_and_view_zero_in_evaluation
     views = view_features(model, recipes, views=4, top=1, cache_dir=None, progress=False)
     text = {"title": torch.randn(len(recipes), 32), "recipe": torch.randn(len(recipes), 64)}
     has_recipe = torch.tensor([r.has_recipe for r in recipes])
-    source = CachedViews(model, views, text, has_recipe, torch.arange(len(recipes)), top=1, augmented=True)
+    source = CachedSource(model, views, text, has_recipe, torch.arange(len(recipes)), top=1, augmented=True)
     rows = torch.arange(len(recipes))
     with torch.no_grad():
         evaluation = source.batch(rows, torch.device("cpu"), training=False)["image"]
@@ -63,30 +74,14 @@ def test_cached_views_source_draws_views_in_training_and_view_zero_in_evaluation
     assert not torch.allclose(training, evaluation, atol=1e-3)
 
 
-def test_heads_only_requests_reuse_an_entry_made_for_more_views_or_a_deeper_trunk(kaggle_folder, text_backbone_dir,
-                                                                                   tmp_path, monkeypatch):
-    import train.views as views_module
-
-    recipes = load_recipes(kaggle_folder, progress=False)
-    model = Retriever(tiny_config(text_backbone_dir)).eval()
-    train = {r.id for r in recipes[::2]}
-    made = view_features(model, recipes, views=3, top=2, cache_dir=tmp_path, augmented=train, progress=False)
-    monkeypatch.setattr(views_module, "extract_views", lambda *a, **k: pytest.fail("must not extract again"))
-    fewer = view_features(model, recipes, views=2, top=0, cache_dir=tmp_path, augmented=train, progress=False)
-    plain = view_features(model, recipes, views=1, top=0, cache_dir=tmp_path, augmented=train, progress=False)
-    assert torch.equal(fewer["pooled"], made["pooled"]) and torch.equal(plain["pooled"], made["pooled"])
-    assert torch.equal(fewer["aug_pooled"], made["aug_pooled"][:, :1])
-    assert "trunk" not in fewer and "aug_pooled" not in plain
-
-
 def test_a_fine_tuned_tail_never_stores_its_features_where_heads_only_training_reads(kaggle_folder, text_backbone_dir,
                                                                                        tmp_path):
     # Evaluating a model whose top blocks were fine-tuned caches its trunk under the
     # pretrained backbone's key; its tail's output must not be served later as the
     # pretrained backbone's pooled features to a frozen-heads training.
     recipes = load_recipes(kaggle_folder, progress=False)
-    tuned = Retriever(tiny_config(text_backbone_dir)).eval()
-    tuned.config.extra["finetune_top"] = 2  # what `python -m train --finetune-top 2` records
+    # What `python -m train --finetune-top 2` records:
+    tuned = Retriever(tiny_config(text_backbone_dir), FittedState(features=FeatureRecord(finetune_top=2, views=1))).eval()
     with torch.no_grad():
         for p in tuned.image_encoder.units()[-1].parameters():
             p.add_(0.5)  # the tail moved away from the pretrained weights
@@ -95,8 +90,23 @@ def test_a_fine_tuned_tail_never_stores_its_features_where_heads_only_training_r
 
     fresh = Retriever(tiny_config(text_backbone_dir)).eval()
     served = view_features(fresh, recipes, views=1, top=0, cache_dir=tmp_path, progress=False)
-    with torch.no_grad():
-        expected = extract_image_features(fresh, recipes, progress=False)
+    expected = extract_image_features(fresh, recipes)
     assert torch.allclose(served["pooled"], expected, atol=1e-5)
     with pytest.raises(ValueError, match="fine-tuned"):
         view_features(tuned, recipes, views=1, top=0, cache_dir=None, progress=False)
+
+
+def test_one_view_source_draws_nothing_from_the_random_stream(kaggle_folder, text_backbone_dir):
+    """Frozen-heads training (one view) must leave torch's random stream to the dropout
+    masks, as the heads-only source did before views existed."""
+    recipes = load_recipes(kaggle_folder, progress=False)
+    model = Retriever(tiny_config(text_backbone_dir)).eval()
+    views = view_features(model, recipes, views=1, top=0, cache_dir=None)
+    text = {"title": torch.randn(len(recipes), 32), "recipe": torch.randn(len(recipes), 64)}
+    source = CachedSource(model, views, text, torch.ones(len(recipes), dtype=torch.bool), torch.arange(len(recipes)),
+                          top=0, augmented=True)
+    torch.manual_seed(0)
+    batch = source.batch(torch.arange(4), torch.device("cpu"), training=True)
+    after = torch.rand(1)
+    torch.manual_seed(0)
+    assert torch.equal(torch.rand(1), after) and torch.equal(batch["image"], views["pooled"][:4])

@@ -8,27 +8,28 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from model import PRESETS, Retriever, RetrieverConfig, preset, save_pretrained
-from model.saving import atomic_write_bytes
+from embeddings.build import build_index
+from embeddings.hub import publish
+from model import PRESETS, FeatureRecord, FittedState, Retriever, RetrieverConfig, preset, save_pretrained
+from model.atomic import atomic_write_json
+from model.preprocess import recipe_text
+from pipeline.embed import embed_source
+from pipeline.features import DEFAULT_CACHE
+from pipeline.read import load_recipes
+from pipeline.sources import cached_sources, live_sources
+from pipeline.splits import split_rows
 
-from .data import load_recipes, split_of
-from .memory import describe, expanded_queries, fit_query_expansion
-from .features import DEFAULT_CACHE, backbone_features, fit_lexical
+from .expansion import describe, fit_query_expansion, score_test
 from .ingredients import build_vocabulary, label_matrix
-from .loop import TrainOptions, embed_features, train_model
+from .loop import TrainOptions, train_model, unfreeze_top
 from .metrics import evaluate_embeddings, format_table
 from .plots import plot_curves
-from .sources import CachedFeatures, LiveFeatures, unfreeze_top
-from .views import CachedViews, view_features
-
-SPLIT_NAMES = ("train", "val", "test")
 
 
 def pick_device(name: str) -> torch.device:
@@ -41,39 +42,41 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _views_cached(model: Retriever, ordered: list, splits: dict, cache_dir) -> bool:
-    """Whether a views entry of this collection can serve the plain crops (view 0)."""
-    from .views import reusable_views_path
-
-    return reusable_views_path(model, ordered, 1, cache_dir, {r.id for r in splits["train"]}) is not None
-
-
 def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_dir, progress: bool):
     """Feature sources of each split for the training mode, the unfrozen backbone tensors,
     and the seconds spent on text and on photo features (near zero on a cache hit)."""
     if options.live:
-        trainable = unfreeze_top(model, options.finetune_top)
-        return {n: LiveFeatures(model, rows) for n, rows in splits.items()}, trainable, {}
+        return live_sources(model, splits), unfreeze_top(model, options.finetune_top), {}
     if options.finetune_top and not model.image_encoder.splittable:
         raise SystemExit(f"{model.config.image_backbone} cannot fine-tune on cached activations; "
                          "add --live to run it on every batch (a GPU helps)")
     trainable = unfreeze_top(model, options.finetune_top, towers=("image",))
-    ordered = splits["train"] + splits["val"] + splits["test"]
-    bounds = torch.cumsum(torch.tensor([0] + [len(splits[n]) for n in SPLIT_NAMES]), 0)
-    ranges = {n: torch.arange(bounds[i], bounds[i + 1]) for i, n in enumerate(SPLIT_NAMES)}
-    started = time.time()
-    text = backbone_features(model, ordered, cache_dir, progress=progress, parts=("text",))
-    seconds = {"text_features": time.time() - started}
-    if options.views == 1 and options.finetune_top == 0 and not _views_cached(model, ordered, splits, cache_dir):
-        features = {**text, **backbone_features(model, ordered, cache_dir, progress=progress, parts=("image",))}
-        sources = {n: CachedFeatures(features, rows) for n, rows in ranges.items()}
-    else:
-        views = view_features(model, ordered, options.views, options.finetune_top, cache_dir,
-                              augmented={r.id for r in splits["train"]}, progress=progress)
-        sources = {n: CachedViews(model, views, text, text["has_recipe"], rows, options.finetune_top,
-                                  augmented=n == "train") for n, rows in ranges.items()}
-    seconds["photo_features"] = time.time() - started - seconds["text_features"]
+    sources, seconds = cached_sources(model, splits, options.views, options.finetune_top, cache_dir, progress)
     return sources, trainable, seconds
+
+
+def fit_lexical(model: Retriever, train_recipes: list) -> None:
+    """Fit the model's lexical features to the training rows (titles of all, recipe texts of
+    those with a recipe): never to val or test. About 15 s for the sample's 7.5k rows."""
+    if not model.config.lexical_dims:
+        return
+    started = time.time()
+    model.fit_lexical([r.title for r in train_recipes],
+                      [recipe_text(r.ingredients, r.instructions) for r in train_recipes if r.has_recipe])
+    sizes = model.fitted.lexical_vocabulary
+    print(f"lexical features fitted on {len(train_recipes)} training rows: {sizes['title']} title terms, "
+          f"{sizes['recipe']} recipe terms ({time.time() - started:.0f} s)", file=sys.stderr)
+
+
+def choose_recipe_vector(model: Retriever, val_embeds: dict, val_has_recipe: torch.Tensor) -> None:
+    """The recipe vector: recipe text alone, or fused with the title, whichever gives the
+    better mean val R@1 of image->recipe and recipe->image."""
+    choice = {}
+    for field in ("recipe", "fused"):
+        m = evaluate_embeddings(val_embeds, val_has_recipe, recipe_field=field)
+        choice[field] = (m["image_to_recipe"]["r1"] + m["recipe_to_image"]["r1"]) / 2
+    model.fitted.recipe_vector = max(choice, key=choice.get)
+    model.fitted.recipe_vector_val_r1 = choice
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,10 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay")
     p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="linear LR warm-up")
     p.add_argument("--patience", type=int, default=d.patience, help="early stop after this many epochs without a better val score")
-    p.add_argument("--loss-pairs", default=d.loss_pairs, choices=["all", "image_recipe"], help="all: six-pair InfoNCE over image, title, recipe; image_recipe: that pair only")
     p.add_argument("--ingredient-weight", type=float, default=d.ingredient_weight, help="weight of the auxiliary loss that predicts ingredient words from photo and recipe embeddings (0: off)")
-    p.add_argument("--hard-negatives", type=float, default=d.hard_negatives, metavar="BETA", help="weight each InfoNCE negative by exp(BETA * logit), normalised (0: plain InfoNCE)")
-    p.add_argument("--title-pretrain-epochs", type=int, default=d.title_pretrain_epochs, help="train photo-title only (every row) for this many epochs before the full loss")
     p.add_argument("--finetune-top", type=int, default=None, help=f"0: frozen backbones. N: the image backbone's top N blocks train on cached activations of the blocks below (CPU); with --live the top N blocks/layers of every backbone train. Default: {d.finetune_top} where the image backbone allows it (timm/torchvision), else 0")
     p.add_argument("--views", type=int, default=d.views, help="cached views per photo: 1 = the plain crop; V > 1 adds V-1 augmented views (random crop, flip, colour), extracted once")
     p.add_argument("--live", action="store_true", help="run the backbones on every batch with fresh augmentation instead of caching (full fine-tune path, for GPUs: --device cuda)")
@@ -122,32 +122,32 @@ def main(argv: list[str] | None = None) -> int:
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr=args.backbone_lr,
                            weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
                            finetune_top=d.finetune_top if args.finetune_top is None else args.finetune_top,
-                           views=args.views, live=args.live,
-                           patience=args.patience, seed=args.seed, ingredient_weight=args.ingredient_weight,
-                           loss_pairs=args.loss_pairs, hard_negatives=args.hard_negatives,
-                           title_pretrain_epochs=args.title_pretrain_epochs)
+                           views=args.views, live=args.live, patience=args.patience, seed=args.seed,
+                           ingredient_weight=args.ingredient_weight)
     recipes = load_recipes(args.data, progress=progress)
     if args.limit:
         recipes = recipes[: args.limit]
-    splits = {name: [r for r in recipes if split_of(r.id) == name] for name in ("train", "val", "test")}
+    splits = split_rows(recipes)
     for name, rows in splits.items():
         if sum(r.has_recipe for r in rows) < 2 or len(rows) < 2:
             raise SystemExit(f"the {name} split of {args.data} has {len(rows)} rows "
                              f"({sum(r.has_recipe for r in rows)} full recipes): too few to train and choose on val")
-    print(" / ".join(f"{n}: {len(rows)} rows, {sum(r.has_recipe for r in rows)} full" for n, rows in splits.items()), file=sys.stderr)
+    print(" / ".join(f"{n}: {len(rows)} rows, {sum(r.has_recipe for r in rows)} full" for n, rows in splits.items()),
+          file=sys.stderr)
 
     torch.manual_seed(args.seed)  # head initialisation
     overrides = {"embed_dim": args.embed_dim} if args.embed_dim else {}
     if args.lexical_dims is not None:
         overrides["lexical_dims"] = args.lexical_dims
+    fitted = FittedState()
     if options.ingredient_weight:
-        overrides["ingredient_vocab"] = build_vocabulary(splits["train"])
-        if not overrides["ingredient_vocab"]:
+        fitted.ingredient_vocab = build_vocabulary(splits["train"])
+        if not fitted.ingredient_vocab:
             raise SystemExit("--ingredient-weight: no ingredient word occurs in two training recipes; "
                              "train without it on a collection with no ingredient lists")
     try:
-        config = (RetrieverConfig.from_json(args.config.read_text()) if args.config else preset(args.preset))
-        model = Retriever(dataclasses.replace(config, **overrides))
+        config = RetrieverConfig.from_json(args.config.read_text()) if args.config else preset(args.preset)
+        model = Retriever(dataclasses.replace(config, **overrides), fitted)
     except (ValueError, OSError) as err:  # a bad config or backbone spec, weights not reachable: one line, no trace
         raise SystemExit(f"cannot build the model: {err}") from err
     if args.finetune_top is None and not args.live and not model.image_encoder.splittable:
@@ -155,67 +155,52 @@ def main(argv: list[str] | None = None) -> int:
         # trunk/tail split (CLIP's ViT) train heads only unless asked for --live.
         options = dataclasses.replace(options, finetune_top=0)
     fit_lexical(model, splits["train"])
-    sources, trainable, feature_seconds = make_sources(model, splits, options, None if args.no_cache else args.cache_dir,
-                                                       progress)
+    sources, trainable, feature_seconds = make_sources(model, splits, options,
+                                                       None if args.no_cache else args.cache_dir, progress)
     if trainable:
         print(f"fine-tuning {len(trainable)} backbone tensors on {device}", file=sys.stderr)
     extracted = time.time()
 
+    labels = label_matrix(splits["train"], model.fitted.ingredient_vocab) if options.ingredient_weight else None
     result = train_model(model, sources["train"], sources["val"], options, args.out, device,
-                         resume=args.resume, stop_after=args.stop_after, progress=progress,
-                         labels=label_matrix(splits["train"], model.config.ingredient_vocab) if options.ingredient_weight else None)
+                         resume=args.resume, stop_after=args.stop_after, progress=progress, labels=labels)
     if args.stop_after is not None and result["history"][-1]["epoch"] < options.epochs:
         print(f"stopped after epoch {args.stop_after}; continue with --resume", file=sys.stderr)
         return 0
     model.eval()
-    # The recipe vector: recipe text alone, or fused with the title, whichever is better on val.
-    val_embeds = embed_features(model, sources["val"], device)
-    choice = {}
-    for field in ("recipe", "fused"):
-        m = evaluate_embeddings(val_embeds, sources["val"].has_recipe, pool=1000, recipe_pool=500, recipe_field=field)
-        choice[field] = (m["image_to_recipe"]["r1"] + m["recipe_to_image"]["r1"]) / 2
-    model.config.extra["recipe_vector"] = max(choice, key=choice.get)
-    model.config.extra["recipe_vector_val_r1"] = choice
-    field = model.config.extra["recipe_vector"]
+    val_embeds = embed_source(model, sources["val"], device)
+    choose_recipe_vector(model, val_embeds, sources["val"].has_recipe)
     # Query expansion through the training pairs, each direction's setting chosen on val.
-    expansion = fit_query_expansion(model, embed_features(model, sources["train"], device), sources["train"].has_recipe,
-                                    val_embeds, sources["val"].has_recipe, recipe_field=field)
-    model.config.extra["query_expansion_val"] = expansion
+    expansion = fit_query_expansion(model, embed_source(model, sources["train"], device), sources["train"].has_recipe,
+                                    val_embeds, sources["val"].has_recipe, recipe_field=model.fitted.recipe_vector)
     print(f"query expansion chosen on val:\n{describe(expansion)}", file=sys.stderr)
-    model.config.extra["frozen_backbones"] = options.finetune_top == 0
     # How the backbone features were made, so evaluation and index building can reuse the cache.
-    model.config.extra.update(finetune_top=options.finetune_top, views=options.views, live=options.live)
+    model.fitted.features = FeatureRecord(options.finetune_top, options.views, options.live)
     save_pretrained(model.cpu(), args.out)
     model.to(device)
 
-    test_embeds = embed_features(model, sources["test"], device)
-    test_plain = evaluate_embeddings(test_embeds, sources["test"].has_recipe, pool=1000, recipe_pool=500, recipe_field=field)
-    test = evaluate_embeddings(test_embeds, sources["test"].has_recipe, pool=1000, recipe_pool=500, recipe_field=field,
-                               queries=expanded_queries(model, test_embeds, field))
+    test = score_test(model, embed_source(model, sources["test"], device), sources["test"].has_recipe)
     finished = time.time()
     metrics = {
         "data": str(args.data), "options": dataclasses.asdict(options), "preset": args.preset,
         "best_epoch": result["best_epoch"], "best_val_score": result["best_score"],
         "selection": "best epoch by mean val R@1 over four directions; test never used for a choice",
-        "recipe_vector": model.config.extra["recipe_vector"],
+        "recipe_vector": model.fitted.recipe_vector,
         "query_expansion": expansion,
         "seconds": {"features": extracted - started, **feature_seconds, "training": finished - extracted,
                     "total": finished - started},
         "epochs": result["history"],
     }
-    atomic_write_bytes(args.out / "metrics.json", json.dumps(metrics, indent=2).encode())
-    atomic_write_bytes(args.out / "eval_test.json", json.dumps(test, indent=2).encode())
-    atomic_write_bytes(args.out / "eval_test_plain.json", json.dumps(test_plain, indent=2).encode())  # no expansion
+    atomic_write_json(args.out / "metrics.json", metrics)
+    atomic_write_json(args.out / "eval_test.json", test["expanded"])
+    atomic_write_json(args.out / "eval_test_plain.json", test["plain"])  # no expansion
     plot_curves(result["history"], args.out / "curves.png", result["best_epoch"])
     (args.out / "checkpoint.pt").unlink(missing_ok=True)  # the model folder is the result now
     print(f"best epoch {result['best_epoch']} (val score {result['best_score']:.3f}); recipe vector: "
-          f"{model.config.extra['recipe_vector']}; {finished - started:.0f} s in all")
-    print("test split (reported, never used to choose), with query expansion:\n" + format_table(test))
+          f"{model.fitted.recipe_vector}; {finished - started:.0f} s in all")
+    print("test split (reported, never used to choose), with query expansion:\n" + format_table(test["expanded"]))
     if args.push_to_hub:
         # Train -> index -> Hub in one go; the index sits beside the model folder.
-        from embeddings.build import build_index
-        from embeddings.hub import publish
-
         index_dir = args.out.parent / f"{args.out.name}-index"
         build_index(args.out, args.data, index_dir, progress=progress)
         published = publish(args.out, index_dir, args.push_to_hub)

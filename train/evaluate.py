@@ -8,33 +8,19 @@ split has fewer pairs; the output says the pool used).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-import torch
-
 from embeddings.hub import load_model
-from model import Retriever
-from model.saving import atomic_write_bytes
+from model.atomic import atomic_write_json
+from model.protocol import BAGS, POOL, RECIPE_POOL
+from pipeline.embed import embed_collection
+from pipeline.features import DEFAULT_CACHE
+from pipeline.read import load_recipes
+from pipeline.splits import select_split
 
-from .data import load_recipes, select_split
-from .features import DEFAULT_CACHE
-from .loop import embed_features
-from .memory import expanded_queries
+from .expansion import expanded_queries
 from .metrics import evaluate_embeddings, format_table
-from .sources import LiveFeatures
-from .views import cached_evaluation_source
-
-
-def embed_collection(model: Retriever, recipes, cache_dir: Path | None, progress: bool = True):
-    """Unit vectors of every row. Models trained on cached features reuse the feature cache
-    for their frozen parts (the pretrained weights); models trained --live run live."""
-    source = cached_evaluation_source(model, recipes, cache_dir, progress) if cache_dir is not None else None
-    if source is not None:
-        return embed_features(model, source, torch.device("cpu")), source.has_recipe
-    source = LiveFeatures(model, recipes)
-    return embed_features(model, source, torch.device("cpu"), batch_size=64), source.has_recipe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="collection to score (Kaggle-layout folder or datasets source)")
     p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
                    help="which rows; 'all' scores a whole collection the model never saw")
-    p.add_argument("--pool", type=int, default=1000, help="pairs per bag for the title directions")
-    p.add_argument("--recipe-pool", type=int, default=500, help="pairs per bag for image<->recipe (the sample has ~550 test recipes)")
-    p.add_argument("--bags", type=int, default=10, help="number of bags")
+    p.add_argument("--pool", type=int, default=POOL, help="pairs per bag for the title directions")
+    p.add_argument("--recipe-pool", type=int, default=RECIPE_POOL, help="pairs per bag for image<->recipe (the sample has ~550 test recipes)")
+    p.add_argument("--bags", type=int, default=BAGS, help="number of bags")
     p.add_argument("--seed", type=int, default=0, help="seed of the bag draws")
     p.add_argument("--recipe-vector", choices=["auto", "recipe", "fused"], default="auto",
                    help="recipe text alone, or fused with the title; auto = what training chose on val")
@@ -61,17 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(args.model, args.revision)  # a local folder, or a Hub id through the one Hub module
     recipes = select_split(load_recipes(args.data, progress=not args.quiet), args.split)
     embeds, has_recipe = embed_collection(model, recipes, args.cache_dir, progress=not args.quiet)
-    field = model.config.extra.get("recipe_vector", "recipe") if args.recipe_vector == "auto" else args.recipe_vector
+    field = model.fitted.recipe_vector if args.recipe_vector == "auto" else args.recipe_vector
     queries = None if args.no_expansion else expanded_queries(model, embeds, field)
     results = evaluate_embeddings(embeds, has_recipe, pool=args.pool, recipe_pool=args.recipe_pool,
                                   bags=args.bags, seed=args.seed, recipe_field=field, queries=queries)
-    expanded = [d for d, s in model.config.query_expansion.get("directions", {}).items() if s.get("weight")]
+    expanded = model.fitted.query_expansion.expanded_directions()
     print(f"{args.data} split={args.split}: {len(recipes)} rows, {int(has_recipe.sum())} full recipes; "
           f"recipe vector: {field}; query expansion: "
           f"{'off (--no-expansion)' if args.no_expansion else ', '.join(expanded) or 'none chosen'}", file=sys.stderr)
     print(format_table(results))
     if args.json:
-        atomic_write_bytes(args.json, json.dumps(results, indent=2).encode())
+        atomic_write_json(args.json, results)
     return 0
 
 

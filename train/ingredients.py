@@ -12,7 +12,7 @@ from collections import Counter
 
 import torch
 
-from .data import Recipe
+from pipeline.records import Recipe
 
 # Quantities, units, preparations and filler: words that name no food.
 NOT_FOOD = set("""

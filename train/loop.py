@@ -3,6 +3,7 @@ checkpoint each epoch, exact resume, best epoch chosen on val."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import sys
 from dataclasses import dataclass
@@ -13,8 +14,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from model import Retriever, multi_pair_loss
-from model.loss import MODALITY_PAIRS
-from model.saving import atomic_write_bytes
+from model.atomic import atomic_write_bytes
+from pipeline.embed import embed_source
 
 from .metrics import evaluate_embeddings
 
@@ -42,14 +43,8 @@ class TrainOptions:
     views: int = 4  # cached views per photo: 1 = the plain crop; more adds augmented views
     live: bool = False  # run the backbones on every batch with fresh augmentation (GPU)
     patience: int = 10  # stop when the val score has not improved for this many epochs
-    loss_pairs: str = "all"  # "all": the six-pair loss; "image_recipe": that pair only (ablation)
     # Weight of the auxiliary ingredient-word loss (train/ingredients.py); 0 turns it off.
     ingredient_weight: float = 0.1
-    # beta of hard-negative reweighting in every InfoNCE term (model/loss.py); 0 = plain InfoNCE.
-    hard_negatives: float = 0.0
-    # The first N epochs train photo-title only, on every row (7.5k pairs, 2.7k of them with
-    # recipes), before the full loss: image-title pretraining from the title-only rows.
-    title_pretrain_epochs: int = 0
     seed: int = 0
 
 
@@ -58,27 +53,9 @@ def val_score(metrics: dict[str, dict]) -> float:
     return sum(m["r1"] for m in metrics.values()) / len(metrics)
 
 
-def embed_features(model: Retriever, source, device, batch_size: int = 1024) -> dict[str, torch.Tensor]:
-    """Heads over every row of a feature source (eval mode) -> unit vectors on the CPU."""
-    out = {"image": [], "title": [], "recipe": []}
-    with torch.no_grad():
-        for start in range(0, len(source), batch_size):
-            rows = torch.arange(start, min(start + batch_size, len(source)))
-            features = source.batch(rows, device, training=False)
-            out["image"].append(model.embed_image_features(features["image"]).cpu())
-            out["title"].append(model.embed_title_features(features["title"]).cpu())
-            out["recipe"].append(model.embed_recipe_features(features["recipe"]).cpu())
-    embeds = {name: torch.cat(parts) for name, parts in out.items()}
-    embeds["fused"] = F.normalize(embeds["title"] + embeds["recipe"], dim=-1)
-    return embeds
-
-
-LOSS_PAIRS = {"all": MODALITY_PAIRS, "image_recipe": (("image", "recipe"),), "image_title": (("image", "title"),)}
-
-
 def batch_loss(model: Retriever, features: dict[str, torch.Tensor], has_recipe: torch.Tensor,
-               pairs: str = "all", labels: torch.Tensor | None = None, ingredient_weight: float = 0.0,
-               hard_negatives: float = 0.0):
+               labels: torch.Tensor | None = None, ingredient_weight: float = 0.0):
+    """Six-pair InfoNCE over the batch (+ the ingredient-word loss): (loss, {term: value})."""
     embeds = {
         "image": model.embed_image_features(features["image"]),
         "title": model.embed_title_features(features["title"]),
@@ -86,7 +63,7 @@ def batch_loss(model: Retriever, features: dict[str, torch.Tensor], has_recipe: 
     }
     ones = torch.ones_like(has_recipe)
     present = {"image": ones, "title": ones, "recipe": has_recipe}
-    loss, terms = multi_pair_loss(embeds, present, model.clamped_logit_scale(), LOSS_PAIRS[pairs], hard_negatives)
+    loss, terms = multi_pair_loss(embeds, present, model.clamped_logit_scale())
     if ingredient_weight and labels is not None and bool(has_recipe.any()):
         # Both the photo and the recipe embedding should tell which ingredients the dish has.
         head, target = model.ingredient_head, labels[has_recipe]
@@ -164,18 +141,16 @@ def train_model(model: Retriever, train_source, val_source, options: TrainOption
             if len(rows) < 2:
                 continue
             features = train_source.batch(rows, device, training=True)
-            pairs = "image_title" if epoch <= options.title_pretrain_epochs else options.loss_pairs
-            loss, _ = batch_loss(model, features, train_source.has_recipe[rows].to(device), pairs,
-                                 None if labels is None else labels[rows].to(device), options.ingredient_weight,
-                                 options.hard_negatives)
+            loss, _ = batch_loss(model, features, train_source.has_recipe[rows].to(device),
+                                 None if labels is None else labels[rows].to(device), options.ingredient_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             total, batches = total + float(loss.detach()), batches + 1
         model.eval()
-        val_embeds = embed_features(model, val_source, device)
-        val = evaluate_embeddings(val_embeds, val_source.has_recipe, pool=1000, recipe_pool=500, bags=10)
+        val_embeds = embed_source(model, val_source, device)
+        val = evaluate_embeddings(val_embeds, val_source.has_recipe)
         with torch.no_grad():
             ones = torch.ones_like(val_source.has_recipe)
             val_loss, _ = multi_pair_loss({k: val_embeds[k] for k in ("image", "title", "recipe")},
@@ -195,9 +170,21 @@ def train_model(model: Retriever, train_source, val_source, options: TrainOption
 
 
 def save_checkpoint(path: Path, epoch, model, optimizer, scheduler, options, state) -> None:
-    import io
-
     buffer = io.BytesIO()
     torch.save({"epoch": epoch, "trainable": trainable_state(model), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "options": dataclasses.asdict(options), **state}, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def unfreeze_top(model: Retriever, top: int, towers: tuple[str, ...] = ("image", "text")) -> list[str]:
+    """Freeze every backbone parameter, then unfreeze the last `top` blocks of the image
+    backbone and the last `top` layers of each text backbone, for the towers named.
+    Heads always train. Returns the names of the trainable backbone parameters."""
+    encoders = {"image": [model.image_encoder], "text": list(model.text_encoders.values())}
+    for encoder in encoders["image"] + encoders["text"]:
+        encoder.requires_grad_(False)
+    for tower in towers:
+        for encoder in encoders[tower]:
+            for block in encoder.blocks()[-top:] if top > 0 else []:
+                block.requires_grad_(True)
+    return [n for n, p in model.named_parameters() if p.requires_grad and "encoder" in n]

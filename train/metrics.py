@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from model.memory import DIRECTIONS  # direction -> (query modality, candidate modality)
+from model.protocol import BAGS, DIRECTIONS, POOL, RECIPE_POOL
 
 RECALL_AT = (1, 5, 10)
 
@@ -28,7 +28,7 @@ def summarise_ranks(ranks: torch.Tensor) -> dict[str, float]:
     return out
 
 
-def bag_metrics(queries: torch.Tensor, candidates: torch.Tensor, pool: int = 1000, bags: int = 10,
+def bag_metrics(queries: torch.Tensor, candidates: torch.Tensor, pool: int = POOL, bags: int = BAGS,
                 seed: int = 0) -> dict[str, float]:
     """Mean and spread over `bags` random bags of `pool` pairs; one bag of every pair
     when there are fewer than `pool` (the returned `pool`/`bags` say what was used)."""
@@ -51,16 +51,15 @@ def bag_metrics(queries: torch.Tensor, candidates: torch.Tensor, pool: int = 100
     return out
 
 
-
-
-def evaluate_embeddings(embeds: dict[str, torch.Tensor], has_recipe: torch.Tensor, pool: int = 1000,
-                        recipe_pool: int | None = None, bags: int = 10, seed: int = 0,
+def evaluate_embeddings(embeds: dict[str, torch.Tensor], has_recipe: torch.Tensor, pool: int = POOL,
+                        recipe_pool: int = RECIPE_POOL, bags: int = BAGS, seed: int = 0,
                         recipe_field: str = "recipe", queries: dict[str, torch.Tensor] | None = None,
                         directions: tuple[str, ...] = tuple(DIRECTIONS)) -> dict[str, dict]:
-    """The four directions (or `directions`). embeds: image/title/recipe[/fused] (N, D)
+    """The four directions (or `directions`) with the protocol's bags (model/protocol.py).
+    embeds: image/title/recipe[/fused] (N, D)
     row-aligned; the recipe directions use only rows with a recipe and the `recipe_field`
     vector. queries: direction -> (N, D) query vectors to use instead of the plain ones
-    (expanded queries, model/memory.py)."""
+    (expanded queries, model/expansion.py)."""
     results = {}
     for direction in directions:
         q, c = DIRECTIONS[direction]
@@ -68,12 +67,12 @@ def evaluate_embeddings(embeds: dict[str, torch.Tensor], has_recipe: torch.Tenso
         rows = has_recipe if uses_recipe else torch.ones_like(has_recipe)
         pick = lambda m: embeds[recipe_field if m == "recipe" else m][rows]  # noqa: E731
         query = queries[direction][rows] if queries and direction in queries else pick(q)
-        size = (recipe_pool or pool) if uses_recipe else pool
+        size = recipe_pool if uses_recipe else pool
         results[direction] = bag_metrics(query, pick(c), pool=size, bags=bags, seed=seed)
     return results
 
 
-def recall_curve(queries: torch.Tensor, candidates: torch.Tensor, pool: int, bags: int = 10, seed: int = 0,
+def recall_curve(queries: torch.Tensor, candidates: torch.Tensor, pool: int, bags: int = BAGS, seed: int = 0,
                  max_k: int = 50) -> list[float]:
     """Mean R@K for K = 1..max_k over the same bags bag_metrics draws."""
     n = queries.shape[0]

@@ -8,15 +8,15 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
+from model.atomic import atomic_write  # noqa: E402
+from model.protocol import DIRECTIONS  # noqa: E402
+
 
 def save_figure(fig, path: Path, dpi: int = 110) -> None:
     """Write a PNG under a temporary name, then rename: a reader never sees half a plot."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
     fig.tight_layout()
-    fig.savefig(tmp, dpi=dpi)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
     plt.close(fig)
-    tmp.replace(path)
 
 
 def plot_curves(history: list[dict], path: Path, best_epoch: int | None = None) -> None:
@@ -26,7 +26,7 @@ def plot_curves(history: list[dict], path: Path, best_epoch: int | None = None) 
     loss_ax.plot(epochs, [h["val_loss"] for h in history], label="val")
     loss_ax.set(xlabel="epoch", ylabel="six-pair InfoNCE", title="loss")
     loss_ax.legend()
-    for direction in ("image_to_recipe", "recipe_to_image", "title_to_image", "image_to_title"):
+    for direction in DIRECTIONS:
         r1_ax.plot(epochs, [h["val"][direction]["r1"] for h in history], label=direction)
     r1_ax.set(xlabel="epoch", ylabel="R@1", title="val R@1 (500-pair bags recipe, 1,000 title)")
     if best_epoch is not None:

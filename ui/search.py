@@ -10,20 +10,20 @@ so they can be called from tests, from the UI, and by gradio_client alike.
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import torch
-from embeddings import Hit
-from embeddings.search import make_searcher
+
+from model.atomic import atomic_write
 
 from . import inputs, render
 
-# Which stored vectors each query is compared with (fields of embeddings' index).
-PHOTO_TO_RECIPE_FIELD = "recipe"  # the direction the model is trained and evaluated on
+# Which stored vectors each query is compared with (fields of embeddings' index). A photo
+# is compared with the recipe vector the model chose on val (model.fitted.recipe_vector):
+# the one its image->recipe figures were scored with.
 # normalize(title + recipe) of each row: a typed name matches a dish by its name and by
 # what is in it ("lemon chicken" finds a recipe titled "Poulet au citron" with lemons).
 TITLE_TO_RECIPE_FIELD = "fused"
@@ -57,11 +57,8 @@ class ThumbnailFiles:
     def path(self, row: int) -> str:
         path = self.folder / f"{row}.jpg"
         if not path.exists():
-            # Write under a private name, then rename: a concurrent request never serves
-            # a half-written file.
-            partial = self.folder / f".{row}.{os.getpid()}.{id(path)}.tmp"
-            self.index.thumbnail(row).convert("RGB").save(partial, "JPEG", quality=88)
-            os.replace(partial, path)
+            # Written whole, then renamed: a concurrent request never serves half a file.
+            atomic_write(path, lambda tmp: self.index.thumbnail(row).convert("RGB").save(tmp, "JPEG", quality=88))
         return str(path)
 
 
@@ -70,10 +67,12 @@ class RecipeSearch:
         self.index = index
         self.model = model.eval()
         self.recipes = index.recipes
-        self.has_recipe = self.recipes["has_recipe"].to_numpy(dtype=bool)
+        self.has_recipe = index.has_recipe
+        self.photo_to_recipe_field = self.model.fitted.recipe_vector
         self.thumbnails = ThumbnailFiles(index, thumbnail_folder)
-        self._recipe_searchers: dict[str, tuple] = {}
-        self._recipe_rows_searcher(TITLE_TO_RECIPE_FIELD)  # built now, not on the first request
+        probe = np.ones(index.dim, dtype=np.float32)
+        for field in {TITLE_TO_RECIPE_FIELD, self.photo_to_recipe_field, RECIPE_TO_PHOTO_FIELD}:
+            index.search(probe, field, 1)  # builds each field's searcher now, not on the first request
         self.title_limit = inputs.MAX_TITLE_CHARS
         self.recipe_limit = inputs.MAX_RECIPE_CHARS
 
@@ -82,7 +81,7 @@ class RecipeSearch:
         """A photo of a dish -> the recipes that best match it."""
         k, notes = inputs.clamp_top_k(top_k)
         query = self._expand("image_to_recipe", self._encode_photo(photo))
-        hits = self._search(query, PHOTO_TO_RECIPE_FIELD, k, recipes_only=True)
+        hits = self._search(query, self.photo_to_recipe_field, k, recipes_only=True)
         return self._answer(hits, notes, "recipes match this photo")
 
     def title_to_recipe(self, title, top_k=inputs.TOP_K_DEFAULT):
@@ -126,7 +125,7 @@ class RecipeSearch:
 
     # --- shared steps ----------------------------------------------------------------------
     def _expand(self, direction: str, query: torch.Tensor) -> torch.Tensor:
-        """The query expansion training chose on val for this direction (model/memory.py);
+        """The query expansion training chose on val for this direction (model/expansion.py);
         the query unchanged for models without it."""
         with torch.no_grad():
             return self.model.expand(direction, query.unsqueeze(0))[0]
@@ -144,24 +143,7 @@ class RecipeSearch:
         if not np.isfinite(vector).all() or not vector.any():
             # The index refuses such a vector; say so in the visitor's terms.
             raise gr.Error("This input could not be turned into a search; please try another photo or text.")
-        if not recipes_only or field == "recipe":  # the index searches "recipe" on recipe rows only
-            return self.index.search(vector, field, k)
-        searcher, rows = self._recipe_rows_searcher(field)
-        query = torch.from_numpy(vector)
-        scores, positions = searcher.search(query / query.norm(), k)
-        ids = self.recipes["id"]
-        return [Hit(int(rows[p]), str(ids.iat[int(rows[p])]), float(score)) for score, p in zip(scores, positions)]
-
-    def _recipe_rows_searcher(self, field: str):
-        """A searcher over the rows that have a recipe. Filtering a whole-index search
-        instead costs tens of ms whenever title-only rows crowd the top (two in three
-        rows of the Epicurious sample have no recipe). TODO(embeddings): a row filter
-        in RecipeIndex.search would make this unnecessary."""
-        if field not in self._recipe_searchers:
-            rows = np.flatnonzero(self.has_recipe)
-            matrix = self.index.vectors(field)[torch.from_numpy(rows)].contiguous()
-            self._recipe_searchers[field] = (make_searcher(matrix), rows)
-        return self._recipe_searchers[field]
+        return self.index.search(vector, field, k, rows=self.has_recipe if recipes_only else None)
 
     def _answer(self, hits: list, notes: list[str], what: str):
         for note in notes:

@@ -69,18 +69,18 @@ def model_source(flag: str | None, revision: str | None, manifest: dict) -> Sour
 def load(index_flag=None, model_flag=None, index_revision=None, model_revision=None):
     """Load the index (verified) and its model once. Returns (index, model, model_source)."""
     source = index_source(index_flag, index_revision)  # before the slow imports: fail fast
-    from embeddings import CorruptIndexError, load_index
-    from embeddings.hub import load_model
+    # torch and the model load here, not at the top: a missing index costs a second of start-up.
+    from embeddings import CorruptIndexError, hub
 
     try:
-        index = load_index(source.location, revision=source.revision)
+        index = hub.load_index(source.location, revision=source.revision)
     except FileNotFoundError as error:
         raise SystemExit(f"{NO_INDEX_MESSAGE.format(where=source)}\n({error})") from None
     except CorruptIndexError as error:
         raise SystemExit(f"The index at {source} failed its checks: {error}. Rebuild it with `make demo`.") from None
     model_from = model_source(model_flag, model_revision, index.manifest)
     try:
-        model = load_model(model_from.location, revision=model_from.revision)
+        model = hub.load_model(model_from.location, revision=model_from.revision)
     except FileNotFoundError as error:
         raise SystemExit(f"The model {model_from} could not be loaded: {error}. Pass one with --model DIR "
                          "or --model user/name@revision.") from None

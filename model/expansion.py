@@ -6,9 +6,9 @@ nearest a query title came with photos, and those photos show what such a dish l
 like. Expansion borrows them: the query's k nearest training neighbours in its own
 modality (softmax-weighted by similarity) lend the mean of their partner-modality
 vectors, and the query becomes normalize(q + weight * borrowed). One (k, weight) per
-direction is chosen on val (train/memory.py); weight 0 leaves a direction as it was.
+direction is chosen on val (train/expansion.py); weight 0 leaves a direction as it was.
 
-The memory is the training rows' own unit vectors (float16 buffers in model.safetensors),
+The expansion rows are the training rows' own unit vectors (float16 buffers in model.safetensors),
 so a saved model carries it to evaluation and to the app. Measured on the Epicurious
 sample: benchmarks/RESULTS.md, "Query expansion through the training pairs".
 """
@@ -17,14 +17,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# direction -> (query modality, candidate modality): which memory column is the key and
-# which is lent. Recipe columns exist only for rows with a recipe.
-DIRECTIONS = {
-    "image_to_recipe": ("image", "recipe"),
-    "recipe_to_image": ("recipe", "image"),
-    "title_to_image": ("title", "image"),
-    "image_to_title": ("image", "title"),
-}
 # Softmax temperature over the neighbours' cosine similarities: 0.05 lets the closest few
 # dominate (uniform weights over k scored lower on val in every direction, 2026-11-25).
 TEMPERATURE = 0.05

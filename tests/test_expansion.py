@@ -9,10 +9,10 @@ import torch.nn.functional as F
 
 from embeddings.manifest import model_fingerprint
 from model import Retriever, load_pretrained, save_pretrained
-from model.memory import expand_queries
+from model.expansion import expand_queries
 from tiny import tiny_config, train_tiny
 from train.evaluate import main as evaluate_main
-from train.memory import fit_query_expansion
+from train.expansion import fit_query_expansion
 
 
 def test_expansion_matches_hand_computation():
@@ -53,19 +53,19 @@ def test_fit_turns_expansion_on_where_it_helps_on_val_and_the_model_keeps_it(tmp
     chosen = fit_query_expansion(model, train, train_has, val, val_has, recipe_field="recipe", pool=80, recipe_pool=80)
     t2i = chosen["title_to_image"]
     assert t2i["weight"] > 0 and t2i["val_r1"] > 2 * t2i["val_r1_plain"], t2i
-    assert model.config.query_expansion["rows"] == 200
-    assert model_fingerprint(model) == before, "the memory changes queries, not the vectors an index stores"
+    assert model.fitted.query_expansion.rows == 200
+    assert model_fingerprint(model) == before, "expansion changes queries, not the vectors an index stores"
 
     save_pretrained(model, tmp_path / "m")
     loaded = load_pretrained(tmp_path / "m")
-    assert loaded.config.query_expansion == model.config.query_expansion
+    assert loaded.fitted.query_expansion == model.fitted.query_expansion
     assert torch.equal(loaded.memory_image, model.memory_image) and loaded.memory_image.dtype == torch.float16
     titles = val["title"][:5]
     assert torch.allclose(loaded.expand("title_to_image", titles), model.expand("title_to_image", titles))
     assert not torch.allclose(loaded.expand("title_to_image", titles), titles)
 
 
-def test_a_model_without_memory_leaves_queries_alone(text_backbone_dir):
+def test_a_model_without_expansion_rows_leaves_queries_alone(text_backbone_dir):
     model = Retriever(tiny_config(text_backbone_dir))
     queries = F.normalize(torch.randn(3, model.config.embed_dim), dim=-1)
     for direction in ("image_to_recipe", "recipe_to_image", "title_to_image", "image_to_title"):
@@ -74,7 +74,7 @@ def test_a_model_without_memory_leaves_queries_alone(text_backbone_dir):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, text_backbone_dir):
-    folder = tmp_path_factory.mktemp("memory")
+    folder = tmp_path_factory.mktemp("expansion")
     return folder, train_tiny(folder, text_backbone_dir, "--finetune-top", "0", "--views", "1")
 
 
@@ -82,16 +82,16 @@ def test_training_stores_the_training_rows_and_reports_test_both_ways(trained):
     folder, out = trained
     model = load_pretrained(out)
     metrics = json.loads((out / "metrics.json").read_text())
-    expansion = model.config.query_expansion
-    train_rows = expansion["rows"]
+    expansion = model.fitted.query_expansion
+    train_rows = expansion.rows
     assert model.memory_image.shape == (train_rows, model.config.embed_dim)
     assert int(model.memory_has_recipe.sum()) < train_rows  # title-only rows are kept for image-title
     norms = model.memory_title.float().norm(dim=-1)
     assert torch.allclose(norms, torch.ones_like(norms), atol=1e-2)
-    assert set(expansion["directions"]) == set(metrics["query_expansion"])
+    assert set(expansion.directions) == set(metrics["query_expansion"])
     plain = json.loads((out / "eval_test_plain.json").read_text())
     expanded = json.loads((out / "eval_test.json").read_text())
-    for direction, setting in expansion["directions"].items():
+    for direction, setting in expansion.directions.items():
         if not setting["weight"]:  # a direction left off scores the same both ways
             assert expanded[direction] == plain[direction]
 
@@ -104,7 +104,7 @@ def test_evaluate_can_score_without_expansion(trained, tmp_path):
     assert evaluate_main([*args, "--no-expansion", "--json", str(tmp_path / "off.json")]) == 0
     on, off = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("on", "off"))
     assert set(off) == set(json.loads((out / "eval_test_plain.json").read_text()))
-    settings = load_pretrained(out).config.query_expansion["directions"]
+    settings = load_pretrained(out).fitted.query_expansion.directions
     for direction, setting in settings.items():
         if not setting["weight"]:
             assert on[direction] == off[direction]
@@ -117,18 +117,18 @@ def test_evaluate_can_score_without_expansion(trained, tmp_path):
 def test_refitting_a_saved_model_from_the_cli_keeps_the_training_rows_as_training_did(trained, tmp_path):
     import shutil
 
-    from train.memory import main as memory_main
+    from train.expansion import main as expansion_main
 
     folder, out = trained
     copy = shutil.copytree(out, tmp_path / "model")
-    assert memory_main(["--model", str(copy), "--data", str(folder / "data"), "--cache-dir", str(folder / "cache"),
+    assert expansion_main(["--model", str(copy), "--data", str(folder / "data"), "--cache-dir", str(folder / "cache"),
                         "--quiet"]) == 0
     refit, original = load_pretrained(copy), load_pretrained(out)
     # The same training rows, embedded through the evaluation path, as training kept them.
     # (Which setting wins is not compared: a random tiny model's vectors nearly tie, and a
     # val split of eight rows turns 1e-6 differences into other choices.)
-    assert refit.config.query_expansion["rows"] == original.config.query_expansion["rows"]
-    assert set(refit.config.query_expansion["directions"]) == set(original.config.query_expansion["directions"])
+    assert refit.fitted.query_expansion.rows == original.fitted.query_expansion.rows
+    assert set(refit.fitted.query_expansion.directions) == set(original.fitted.query_expansion.directions)
     for name in ("image", "title", "recipe", "has_recipe"):
         a, b = getattr(refit, f"memory_{name}"), getattr(original, f"memory_{name}")
         assert torch.equal(a, b) if name == "has_recipe" else torch.allclose(a.float(), b.float(), atol=2e-3)

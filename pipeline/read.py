@@ -1,90 +1,21 @@
-"""Recipe collections -> one record type, from a Kaggle-layout folder or a Hugging Face
-`datasets` source (Hub id, or an imagefolder with metadata.jsonl / metadata.csv).
+"""Stage 1 of the pipeline, read rows: a recipe collection -> Recipe records, from a
+Kaggle-layout folder or a Hugging Face `datasets` source (Hub id, or an imagefolder with
+metadata.jsonl / metadata.csv).
 
 Rows without ingredients and instructions stay, as title-only rows. A row whose photo is
 missing or does not decode is skipped and counted in one summary line.
 """
+
 from __future__ import annotations
 
-import ast
-import hashlib
-import io
-import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
-from tqdm import tqdm
+from .parallel import parallel_map
+from .records import Recipe, parse_list
 
 KAGGLE_CSV = "Food Ingredients and Recipe Dataset with Image Name Mapping.csv"
 KAGGLE_IMAGES = Path("Food Images") / "Food Images"
-SPLITS = ("train", "val", "test")
-DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
-
-
-@dataclass
-class Recipe:
-    id: str  # unique per photo: the photo's file name without extension
-    title: str
-    ingredients: list[str] = field(default_factory=list)
-    instructions: list[str] = field(default_factory=list)
-    image_path: str | None = None  # a photo on disk, or ...
-    image_bytes: bytes | None = None  # ... its encoded bytes (datasets sources)
-
-    @property
-    def has_recipe(self) -> bool:
-        return bool(self.ingredients or self.instructions)
-
-    def open_image(self) -> Image.Image:
-        if self.image_bytes is not None:
-            return Image.open(io.BytesIO(self.image_bytes))
-        return Image.open(self.image_path)
-
-
-def split_of(recipe_id: str, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS, salt: str = "") -> str:
-    """Deterministic split from a hash of the photo name: adding rows never moves a row.
-    `salt` draws another split of the same rows (benchmarks/bench_split_noise.py measures
-    how much a test figure moves from one draw to the next); the product uses no salt."""
-    position = int(hashlib.sha1((salt + recipe_id).encode()).hexdigest()[:8], 16) / 0x100000000  # in [0, 1)
-    if position < fractions[0]:
-        return "train"
-    if position < fractions[0] + fractions[1]:
-        return "val"
-    return "test"
-
-
-def select_split(recipes: list[Recipe], split: str) -> list[Recipe]:
-    if split == "all":
-        return list(recipes)
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS + ('all',)}, got {split!r}")
-    return [r for r in recipes if split_of(r.id) == split]
-
-
-# --- text field parsing ------------------------------------------------------------------
-def parse_list(value, newline_split: bool) -> list[str]:
-    """A list field as stored in CSVs and datasets: a real list, a Python-list literal
-    ("['1 cup flour', ...]", parsed safely with literal_eval), or plain text (one item a line)."""
-    if value is None or (isinstance(value, float) and value != value):  # None or NaN
-        return []
-    if isinstance(value, (list, tuple)):
-        items = value
-    else:
-        text = str(value).strip()
-        if not text:
-            return []
-        items = None
-        if text.startswith("["):
-            try:
-                parsed = ast.literal_eval(text)
-                items = parsed if isinstance(parsed, (list, tuple)) else None
-            except (ValueError, SyntaxError):
-                items = None
-        if items is None:
-            items = text.split("\n") if newline_split else [text]
-    return [str(item).strip() for item in items if str(item).strip()]
 
 
 # --- photo check ---------------------------------------------------------------------------
@@ -103,10 +34,7 @@ def photo_problem(recipe: Recipe) -> str | None:
 
 
 def keep_decodable(recipes: list[Recipe], source: str, progress: bool = True) -> list[Recipe]:
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        problems = list(
-            tqdm(pool.map(photo_problem, recipes), total=len(recipes), desc="checking photos", disable=not progress, leave=False)
-        )
+    problems = parallel_map(photo_problem, recipes, "checking photos", progress)
     kept = [r for r, problem in zip(recipes, problems) if problem is None]
     missing = problems.count("missing")
     unreadable = problems.count("unreadable")
@@ -199,15 +127,3 @@ def load_recipes(source: str | Path, progress: bool = True) -> list[Recipe]:
     else:
         recipes = read_datasets(str(source))
     return keep_decodable(recipes, str(source), progress=progress)
-
-
-def fingerprint(recipes: list[Recipe]) -> str:
-    """A hash of what the model reads from each row, for cache keys."""
-    digest = hashlib.sha256()
-    for r in recipes:
-        # Photo bytes, not file times: a re-copied collection (same photos, new mtimes) keeps
-        # its cache, and an edited photo with the same size still invalidates it (~1 s per 10k).
-        photo_bytes = Path(r.image_path).read_bytes() if r.image_path else (r.image_bytes or b"")
-        photo_key = hashlib.sha1(photo_bytes).hexdigest()
-        digest.update(json.dumps([r.id, r.title, r.ingredients, r.instructions, photo_key]).encode())
-    return digest.hexdigest()

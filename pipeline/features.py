@@ -1,0 +1,185 @@
+"""Stage 3 of the pipeline, backbone features and their cache.
+
+The backbones' outputs for every row of a collection are computed once and kept on disk,
+so every training epoch, evaluation and index build after that costs seconds, not
+minutes, on a CPU. Two kinds of entry, each a safetensors file named by a key:
+  text-<key>   "title" (N, H) and "recipe" (N, 2H: ingredients ; instructions) pooled
+               text-backbone features; zeros on title-only rows
+  views-<key>  per photo, view 0 (the plain crop) and, for the rows named augmented,
+               views 1..V-1 (random crops, flips, colour): "pooled" (N, C) backbone
+               features and/or, when the top `top` blocks are fine-tuned, "trunk"
+               (N, c, h, w) float16 activations below them; "aug_pooled" / "aug_trunk"
+               (n_augmented, V-1, ...)
+A key covers the backbone, its weights, the preprocessing, the views spec and the rows'
+hashes (pipeline/records.row_hash), so changing any of them misses the cache instead of
+reusing stale features. Entries hold the collection in id order: any order or split of
+the same rows (training, evaluation, index building) reads the same entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from model import Retriever
+from model.atomic import atomic_write
+
+from .photos import ViewDataset
+from .records import Recipe, collection_hash
+
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recipe-retrieval" / "features"
+# Bump when what a views entry holds changes. 2: entries made by a model whose tail was
+# fine-tuned hold no "pooled" (the tuned tail's features must never sit under a key that
+# names only the pretrained backbone).
+VIEWS_FORMAT = 2
+IMAGE_SETTINGS = ("image_backbone", "image_weights", "image_size", "image_resize", "image_width", "image_mean",
+                  "image_std", "image_interpolation")
+TEXT_SETTINGS = ("title_backbone", "recipe_backbone", "share_text_backbone", "title_max_tokens", "recipe_max_tokens")
+
+
+def _key(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def cached_tensors(path: Path | None, compute) -> dict[str, torch.Tensor]:
+    """The entry at `path`, or compute() written there (None: no cache, compute only)."""
+    if path is None:
+        return compute()
+    if path.is_file():
+        try:
+            return load_file(str(path))
+        except Exception:  # a damaged cache file is recomputed, never trusted
+            path.unlink(missing_ok=True)
+    tensors = {name: t.contiguous() for name, t in compute().items()}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))  # a killed run never leaves half an entry
+    return tensors
+
+
+def pretrained_tail(model: Retriever) -> bool:
+    """Whether the image backbone is still the pretrained one in its top blocks too, so its
+    pooled features may be cached under a key naming the pretrained backbone."""
+    record = model.fitted.features
+    return record is None or record.finetune_top == 0
+
+
+@torch.inference_mode()
+def extract_text_features(model: Retriever, recipes: list[Recipe], batch_size: int = 64,
+                          progress: bool = True) -> dict[str, torch.Tensor]:
+    """title (N, H) for every row; recipe (N, 2H), zeros on title-only rows."""
+    model.eval()
+    titles = []
+    for start in tqdm(range(0, len(recipes), 256), desc="title features", disable=not progress):
+        titles.append(model.title_features([r.title for r in recipes[start:start + 256]]).cpu())
+    full = [i for i, r in enumerate(recipes) if r.has_recipe]
+    recipe = torch.zeros(len(recipes), 2 * model.recipe_encoder.feature_dim)
+    # Longest texts first so each batch pads to a similar length: ~2x faster than source order.
+    full.sort(key=lambda i: -sum(len(s) for s in recipes[i].instructions + recipes[i].ingredients))
+    for start in tqdm(range(0, len(full), batch_size), desc="recipe features", disable=not progress):
+        rows = full[start:start + batch_size]
+        recipe[rows] = model.recipe_features([recipes[i].ingredients for i in rows],
+                                             [recipes[i].instructions for i in rows]).cpu()
+    empty = torch.zeros(0, model.title_encoder.feature_dim)
+    return {"title": torch.cat(titles) if titles else empty, "recipe": recipe}
+
+
+@torch.inference_mode()
+def extract_views(model: Retriever, items: list[tuple[Recipe, int]], top: int, batch_size: int = 64,
+                  workers: int = 1, progress: bool = True) -> dict[str, torch.Tensor]:
+    """Each (photo, view) item through the image backbone: with top > 0 "trunk", the
+    float16 activations below the top `top` blocks; "pooled", the pooled features, only
+    while the backbone's tail is the pretrained one (pretrained_tail)."""
+    model.eval()
+    encoder = model.image_encoder
+    keep_pooled = pretrained_tail(model)
+    if not top and not keep_pooled:
+        raise ValueError("a fine-tuned image backbone has no cached pooled features; use its trunk (top > 0)")
+    loader = DataLoader(ViewDataset(items, model), batch_size=batch_size, num_workers=workers)
+    pooled, trunk = [], []
+    for pixels in tqdm(loader, desc="photo views", unit="batch", disable=not progress):
+        below = encoder.forward_trunk(pixels.to(model.device), top)
+        if keep_pooled:
+            pooled.append(encoder.forward_tail(below, top).cpu())
+        if top:
+            trunk.append(below.cpu().to(torch.float16).contiguous())
+    out = {"pooled": torch.cat(pooled)} if keep_pooled else {}
+    if top:
+        out["trunk"] = torch.cat(trunk)
+    return out
+
+
+class FeatureCache:
+    """The cached backbone features of one collection (rows in any order) in one folder
+    (None: compute every time, write nothing)."""
+
+    def __init__(self, folder: str | Path | None, recipes: list[Recipe], progress: bool = True):
+        self.folder = None if folder is None else Path(folder)
+        self.recipes, self.progress = recipes, progress
+        self.canonical = sorted(recipes, key=lambda r: r.id)
+        position = {r.id: i for i, r in enumerate(self.canonical)}
+        self._rows = torch.tensor([position[r.id] for r in recipes], dtype=torch.long)  # canonical -> given order
+        self._data: str | None = None
+
+    @property
+    def data(self) -> str:
+        """The rows' hash (reads every photo once: about a second per 10k)."""
+        if self._data is None:
+            self._data = collection_hash(self.canonical)
+        return self._data
+
+    def _path(self, kind: str, parts: dict) -> Path | None:
+        return None if self.folder is None else self.folder / f"{kind}-{_key({'v': 1, **parts, 'data': self.data})}.safetensors"
+
+    def text_path(self, model: Retriever) -> Path | None:
+        return self._path("text", {"text": {k: getattr(model.config, k) for k in TEXT_SETTINGS}})
+
+    def views_path(self, model: Retriever, views: int, top: int, augmented: set[str] | None) -> Path | None:
+        chosen = self._augmented(views, augmented)
+        spec = {"views": views, "top": top, "format": VIEWS_FORMAT,
+                "augmented": hashlib.sha256("\n".join(r.id for r in chosen).encode()).hexdigest()}
+        image = {k: getattr(model.config, k) for k in IMAGE_SETTINGS}
+        return self._path("views", {"image": image, "extra": spec})
+
+    def _augmented(self, views: int, augmented: set[str] | None) -> list[Recipe]:
+        if views == 1:
+            return []
+        return [r for r in self.canonical if augmented is None or r.id in augmented]
+
+    def text(self, model: Retriever) -> dict[str, torch.Tensor]:
+        """{"title": (N, H), "recipe": (N, 2H)} backbone features, row-aligned with the rows given."""
+        tensors = cached_tensors(self.text_path(model),
+                                 lambda: extract_text_features(model, self.canonical, progress=self.progress))
+        return {name: tensor[self._rows] for name, tensor in tensors.items()}
+
+    def photos(self, model: Retriever, views: int = 1, top: int = 0,
+               augmented: set[str] | None = None) -> dict[str, torch.Tensor]:
+        """Cached views of every photo, row-aligned with the rows given: "pooled" (N, C)
+        and/or "trunk" (N, c, h, w), view 0 of every row; "aug_pooled" / "aug_trunk"
+        (N, V-1, ...): views 1..V-1 of the rows whose id is in `augmented` (None: all; the
+        training rows, as evaluation never reads augmented views), zeros elsewhere."""
+        chosen = self._augmented(views, augmented)
+        items = [(r, 0) for r in self.canonical] + [(r, v) for r in chosen for v in range(1, views)]
+
+        def compute() -> dict[str, torch.Tensor]:
+            flat = extract_views(model, items, top, progress=self.progress)
+            n = len(self.canonical)
+            out = {name: t[:n] for name, t in flat.items()}
+            if chosen:
+                out.update({f"aug_{name}": t[n:].reshape(len(chosen), views - 1, *t.shape[1:]) for name, t in flat.items()})
+            return out
+
+        tensors = cached_tensors(self.views_path(model, views, top, augmented), compute)
+        out = {name: tensor[self._rows] for name, tensor in tensors.items() if not name.startswith("aug_")}
+        aug_position = {r.id: i for i, r in enumerate(chosen)}
+        have = [(i, aug_position[r.id]) for i, r in enumerate(self.recipes) if r.id in aug_position]
+        for name in [n for n in tensors if n.startswith("aug_")]:
+            full = torch.zeros(len(self.recipes), *tensors[name].shape[1:], dtype=tensors[name].dtype)
+            full[[i for i, _ in have]] = tensors[name][[j for _, j in have]]
+            out[name] = full
+        return out

@@ -1,0 +1,36 @@
+"""The deterministic train/val/test split: a hash of the photo name, so adding rows never
+moves an existing row to another split."""
+
+from __future__ import annotations
+
+import hashlib
+
+from .records import Recipe
+
+SPLITS = ("train", "val", "test")
+DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
+
+
+def split_of(key: str, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> str:
+    """"train", "val" or "test" for a row's key: its id (the photo name). Another key of the
+    same rows (the id behind a prefix) draws another split of them, which is how
+    benchmarks/bench_split_noise.py measures how far a figure moves with the draw."""
+    position = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 0x100000000  # in [0, 1)
+    if position < fractions[0]:
+        return "train"
+    if position < fractions[0] + fractions[1]:
+        return "val"
+    return "test"
+
+
+def split_rows(recipes: list[Recipe]) -> dict[str, list[Recipe]]:
+    """{"train": [...], "val": [...], "test": [...]}, each in collection order."""
+    return {name: [r for r in recipes if split_of(r.id) == name] for name in SPLITS}
+
+
+def select_split(recipes: list[Recipe], split: str) -> list[Recipe]:
+    if split == "all":
+        return list(recipes)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS + ('all',)}, got {split!r}")
+    return split_rows(recipes)[split]
