@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make demo   set up, train on $(DATA) if no model is there yet, build the index, serve the app
-#   make test   set up and run every test
+#   make test   set up, lint (ruff), and run every test
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -24,6 +24,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	bash tests/setup_browser.sh
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests
 

@@ -9,6 +9,7 @@ The model and the index load once, before the server takes its first request. Th
 handlers are plain methods of ui.search.RecipeSearch; their API names are
 /photo_to_recipe, /title_to_recipe, /recipe_to_photo and /similar_photos.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,22 +39,40 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, **
 
     # show_error=False: refusals are gr.Error and always shown; an unexpected exception's
     # text (paths, internals) stays in the server log instead of a public page.
-    return demo.launch(server_name=host, server_port=port, max_file_size=inputs.MAX_UPLOAD_BYTES,
-                       footer_links=["api", "settings"], show_error=False, **layout.launch_style(), **options)
+    return demo.launch(
+        server_name=host,
+        server_port=port,
+        max_file_size=inputs.MAX_UPLOAD_BYTES,
+        footer_links=["api", "settings"],
+        show_error=False,
+        **layout.launch_style(),
+        **options,
+    )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--index", help="index folder or Hub id (user/name[@revision]); default: $RECIPE_INDEX or artifacts/index")
-    parser.add_argument("--model", help="model folder or Hub id (user/name[@revision]); default: $RECIPE_MODEL or the index's model")
+    parser.add_argument(
+        "--index", help="index folder or Hub id (user/name[@revision]); default: $RECIPE_INDEX or artifacts/index"
+    )
+    parser.add_argument(
+        "--model", help="model folder or Hub id (user/name[@revision]); default: $RECIPE_MODEL or the index's model"
+    )
     parser.add_argument("--revision", help="Hub revision of the index (a commit hash pins it)")
     parser.add_argument("--model-revision", help="Hub revision of the model")
     # On a Space the server must listen on every interface; locally, only on this machine.
     on_space = bool(os.environ.get("SPACE_ID"))
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_space else "127.0.0.1"),
-                        help="interface to listen on (default: 127.0.0.1; 0.0.0.0 on a Space)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
-                        help="port to serve on (default: 7860)")
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_space else "127.0.0.1"),
+        help="interface to listen on (default: 127.0.0.1; 0.0.0.0 on a Space)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
+        help="port to serve on (default: 7860)",
+    )
     return parser.parse_args(argv)
 
 

@@ -9,6 +9,7 @@ them, and publish model + index to the Hub (hub.py, the only module that talks t
 May import: model and pipeline (building an index embeds a collection). Never train/, ui/
 or app.py: the app loads this package without the training code.
 """
+
 import model  # noqa: F401  (first, so the OpenMP wait policy is set before torch loads)
 
 from .build import BuildReport, build_index

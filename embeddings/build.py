@@ -5,6 +5,7 @@ when the model's weights are the same: adding rows embeds only the new rows. The
 directory is written beside the target and swapped in, so a killed run leaves the old
 index (or none), never a broken one.
 """
+
 from __future__ import annotations
 
 import sys
@@ -29,8 +30,17 @@ from pipeline.records import Recipe, row_hashes
 from .hub import load_model
 from .index import read_index_dir
 from .manifest import (
-    DTYPES, EMBEDDINGS_FILE, FORMAT_NAME, FORMAT_VERSION, FUSED_RULE, MANIFEST_FILE, RECIPES_FILE,
-    STORED_FIELDS, CorruptIndexError, file_entries, model_fingerprint,
+    DTYPES,
+    EMBEDDINGS_FILE,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    FUSED_RULE,
+    MANIFEST_FILE,
+    RECIPES_FILE,
+    STORED_FIELDS,
+    CorruptIndexError,
+    file_entries,
+    model_fingerprint,
 )
 from .swap import replace_dir
 from .thumbnails import THUMB_MAX_SIDE, THUMB_QUALITY, make_thumbnail
@@ -46,8 +56,10 @@ class BuildReport:
 
     def __str__(self) -> str:
         rate = (self.count - self.reused) / max(self.seconds, 1e-9)
-        return (f"{self.out_dir}: {self.count} rows ({self.reused} reused, encoded {self.encoded}) "
-                f"in {self.seconds:.1f} s, {rate:.1f} new rows/s")
+        return (
+            f"{self.out_dir}: {self.count} rows ({self.reused} reused, encoded {self.encoded}) "
+            f"in {self.seconds:.1f} s, {rate:.1f} new rows/s"
+        )
 
 
 def model_record(source: str | Path, revision: str | None, model) -> dict:
@@ -79,10 +91,20 @@ def previous_rows(out_dir: Path, fingerprint: str, thumbnail: dict) -> tuple[dic
     return {key: row for row, key in enumerate(keys)}, old
 
 
-def build_index(model_source: str | Path, data: str | Path, out_dir: str | Path, *, revision: str | None = None,
-                model=None, recipes: list[Recipe] | None = None, dtype: str = "float16",
-                thumb_size: int = THUMB_MAX_SIDE, thumb_quality: int = THUMB_QUALITY, progress: bool = True,
-                feature_cache: str | Path | None = DEFAULT_CACHE) -> BuildReport:
+def build_index(
+    model_source: str | Path,
+    data: str | Path,
+    out_dir: str | Path,
+    *,
+    revision: str | None = None,
+    model=None,
+    recipes: list[Recipe] | None = None,
+    dtype: str = "float16",
+    thumb_size: int = THUMB_MAX_SIDE,
+    thumb_quality: int = THUMB_QUALITY,
+    progress: bool = True,
+    feature_cache: str | Path | None = DEFAULT_CACHE,
+) -> BuildReport:
     """Embed `data` (a collection load_recipes reads) with the model at `model_source`
     (a dir or a Hub id at `revision`; or `model`, already loaded) into `out_dir`.
     `feature_cache`: the backbone feature cache training filled (pipeline/features.py;
@@ -124,7 +146,9 @@ def build_index(model_source: str | Path, data: str | Path, out_dir: str | Path,
 
     thumbs = [old._thumbnails[row] if row is not None else None for row in old_rows] if old else [None] * len(recipes)
     missing = [i for i, t in enumerate(thumbs) if t is None]
-    made = parallel_map(lambda r: make_thumbnail(r, thumb_size, thumb_quality), [recipes[i] for i in missing], "thumbnails", progress)
+    made = parallel_map(
+        lambda r: make_thumbnail(r, thumb_size, thumb_quality), [recipes[i] for i in missing], "thumbnails", progress
+    )
     for i, thumb in zip(missing, made):
         thumbs[i] = thumb
 
@@ -142,28 +166,43 @@ def build_index(model_source: str | Path, data: str | Path, out_dir: str | Path,
 def index_manifest(model: dict, dim: int, dtype: str, recipes: list[Recipe], thumbnail: dict, data: str) -> dict:
     """Everything manifest.json says except the file checksums (added once files exist)."""
     return {
-        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "model": model, "dim": dim, "dtype": dtype,
-        "count": len(recipes), "normalized": True, "fused": FUSED_RULE,
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "model": model,
+        "dim": dim,
+        "dtype": dtype,
+        "count": len(recipes),
+        "normalized": True,
+        "fused": FUSED_RULE,
         "fields": {"image": len(recipes), "title": len(recipes), "recipe": sum(r.has_recipe for r in recipes)},
-        "thumbnail": thumbnail, "data": {"source": data},
+        "thumbnail": thumbnail,
+        "data": {"source": data},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
-def write_index_files(directory: Path, vectors: dict[str, np.ndarray], recipes: list[Recipe], hashes: list[str],
-                      thumbnails: list[bytes], manifest: dict) -> None:
+def write_index_files(
+    directory: Path,
+    vectors: dict[str, np.ndarray],
+    recipes: list[Recipe],
+    hashes: list[str],
+    thumbnails: list[bytes],
+    manifest: dict,
+) -> None:
     torch_dtype = DTYPES[manifest["dtype"]]
     tensors = {name: torch.from_numpy(vectors[name]).to(torch_dtype).contiguous() for name in STORED_FIELDS}
     save_file(tensors, str(directory / EMBEDDINGS_FILE), metadata={"format": FORMAT_NAME, "dtype": manifest["dtype"]})
-    table = pa.table({
-        "id": pa.array([r.id for r in recipes], pa.string()),
-        "title": pa.array([r.title for r in recipes], pa.string()),
-        "ingredients": pa.array([r.ingredients for r in recipes], pa.list_(pa.string())),
-        "instructions": pa.array([r.instructions for r in recipes], pa.list_(pa.string())),
-        "has_recipe": pa.array([r.has_recipe for r in recipes], pa.bool_()),
-        "content_hash": pa.array(hashes, pa.string()),
-        "thumbnail": pa.array(thumbnails, pa.binary()),
-    })
+    table = pa.table(
+        {
+            "id": pa.array([r.id for r in recipes], pa.string()),
+            "title": pa.array([r.title for r in recipes], pa.string()),
+            "ingredients": pa.array([r.ingredients for r in recipes], pa.list_(pa.string())),
+            "instructions": pa.array([r.instructions for r in recipes], pa.list_(pa.string())),
+            "has_recipe": pa.array([r.has_recipe for r in recipes], pa.bool_()),
+            "content_hash": pa.array(hashes, pa.string()),
+            "thumbnail": pa.array(thumbnails, pa.binary()),
+        }
+    )
     pq.write_table(table, directory / RECIPES_FILE, compression="zstd")
     manifest = {**manifest, "files": file_entries(directory)}
     atomic_write_json(directory / MANIFEST_FILE, manifest)

@@ -1,5 +1,6 @@
 """The model card (README.md) a published repo carries: YAML metadata, the evaluation
 table read from the model dir, the protocol and data behind it, and how to use it."""
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,7 @@ def read_evaluation(model_dir: Path) -> tuple[str, dict] | None:
 
 
 def _cell(metrics: dict, key: str) -> str:
-    """"12.0", or "21.3 ± 1.1" where a `<key>_std` spread is recorded. Recalls stored as
+    """ "12.0", or "21.3 ± 1.1" where a `<key>_std` spread is recorded. Recalls stored as
     fractions (train/metrics.py) are shown as percentages."""
     value = metrics.get(key)
     if value is None:
@@ -43,7 +44,9 @@ def _cell(metrics: dict, key: str) -> str:
 def evaluation_table(rows: dict) -> str:
     lines = ["| direction | pool N | bags | MedR ↓ | R@1 % ↑ | R@5 % ↑ | R@10 % ↑ |", "|---|---|---|---|---|---|---|"]
     for direction, metrics in rows.items():
-        cells = [direction.replace("_to_", " → ")] + [_cell(metrics, key) for key in ("pool", "bags", "medr", "r1", "r5", "r10")]
+        cells = [direction.replace("_to_", " → ")] + [
+            _cell(metrics, key) for key in ("pool", "bags", "medr", "r1", "r5", "r10")
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -56,20 +59,30 @@ def _lexical_note(config: RetrieverConfig, fitted: FittedState) -> str:
     sizes = fitted.lexical_vocabulary
     if not config.lexical_dims or not any(sizes.values()):
         return ""
-    return (f" Titles and recipe texts also carry {config.lexical_dims}-d lexical features (TF-IDF over words "
-            f"and word pairs reduced by an SVD, fitted on the training rows: {sizes.get('title', 0)} title terms, "
-            f"{sizes.get('recipe', 0)} recipe terms, stored as hashes in `model.safetensors`).")
+    return (
+        f" Titles and recipe texts also carry {config.lexical_dims}-d lexical features (TF-IDF over words "
+        f"and word pairs reduced by an SVD, fitted on the training rows: {sizes.get('title', 0)} title terms, "
+        f"{sizes.get('recipe', 0)} recipe terms, stored as hashes in `model.safetensors`)."
+    )
 
 
-def model_card(model_dir: Path, repo: str, index_manifest: dict | None, license: str | None = None,
-               datasets: list[str] | None = None) -> str:
+def model_card(
+    model_dir: Path,
+    repo: str,
+    index_manifest: dict | None,
+    license: str | None = None,
+    datasets: list[str] | None = None,
+) -> str:
     config, fitted = read_model_json((Path(model_dir) / CONFIG_NAME).read_text())
     data_source = ((index_manifest or {}).get("data") or {}).get("source", "")
     datasets = datasets or ([Path(data_source).name] if data_source else ["epicurious"])
     evaluation = read_evaluation(Path(model_dir))
     header = (
-        "---\n" + f"library_name: pytorch\nlicense: {license or DEFAULT_LICENSE}\npipeline_tag: image-feature-extraction\n"
-        + _yaml_list("tags", TAGS) + _yaml_list("datasets", datasets) + "---\n"
+        "---\n"
+        + f"library_name: pytorch\nlicense: {license or DEFAULT_LICENSE}\npipeline_tag: image-feature-extraction\n"
+        + _yaml_list("tags", TAGS)
+        + _yaml_list("datasets", datasets)
+        + "---\n"
     )
     if evaluation:
         source, rows = evaluation
@@ -82,9 +95,11 @@ def model_card(model_dir: Path, repo: str, index_manifest: dict | None, license:
         )
         expanded = [d.replace("_to_", " → ") for d in fitted.query_expansion.expanded_directions()]
         if expanded:
-            results += (f"\n\nQueries of {', '.join(expanded)} are expanded through the training pairs (the nearest "
-                        "training rows lend their partner vectors; settings chosen on val; `model.expand(direction, "
-                        "query)`); `eval_test_plain.json` holds the plain figures.")
+            results += (
+                f"\n\nQueries of {', '.join(expanded)} are expanded through the training pairs (the nearest "
+                "training rows lend their partner vectors; settings chosen on val; `model.expand(direction, "
+                "query)`); `eval_test_plain.json` holds the plain figures."
+            )
     else:
         results = "No evaluation file (eval_test.json / eval.json / metrics.json) was found in the model folder."
     index_part = ""
@@ -101,7 +116,7 @@ def model_card(model_dir: Path, repo: str, index_manifest: dict | None, license:
 Encodes food photos ({config.image_backbone}), recipe titles ({config.title_backbone}) and full
 recipes (ingredients + instructions, {config.recipe_backbone}) into one L2-normalised
 {config.embed_dim}-d space, so a photo finds its recipe and a recipe its photo by cosine similarity.
-Trained contrastively on {', '.join(datasets)} (preset `{config.preset}`).{_lexical_note(config, fitted)}
+Trained contrastively on {", ".join(datasets)} (preset `{config.preset}`).{_lexical_note(config, fitted)}
 
 ## Evaluation
 

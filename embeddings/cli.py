@@ -1,4 +1,5 @@
 """`python -m embeddings build | search | push`."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,9 +32,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     build.add_argument("--data", required=True, help="Kaggle-layout folder, imagefolder or datasets Hub id")
     build.add_argument("--out", default=DEFAULT_INDEX, help="index directory (default: %(default)s)")
     build.add_argument("--dtype", choices=("float16", "float32"), default="float16")
-    build.add_argument("--thumb-size", type=int, default=None, help="thumbnail longest side in px (default 192, at most 256)")
-    build.add_argument("--no-feature-cache", action="store_true",
-                       help="run the backbones even for a frozen-backbone model whose features `python -m train` cached")
+    build.add_argument(
+        "--thumb-size", type=int, default=None, help="thumbnail longest side in px (default 192, at most 256)"
+    )
+    build.add_argument(
+        "--no-feature-cache",
+        action="store_true",
+        help="run the backbones even for a frozen-backbone model whose features `python -m train` cached",
+    )
     build.add_argument("--quiet", action="store_true", help="no progress bars")
 
     search = commands.add_parser("search", help="search an index with a photo, a title or a recipe text")
@@ -43,9 +49,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     query.add_argument("--image", help="a photo file: finds recipes")
     query.add_argument("--title", help="a dish name: finds photos")
     query.add_argument("--recipe", help="ingredients / instructions text: finds photos")
-    search.add_argument("--field", choices=("image", "title", "recipe", "fused"),
-                        help="what to search (default: for --image the recipe vector the model chose on val, "
-                             "for text the photos)")
+    search.add_argument(
+        "--field",
+        choices=("image", "title", "recipe", "fused"),
+        help="what to search (default: for --image the recipe vector the model chose on val, for text the photos)",
+    )
     search.add_argument("--model", help="model directory or Hub id (default: the one in the manifest)")
     search.add_argument("--model-revision", help="Hub tag or commit of --model")
     search.add_argument("-k", type=int, default=10)
@@ -68,9 +76,16 @@ def run_build(args) -> int:
     size = args.thumb_size or THUMB_MAX_SIDE
     if not 16 <= size <= 256:
         raise ValueError(f"--thumb-size must be between 16 and 256 px, got {size}")
-    report = build_index(args.model, args.data, args.out, revision=args.revision, dtype=args.dtype,
-                         thumb_size=size, progress=not args.quiet,
-                         **({"feature_cache": None} if args.no_feature_cache else {}))
+    report = build_index(
+        args.model,
+        args.data,
+        args.out,
+        revision=args.revision,
+        dtype=args.dtype,
+        thumb_size=size,
+        progress=not args.quiet,
+        **({"feature_cache": None} if args.no_feature_cache else {}),
+    )
     print(report)
     return 0
 
@@ -109,8 +124,15 @@ def run_search(args) -> int:
     hits = index.search(expanded(model, vector, modality, field)[0].numpy(), field, args.k, rows=rows)
     titles = index.recipes["title"]
     if args.json:
-        print(json.dumps([{"rank": n + 1, "id": h.id, "title": titles.iat[h.row], "score": round(h.score, 4)}
-                          for n, h in enumerate(hits)], indent=2))
+        print(
+            json.dumps(
+                [
+                    {"rank": n + 1, "id": h.id, "title": titles.iat[h.row], "score": round(h.score, 4)}
+                    for n, h in enumerate(hits)
+                ],
+                indent=2,
+            )
+        )
     else:
         print(f"top {len(hits)} by {field} similarity in {args.index} ({index.count} recipes)")
         for n, hit in enumerate(hits, 1):
@@ -119,9 +141,19 @@ def run_search(args) -> int:
 
 
 def run_push(args) -> int:
-    result = publish(args.model, args.index, args.repo, revision=args.branch, private=args.private, tag=args.tag,
-                     license=args.license, datasets=args.dataset)
-    print(f"pushed {len(result['files'])} files to https://huggingface.co/{result['repo']} at commit {result['commit']}")
+    result = publish(
+        args.model,
+        args.index,
+        args.repo,
+        revision=args.branch,
+        private=args.private,
+        tag=args.tag,
+        license=args.license,
+        datasets=args.dataset,
+    )
+    print(
+        f"pushed {len(result['files'])} files to https://huggingface.co/{result['repo']} at commit {result['commit']}"
+    )
     print("for a Space's README.md front matter:\n" + result["preload"])
     return 0
 

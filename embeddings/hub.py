@@ -9,6 +9,7 @@ vectors it made together:
   config.json, model.safetensors, title_text/, [recipe_text/], [image_tower/], eval_test.json, README.md
   index/manifest.json, index/embeddings.safetensors, index/recipes.parquet
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,13 @@ from .index import RecipeIndex, read_index_dir
 from .manifest import DATA_FILES, MANIFEST_FILE, read_manifest
 
 INDEX_FOLDER = "index"  # where the index sits inside a published repo
-MODEL_PATTERNS = ["config.json", "model.safetensors", "title_text/*", "recipe_text/*", "image_tower/*"]  # what load_pretrained reads
+MODEL_PATTERNS = [
+    "config.json",
+    "model.safetensors",
+    "title_text/*",
+    "recipe_text/*",
+    "image_tower/*",
+]  # what load_pretrained reads
 # What goes up from a model dir: the loadable files, the evaluation and the curves.
 MODEL_FILES = (*MODEL_PATTERNS, "eval_test.json", "metrics.json", "eval.json", "curves.png")
 INDEX_PATTERNS = [f"{INDEX_FOLDER}/*", *DATA_FILES, MANIFEST_FILE]  # in a folder, or a repo of its own
@@ -46,13 +53,20 @@ def _snapshot(repo_id: str, revision: str | None, patterns: list[str]) -> Path:
     if not is_repo_id(repo_id):
         raise FileNotFoundError(f"{repo_id}: no such local directory (and not a Hub repo id, owner/name)")
     if revision is None:
-        print(f"note: {repo_id} is not pinned to a revision; using its main branch (pass --revision TAG|COMMIT)", file=sys.stderr)
+        print(
+            f"note: {repo_id} is not pinned to a revision; using its main branch (pass --revision TAG|COMMIT)",
+            file=sys.stderr,
+        )
     try:
         return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
     except OSError as err:  # not in the cache while offline, no such repo or revision, no network
-        where = "in the local cache (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") == "1" else "on the Hub"
-        raise FileNotFoundError(f"{repo_id} at revision {revision or 'main'}: not found {where} "
-                                f"(a local folder of that name does not exist either): {err}") from err
+        where = (
+            "in the local cache (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") == "1" else "on the Hub"
+        )
+        raise FileNotFoundError(
+            f"{repo_id} at revision {revision or 'main'}: not found {where} "
+            f"(a local folder of that name does not exist either): {err}"
+        ) from err
 
 
 def _commit_of(snapshot: Path, revision: str | None) -> str | None:
@@ -86,8 +100,9 @@ def resolve_index_dir(path_or_id: str | Path, revision: str | None = None) -> tu
     return directory, None
 
 
-def load_index(path_or_repo_id: str | Path, revision: str | None = None, backend: str = "auto",
-               model=None, verify: bool = True) -> RecipeIndex:
+def load_index(
+    path_or_repo_id: str | Path, revision: str | None = None, backend: str = "auto", model=None, verify: bool = True
+) -> RecipeIndex:
     """An index from a local directory or a Hub repo (`revision`: a tag or full commit).
     Raises CorruptIndexError if anything disagrees; with `model`, also checks it is the
     model the vectors were made with."""
@@ -127,9 +142,18 @@ def _staged_files(model_dir: Path, index_dir: Path | None, repo: str, card: str,
     return files
 
 
-def publish(model_dir: str | Path, index_dir: str | Path | None, repo: str, *, revision: str | None = None,
-            private: bool = False, tag: str | None = None, license: str | None = None,
-            datasets: list[str] | None = None, commit_message: str | None = None) -> dict:
+def publish(
+    model_dir: str | Path,
+    index_dir: str | Path | None,
+    repo: str,
+    *,
+    revision: str | None = None,
+    private: bool = False,
+    tag: str | None = None,
+    license: str | None = None,
+    datasets: list[str] | None = None,
+    commit_message: str | None = None,
+) -> dict:
     """Upload a model dir (+ optionally an index dir) to model repo `repo` in one commit.
     `revision`: the branch to commit to (default main); `tag`: a tag to pin it by.
     Returns {"repo", "commit", "files", "preload"}."""
@@ -148,9 +172,16 @@ def publish(model_dir: str | Path, index_dir: str | Path | None, repo: str, *, r
         api.create_repo(repo, repo_type="model", private=private, exist_ok=True)
         if revision and revision != "main":
             api.create_branch(repo, branch=revision, repo_type="model", exist_ok=True)
-        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in sorted(files.items())]
-        info = api.create_commit(repo, operations, commit_message=commit_message or "Upload recipe retriever and index",
-                                 repo_type="model", revision=revision)
+        operations = [
+            CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in sorted(files.items())
+        ]
+        info = api.create_commit(
+            repo,
+            operations,
+            commit_message=commit_message or "Upload recipe retriever and index",
+            repo_type="model",
+            revision=revision,
+        )
     commit = getattr(info, "oid", None)
     if tag:
         api.create_tag(repo, tag=tag, revision=commit, repo_type="model", exist_ok=False)
@@ -158,4 +189,3 @@ def publish(model_dir: str | Path, index_dir: str | Path | None, repo: str, *, r
     # with load_index(repo, revision=commit).
     preload = f"preload_from_hub:\n  - {repo} {','.join(sorted(files))}" + (f" {commit}" if commit else "")
     return {"repo": repo, "commit": commit, "tag": tag, "files": sorted(files), "preload": preload}
-

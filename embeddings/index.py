@@ -1,4 +1,5 @@
 """Read a verified index directory and search it (embeddings/hub.py fetches one from the Hub)."""
+
 from __future__ import annotations
 
 import io
@@ -14,8 +15,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from .manifest import (
-    DTYPES, EMBEDDINGS_FILE, RECIPES_FILE, SEARCH_FIELDS, STORED_FIELDS, CorruptIndexError, check_model,
-    read_manifest, verify_files,
+    DTYPES,
+    EMBEDDINGS_FILE,
+    RECIPES_FILE,
+    SEARCH_FIELDS,
+    STORED_FIELDS,
+    CorruptIndexError,
+    check_model,
+    read_manifest,
+    verify_files,
 )
 from .search import make_searcher
 
@@ -33,8 +41,16 @@ class Hit:
 class RecipeIndex:
     """Row-aligned vectors + recipe table + thumbnails. `search` returns ranked Hits."""
 
-    def __init__(self, directory: Path, manifest: dict, vectors: dict[str, torch.Tensor], table: pd.DataFrame,
-                 thumbnails: list[bytes], content_hashes: list[str], backend: str = "auto"):
+    def __init__(
+        self,
+        directory: Path,
+        manifest: dict,
+        vectors: dict[str, torch.Tensor],
+        table: pd.DataFrame,
+        thumbnails: list[bytes],
+        content_hashes: list[str],
+        backend: str = "auto",
+    ):
         self.directory = Path(directory)
         self.manifest = manifest
         self.recipes = table
@@ -125,7 +141,8 @@ def read_index_dir(directory: Path, backend: str = "auto", verify: bool = True) 
         tensor = vectors[field]
         if tuple(tensor.shape) != (count, dim) or tensor.dtype != dtype:
             raise CorruptIndexError(
-                f"{path}: {field!r} is {tuple(tensor.shape)} {tensor.dtype}, the manifest says ({count}, {dim}) {manifest['dtype']}"
+                f"{path}: {field!r} is {tuple(tensor.shape)} {tensor.dtype}, "
+                f"the manifest says ({count}, {dim}) {manifest['dtype']}"
             )
     path = directory / RECIPES_FILE
     try:
@@ -134,24 +151,39 @@ def read_index_dir(directory: Path, backend: str = "auto", verify: bool = True) 
         raise CorruptIndexError(f"{path}: unreadable parquet ({err})") from err
     missing = [c for c in RECIPE_COLUMNS + ("content_hash", "thumbnail") if c not in table.column_names]
     if missing or table.num_rows != count:
-        raise CorruptIndexError(f"{path}: {table.num_rows} rows with columns {table.column_names}; "
-                                f"the manifest says {count} rows (missing columns: {missing})")
+        raise CorruptIndexError(
+            f"{path}: {table.num_rows} rows with columns {table.column_names}; "
+            f"the manifest says {count} rows (missing columns: {missing})"
+        )
     # to_pylist, not to_pandas: list columns must come back as Python lists, not arrays.
     recipes = pd.DataFrame({name: table.column(name).to_pylist() for name in RECIPE_COLUMNS})
     check_norms(vectors, recipes["has_recipe"].to_numpy(dtype=bool), path.with_name(EMBEDDINGS_FILE))
-    return RecipeIndex(directory, manifest, vectors, recipes, table.column("thumbnail").to_pylist(),
-                       table.column("content_hash").to_pylist(), backend)
+    return RecipeIndex(
+        directory,
+        manifest,
+        vectors,
+        recipes,
+        table.column("thumbnail").to_pylist(),
+        table.column("content_hash").to_pylist(),
+        backend,
+    )
 
 
 def check_norms(vectors: dict[str, torch.Tensor], has_recipe: np.ndarray, path: Path, sample: int = 2048) -> None:
     """Unit rows where a field exists, zero rows in `recipe` where it does not (on a sample of
     rows, so a million-row index loads fast)."""
     count = len(has_recipe)
-    rows = np.unique(np.linspace(0, count - 1, num=min(count, sample)).astype(np.int64)) if count else np.zeros(0, np.int64)
+    rows = (
+        np.unique(np.linspace(0, count - 1, num=min(count, sample)).astype(np.int64))
+        if count
+        else np.zeros(0, np.int64)
+    )
     for field in STORED_FIELDS:
         norms = vectors[field][torch.from_numpy(rows)].float().norm(dim=1).numpy()
         expected = has_recipe[rows].astype(np.float32) if field == "recipe" else np.ones(len(rows), np.float32)
         bad = np.nonzero(np.abs(norms - expected) > NORM_TOLERANCE)[0]
         if len(bad):
             row = int(rows[bad[0]])
-            raise CorruptIndexError(f"{path}: {field!r} row {row} has norm {norms[bad[0]]:.3f}, expected {expected[bad[0]]:.0f}")
+            raise CorruptIndexError(
+                f"{path}: {field!r} row {row} has norm {norms[bad[0]]:.3f}, expected {expected[bad[0]]:.0f}"
+            )

@@ -8,6 +8,7 @@ An index directory holds
 The fused vector (title + recipe) is computed at load, not stored: it is one add and one
 normalise per row, and storing it would grow the file by a third.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -58,23 +59,31 @@ def model_fingerprint(model: torch.nn.Module) -> str:
 
 
 def file_entries(directory: Path) -> dict:
-    return {name: {"sha256": sha256_file(directory / name), "bytes": (directory / name).stat().st_size} for name in DATA_FILES}
+    return {
+        name: {"sha256": sha256_file(directory / name), "bytes": (directory / name).stat().st_size}
+        for name in DATA_FILES
+    }
 
 
 def read_manifest(directory: Path) -> dict:
     path = Path(directory) / MANIFEST_FILE
     if not path.is_file():
-        raise CorruptIndexError(f"{path}: missing; {directory} is not an index directory (build one with `python -m embeddings build`)")
+        raise CorruptIndexError(
+            f"{path}: missing; {directory} is not an index directory (build one with `python -m embeddings build`)"
+        )
     try:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CorruptIndexError(f"{path}: not valid JSON ({err})") from err
-    missing = [key for key in REQUIRED_KEYS if key not in manifest] if isinstance(manifest, dict) else list(REQUIRED_KEYS)
+    missing = (
+        [key for key in REQUIRED_KEYS if key not in manifest] if isinstance(manifest, dict) else list(REQUIRED_KEYS)
+    )
     if missing:
         raise CorruptIndexError(f"{path}: lacks the keys {missing}")
     if manifest["format"] != FORMAT_NAME or manifest["format_version"] != FORMAT_VERSION:
         raise CorruptIndexError(
-            f"{path}: format {manifest['format']!r} v{manifest['format_version']}, this code reads {FORMAT_NAME!r} v{FORMAT_VERSION}"
+            f"{path}: format {manifest['format']!r} v{manifest['format_version']}, "
+            f"this code reads {FORMAT_NAME!r} v{FORMAT_VERSION}"
         )
     if manifest["dtype"] not in DTYPES:
         raise CorruptIndexError(f"{path}: dtype {manifest['dtype']!r} is not one of {sorted(DTYPES)}")
@@ -96,14 +105,18 @@ def verify_files(directory: Path, manifest: dict) -> None:
             raise CorruptIndexError(f"{path}: {size} bytes, the manifest says {entry['bytes']} (truncated or replaced)")
         actual = sha256_file(path)
         if actual != entry["sha256"]:
-            raise CorruptIndexError(f"{path}: sha256 {actual[:12]}… differs from the manifest's {entry['sha256'][:12]}… (altered)")
+            raise CorruptIndexError(
+                f"{path}: sha256 {actual[:12]}… differs from the manifest's {entry['sha256'][:12]}… (altered)"
+            )
 
 
 def check_model(manifest: dict, model: torch.nn.Module, where: str = "index") -> None:
     """The model must be the one the vectors were made with: same dimension, same weights."""
     dim = model.config.embed_dim
     if dim != manifest["dim"]:
-        raise CorruptIndexError(f"model mismatch: the model embeds into {dim} dimensions, the {where} holds {manifest['dim']}-d vectors")
+        raise CorruptIndexError(
+            f"model mismatch: the model embeds into {dim} dimensions, the {where} holds {manifest['dim']}-d vectors"
+        )
     recorded = manifest["model"].get("fingerprint")
     actual = model_fingerprint(model)
     if recorded and recorded != actual:

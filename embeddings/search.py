@@ -9,6 +9,7 @@ this machine); torch accumulates in float32, and the best RERANK_FACTOR*k + RERA
 candidates are rescored in float32, so results equal a float32 search over the same
 stored vectors (float16 rounding of a score is ~1e-4, far inside that margin).
 """
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,9 @@ class ExactSearcher:
         if allowed is not None:
             scores = scores.masked_fill(~allowed, float("-inf"))
         if self.matrix.dtype != torch.float32:
-            candidates = torch.topk(scores, min(n if allowed is None else int(allowed.sum()),
-                                                RERANK_FACTOR * k + RERANK_EXTRA)).indices
+            candidates = torch.topk(
+                scores, min(n if allowed is None else int(allowed.sum()), RERANK_FACTOR * k + RERANK_EXTRA)
+            ).indices
             rescored = torch.mv(self.matrix[candidates].float(), query)
             best = torch.topk(rescored, k)
             return best.values.numpy(), candidates[best.indices].numpy()
@@ -55,7 +57,14 @@ class FaissSearcher:
     """faiss over a float32 copy of the matrix. `approximate=False`: IndexFlatIP, same
     top-k as ExactSearcher. True: IndexIVFFlat with nlist ~ 4*sqrt(n) inner-product cells."""
 
-    def __init__(self, matrix: torch.Tensor, approximate: bool = False, nlist: int | None = None, nprobe: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        matrix: torch.Tensor,
+        approximate: bool = False,
+        nlist: int | None = None,
+        nprobe: int | None = None,
+        seed: int = 0,
+    ):
         import faiss  # loaded only by the faiss backends: the exact one never needs it
 
         data = np.ascontiguousarray(matrix.float().numpy())

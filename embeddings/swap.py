@@ -5,6 +5,7 @@ so rename is atomic), then swapped in. On Linux the swap is one renameat2(RENAME
 call; elsewhere it is two renames a few microseconds apart. A run killed while filling
 leaves only a `.NAME.tmp-PID-*` folder, which the next run removes.
 """
+
 from __future__ import annotations
 
 import ctypes

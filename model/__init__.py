@@ -5,6 +5,7 @@ and the one atomic-write helper.
 May import: torch, timm, torchvision, transformers, safetensors, PIL. Nothing of this
 project: it is the bottom of the house (pipeline, embeddings, train, ui and app.py import
 it; it imports none of them). It knows nothing of data files, the Hub or the app."""
+
 import os
 
 # Before torch loads its OpenMP runtime: idle OpenMP workers spin by default, and when

@@ -9,6 +9,7 @@ start from features that already agree across the two modalities.
 Only titles go through CLIP's text tower: it reads at most 77 tokens, and recipes run
 to hundreds, so recipes stay with a sentence encoder (see Retriever).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,10 +29,12 @@ def is_clip(spec: str) -> bool:
 
 
 def checkpoint_of(spec: str) -> str:
-    source = spec[len(PREFIX):].strip()
+    source = spec[len(PREFIX) :].strip()
     if not is_clip(spec) or not source:
-        raise ValueError(f"{spec!r}: a CLIP tower is 'hf-clip:<Hub id or local folder>', "
-                         "for example 'hf-clip:openai/clip-vit-base-patch32'")
+        raise ValueError(
+            f"{spec!r}: a CLIP tower is 'hf-clip:<Hub id or local folder>', "
+            "for example 'hf-clip:openai/clip-vit-base-patch32'"
+        )
     return source
 
 
@@ -77,8 +80,10 @@ class ClipImageBackbone(nn.Module):
 
         self.name = checkpoint_of(spec)
         if weights not in ("", CHECKPOINT_WEIGHTS):
-            raise ValueError(f"image_weights for a CLIP image tower is {CHECKPOINT_WEIGHTS!r} (the checkpoint's "
-                             f"own weights) or '' (random init), got {weights!r}")
+            raise ValueError(
+                f"image_weights for a CLIP image tower is {CHECKPOINT_WEIGHTS!r} (the checkpoint's "
+                f"own weights) or '' (random init), got {weights!r}"
+            )
         if from_config_dir is not None:
             # Rebuilding a saved model: architecture from its folder, weights from model.safetensors.
             self.net = CLIPVisionModelWithProjection(CLIPVisionConfig.from_pretrained(from_config_dir))

@@ -9,6 +9,7 @@ Weight sources are strings so a config survives JSON and names where weights com
   CLIP (model/clip.py): image_backbone and/or title_backbone "hf-clip:<Hub id or folder>",
                  with image_weights "checkpoint" (its weights) or "" (random init)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,7 +23,6 @@ from .fitted import LEGACY_FITTED_KEYS
 class RetrieverConfig:
     """Frozen: a model, a training run or a test never changes the settings it was handed
     (dataclasses.replace makes a changed copy)."""
-
 
     # --- image tower ---------------------------------------------------------------
     image_backbone: str = "timm:tf_efficientnet_lite0"  # "timm:<name>", "torchvision:<name>" or "hf-clip:<id>"
@@ -79,8 +79,10 @@ class RetrieverConfig:
         # (a saved model is unaffected); the zero-shot bridge changed the image head's input.
         raw.pop("input_dropout", None)
         if raw.pop("zero_shot_bridge", False):
-            raise ValueError("this model uses the zero-shot bridge, an option removed after it lost on val "
-                             "(benchmarks/RESULTS.md); retrain it without")
+            raise ValueError(
+                "this model uses the zero-shot bridge, an option removed after it lost on val "
+                "(benchmarks/RESULTS.md); retrain it without"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:

@@ -12,6 +12,7 @@ The expansion rows are the training rows' own unit vectors (float16 buffers in m
 so a saved model carries it to evaluation and to the app. Measured on the Epicurious
 sample: benchmarks/RESULTS.md, "Query expansion through the training pairs".
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,14 @@ import torch.nn.functional as F
 TEMPERATURE = 0.05
 
 
-def expand_queries(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, k: int, weight: float,
-                   temperature: float = TEMPERATURE) -> torch.Tensor:
+def expand_queries(
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    k: int,
+    weight: float,
+    temperature: float = TEMPERATURE,
+) -> torch.Tensor:
     """queries (B, D), keys/values (M, D) row-aligned unit vectors -> expanded unit queries (B, D)."""
     if weight == 0 or k <= 0 or keys.shape[0] == 0:
         return queries

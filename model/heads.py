@@ -1,4 +1,5 @@
 """Projection heads: backbone features -> the shared space."""
+
 from torch import nn
 
 

@@ -12,6 +12,7 @@ Terms are kept as 64-bit hashes (sorted, looked up with searchsorted), so the fi
 vocabulary is three tensors in model.safetensors and needs no pickle and no extra file:
 term_ids (V,), idf (V,), components (V, dims).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -71,11 +72,13 @@ class LexicalEncoder(nn.Module):
                 cols.append(where[known])
                 values.append(weights / weights.norm())
         if not rows:
-            return torch.sparse_coo_tensor(torch.zeros(2, 0, dtype=torch.int64), torch.zeros(0),
-                                           (len(texts), self.vocabulary_size))
+            return torch.sparse_coo_tensor(
+                torch.zeros(2, 0, dtype=torch.int64), torch.zeros(0), (len(texts), self.vocabulary_size)
+            )
         indices = torch.stack([torch.cat(rows), torch.cat(cols)])
-        return torch.sparse_coo_tensor(indices, torch.cat(values), (len(texts), self.vocabulary_size),
-                                       check_invariants=False).coalesce()  # built valid above
+        return torch.sparse_coo_tensor(
+            indices, torch.cat(values), (len(texts), self.vocabulary_size), check_invariants=False
+        ).coalesce()  # built valid above
 
     def forward(self, texts: list[str]) -> torch.Tensor:
         if self.vocabulary_size == 0:
@@ -99,8 +102,9 @@ class LexicalEncoder(nn.Module):
         ids = torch.tensor([term_id(t) for t in kept], dtype=torch.int64)
         order = torch.argsort(ids)
         self.term_ids = ids[order]
-        self.idf = torch.tensor([math.log((1 + n) / (1 + document_counts[t])) + 1 for t in kept],
-                                dtype=torch.float32)[order]
+        self.idf = torch.tensor([math.log((1 + n) / (1 + document_counts[t])) + 1 for t in kept], dtype=torch.float32)[
+            order
+        ]
         self.components = torch.zeros(len(kept), self.dims)
         rank = min(self.dims, len(kept), n)
         if rank > 0:

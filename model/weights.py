@@ -3,6 +3,7 @@
 Every state dict is read with safetensors or `torch.load(weights_only=True)`: never a
 pickle that could run code.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -33,8 +33,9 @@ def with_fused(embeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {**embeds, "fused": F.normalize(embeds["title"] + embeds["recipe"], dim=-1)}
 
 
-def embed_source(model: Retriever, source, device: torch.device = torch.device("cpu"),
-                 batch_size: int = HEADS_BATCH) -> dict[str, torch.Tensor]:
+def embed_source(
+    model: Retriever, source, device: torch.device = torch.device("cpu"), batch_size: int = HEADS_BATCH
+) -> dict[str, torch.Tensor]:
     """The heads over every row of a source (eval mode): image/title/recipe/fused (N, D) on the CPU."""
     out = {"image": [], "title": [], "recipe": []}
     with torch.no_grad():
@@ -47,15 +48,22 @@ def embed_source(model: Retriever, source, device: torch.device = torch.device("
     return with_fused({name: torch.cat(parts) for name, parts in out.items()})
 
 
-def _batched(items: list, batch_size: int, encode: Callable[[list], torch.Tensor], dim: int, desc: str,
-             progress: bool, order: list[int] | None = None) -> torch.Tensor:
+def _batched(
+    items: list,
+    batch_size: int,
+    encode: Callable[[list], torch.Tensor],
+    dim: int,
+    desc: str,
+    progress: bool,
+    order: list[int] | None = None,
+) -> torch.Tensor:
     """Run `encode` over `items` in batches (visiting them in `order`, e.g. by length so a
     batch pads to similar lengths) and return rows in the original order."""
     order = list(range(len(items))) if order is None else order
     out = torch.zeros(len(items), dim)
     with tqdm(total=len(items), desc=desc, unit="row", disable=not progress) as bar, torch.no_grad():
         for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
+            rows = order[start : start + batch_size]
             out[rows] = encode([items[i] for i in rows]).float().cpu()
             bar.update(len(rows))
     return out
@@ -67,25 +75,37 @@ def encode_live(model: Retriever, recipes: list[Recipe], progress: bool = True) 
     # Decoding + resizing a photo costs about a third of the backbone's time on a CPU:
     # threads prepare the next batch's pixels while the model runs on this one.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        image = _batched(recipes, IMAGE_BATCH,
-                         lambda batch: model.encode_image(torch.stack(list(pool.map(lambda r: plain_pixels(model, r), batch)))),
-                         D, "photos", progress)
+        image = _batched(
+            recipes,
+            IMAGE_BATCH,
+            lambda batch: model.encode_image(torch.stack(list(pool.map(lambda r: plain_pixels(model, r), batch)))),
+            D,
+            "photos",
+            progress,
+        )
     by_title = sorted(range(len(recipes)), key=lambda i: len(recipes[i].title))
-    title = _batched(recipes, TEXT_BATCH, lambda batch: model.encode_title([r.title for r in batch]), D, "titles",
-                     progress, by_title)
+    title = _batched(
+        recipes, TEXT_BATCH, lambda batch: model.encode_title([r.title for r in batch]), D, "titles", progress, by_title
+    )
     recipe = torch.zeros(len(recipes), D)
     full = [r for r in recipes if r.has_recipe]
     if full:
         by_length = sorted(range(len(full)), key=lambda i: sum(map(len, full[i].ingredients + full[i].instructions)))
         recipe[[i for i, r in enumerate(recipes) if r.has_recipe]] = _batched(
-            full, RECIPE_BATCH, lambda batch: model.encode_recipe([r.ingredients for r in batch],
-                                                                  [r.instructions for r in batch]),
-            D, "recipes", progress, by_length)
+            full,
+            RECIPE_BATCH,
+            lambda batch: model.encode_recipe([r.ingredients for r in batch], [r.instructions for r in batch]),
+            D,
+            "recipes",
+            progress,
+            by_length,
+        )
     return {"image": image, "title": title, "recipe": recipe}
 
 
-def embed_collection(model: Retriever, recipes: list[Recipe], cache_dir=None,
-                     progress: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def embed_collection(
+    model: Retriever, recipes: list[Recipe], cache_dir=None, progress: bool = True
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """({"image", "title", "recipe", "fused"}: (N, D) float32 unit vectors, "recipe" zero on
     rows without a recipe; has_recipe (N,) bool), row-aligned with `recipes`. `cache_dir`:
     the backbone feature cache (None: never read or written)."""

@@ -39,8 +39,16 @@ DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) /
 # fine-tuned hold no "pooled" (the tuned tail's features must never sit under a key that
 # names only the pretrained backbone).
 VIEWS_FORMAT = 2
-IMAGE_SETTINGS = ("image_backbone", "image_weights", "image_size", "image_resize", "image_width", "image_mean",
-                  "image_std", "image_interpolation")
+IMAGE_SETTINGS = (
+    "image_backbone",
+    "image_weights",
+    "image_size",
+    "image_resize",
+    "image_width",
+    "image_mean",
+    "image_std",
+    "image_interpolation",
+)
 TEXT_SETTINGS = ("title_backbone", "recipe_backbone", "share_text_backbone", "title_max_tokens", "recipe_max_tokens")
 
 
@@ -70,28 +78,36 @@ def pretrained_tail(model: Retriever) -> bool:
 
 
 @torch.inference_mode()
-def extract_text_features(model: Retriever, recipes: list[Recipe], batch_size: int = 64,
-                          progress: bool = True) -> dict[str, torch.Tensor]:
+def extract_text_features(
+    model: Retriever, recipes: list[Recipe], batch_size: int = 64, progress: bool = True
+) -> dict[str, torch.Tensor]:
     """title (N, H) for every row; recipe (N, 2H), zeros on title-only rows."""
     model.eval()
     titles = []
     for start in tqdm(range(0, len(recipes), 256), desc="title features", disable=not progress):
-        titles.append(model.title_features([r.title for r in recipes[start:start + 256]]).cpu())
+        titles.append(model.title_features([r.title for r in recipes[start : start + 256]]).cpu())
     full = [i for i, r in enumerate(recipes) if r.has_recipe]
     recipe = torch.zeros(len(recipes), 2 * model.recipe_encoder.feature_dim)
     # Longest texts first so each batch pads to a similar length: ~2x faster than source order.
     full.sort(key=lambda i: -sum(len(s) for s in recipes[i].instructions + recipes[i].ingredients))
     for start in tqdm(range(0, len(full), batch_size), desc="recipe features", disable=not progress):
-        rows = full[start:start + batch_size]
-        recipe[rows] = model.recipe_features([recipes[i].ingredients for i in rows],
-                                             [recipes[i].instructions for i in rows]).cpu()
+        rows = full[start : start + batch_size]
+        recipe[rows] = model.recipe_features(
+            [recipes[i].ingredients for i in rows], [recipes[i].instructions for i in rows]
+        ).cpu()
     empty = torch.zeros(0, model.title_encoder.feature_dim)
     return {"title": torch.cat(titles) if titles else empty, "recipe": recipe}
 
 
 @torch.inference_mode()
-def extract_views(model: Retriever, items: list[tuple[Recipe, int]], top: int, batch_size: int = 64,
-                  workers: int = 1, progress: bool = True) -> dict[str, torch.Tensor]:
+def extract_views(
+    model: Retriever,
+    items: list[tuple[Recipe, int]],
+    top: int,
+    batch_size: int = 64,
+    workers: int = 1,
+    progress: bool = True,
+) -> dict[str, torch.Tensor]:
     """Each (photo, view) item through the image backbone: with top > 0 "trunk", the
     float16 activations below the top `top` blocks; "pooled", the pooled features, only
     while the backbone's tail is the pretrained one (pretrained_tail)."""
@@ -134,15 +150,23 @@ class FeatureCache:
         return self._data
 
     def _path(self, kind: str, parts: dict) -> Path | None:
-        return None if self.folder is None else self.folder / f"{kind}-{_key({'v': 1, **parts, 'data': self.data})}.safetensors"
+        return (
+            None
+            if self.folder is None
+            else self.folder / f"{kind}-{_key({'v': 1, **parts, 'data': self.data})}.safetensors"
+        )
 
     def text_path(self, model: Retriever) -> Path | None:
         return self._path("text", {"text": {k: getattr(model.config, k) for k in TEXT_SETTINGS}})
 
     def views_path(self, model: Retriever, views: int, top: int, augmented: set[str] | None) -> Path | None:
         chosen = self._augmented(views, augmented)
-        spec = {"views": views, "top": top, "format": VIEWS_FORMAT,
-                "augmented": hashlib.sha256("\n".join(r.id for r in chosen).encode()).hexdigest()}
+        spec = {
+            "views": views,
+            "top": top,
+            "format": VIEWS_FORMAT,
+            "augmented": hashlib.sha256("\n".join(r.id for r in chosen).encode()).hexdigest(),
+        }
         image = {k: getattr(model.config, k) for k in IMAGE_SETTINGS}
         return self._path("views", {"image": image, "extra": spec})
 
@@ -153,12 +177,14 @@ class FeatureCache:
 
     def text(self, model: Retriever) -> dict[str, torch.Tensor]:
         """{"title": (N, H), "recipe": (N, 2H)} backbone features, row-aligned with the rows given."""
-        tensors = cached_tensors(self.text_path(model),
-                                 lambda: extract_text_features(model, self.canonical, progress=self.progress))
+        tensors = cached_tensors(
+            self.text_path(model), lambda: extract_text_features(model, self.canonical, progress=self.progress)
+        )
         return {name: tensor[self._rows] for name, tensor in tensors.items()}
 
-    def photos(self, model: Retriever, views: int = 1, top: int = 0,
-               augmented: set[str] | None = None) -> dict[str, torch.Tensor]:
+    def photos(
+        self, model: Retriever, views: int = 1, top: int = 0, augmented: set[str] | None = None
+    ) -> dict[str, torch.Tensor]:
         """Cached views of every photo, row-aligned with the rows given: "pooled" (N, C)
         and/or "trunk" (N, c, h, w), view 0 of every row; "aug_pooled" / "aug_trunk"
         (N, V-1, ...): views 1..V-1 of the rows whose id is in `augmented` (None: all; the
@@ -171,7 +197,9 @@ class FeatureCache:
             n = len(self.canonical)
             out = {name: t[:n] for name, t in flat.items()}
             if chosen:
-                out.update({f"aug_{name}": t[n:].reshape(len(chosen), views - 1, *t.shape[1:]) for name, t in flat.items()})
+                out.update(
+                    {f"aug_{name}": t[n:].reshape(len(chosen), views - 1, *t.shape[1:]) for name, t in flat.items()}
+                )
             return out
 
         tensors = cached_tensors(self.views_path(model, views, top, augmented), compute)

@@ -19,14 +19,19 @@ from .records import Recipe
 def train_augmentation(model: Retriever) -> transforms.Compose:
     """Random resized crops, flips and mild colour jitter: a dish stays the same dish."""
     c = model.config
-    return transforms.Compose([
-        transforms.RandomResizedCrop((c.image_size, c.image_width or c.image_size), scale=(0.6, 1.0),
-                                     interpolation=transforms.InterpolationMode(c.image_interpolation)),
-        transforms.RandomHorizontalFlip(),
-        transforms.ColorJitter(0.2, 0.2, 0.2),
-        transforms.ToTensor(),
-        transforms.Normalize(c.image_mean, c.image_std),
-    ])
+    return transforms.Compose(
+        [
+            transforms.RandomResizedCrop(
+                (c.image_size, c.image_width or c.image_size),
+                scale=(0.6, 1.0),
+                interpolation=transforms.InterpolationMode(c.image_interpolation),
+            ),
+            transforms.RandomHorizontalFlip(),
+            transforms.ColorJitter(0.2, 0.2, 0.2),
+            transforms.ToTensor(),
+            transforms.Normalize(c.image_mean, c.image_std),
+        ]
+    )
 
 
 def view_seed(recipe_id: str, view: int) -> int:

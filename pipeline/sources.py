@@ -11,7 +11,6 @@ the unfrozen top blocks of every tower train (the fine-tune path, meant for a GP
 
 from __future__ import annotations
 
-import sys
 import time
 
 import torch
@@ -30,7 +29,10 @@ def with_lexical(model: Retriever, text: dict[str, torch.Tensor], recipes: list[
     Not cached: they depend on the rows the model was fitted on, and cost about 1 ms a row."""
     if not model.config.lexical_dims:
         return text
-    texts = {"title": [r.title for r in recipes], "recipe": [recipe_text(r.ingredients, r.instructions) for r in recipes]}
+    texts = {
+        "title": [r.title for r in recipes],
+        "recipe": [recipe_text(r.ingredients, r.instructions) for r in recipes],
+    }
     with torch.no_grad():
         lexical = {kind: model.lexical_features(kind, texts[kind]).cpu() for kind in texts}
     return {**text, **{kind: torch.cat([text[kind], lexical[kind]], dim=1) for kind in texts}}
@@ -41,8 +43,16 @@ class CachedSource:
     lexical features appended. `augmented`: training draws among every cached view of a
     photo; otherwise view 0, the plain crop, always."""
 
-    def __init__(self, model: Retriever, photos: dict[str, torch.Tensor], text: dict[str, torch.Tensor],
-                 has_recipe: torch.Tensor, rows: torch.Tensor, top: int, augmented: bool):
+    def __init__(
+        self,
+        model: Retriever,
+        photos: dict[str, torch.Tensor],
+        text: dict[str, torch.Tensor],
+        has_recipe: torch.Tensor,
+        rows: torch.Tensor,
+        top: int,
+        augmented: bool,
+    ):
         self.model, self.top = model, top
         name = "trunk" if top else "pooled"
         plain = photos[name][rows].unsqueeze(1)  # (n, 1, ...): view 0
@@ -96,8 +106,9 @@ def live_sources(model: Retriever, splits: dict[str, list[Recipe]]) -> dict[str,
     return {name: LiveSource(model, rows) for name, rows in splits.items()}
 
 
-def cached_sources(model: Retriever, splits: dict[str, list[Recipe]], views: int, top: int, cache_dir,
-                   progress: bool = True) -> tuple[dict[str, CachedSource], dict[str, float]]:
+def cached_sources(
+    model: Retriever, splits: dict[str, list[Recipe]], views: int, top: int, cache_dir, progress: bool = True
+) -> tuple[dict[str, CachedSource], dict[str, float]]:
     """A CachedSource per split over one cache entry of all the rows (the training rows'
     augmented views among them), and the seconds spent on text and on photo features."""
     ordered = [r for name in SPLITS for r in splits[name]]
@@ -109,9 +120,12 @@ def cached_sources(model: Retriever, splits: dict[str, list[Recipe]], views: int
     seconds["photo_features"] = time.time() - started - seconds["text_features"]
     has_recipe = torch.tensor([r.has_recipe for r in ordered], dtype=torch.bool)
     bounds = torch.cumsum(torch.tensor([0] + [len(splits[name]) for name in SPLITS]), 0)
-    sources = {name: CachedSource(model, photos, text, has_recipe, torch.arange(bounds[i], bounds[i + 1]), top,
-                                  augmented=name == "train")
-               for i, name in enumerate(SPLITS)}
+    sources = {
+        name: CachedSource(
+            model, photos, text, has_recipe, torch.arange(bounds[i], bounds[i + 1]), top, augmented=name == "train"
+        )
+        for i, name in enumerate(SPLITS)
+    }
     return sources, seconds
 
 
@@ -133,5 +147,6 @@ def evaluation_source(model: Retriever, recipes: list[Recipe], cache_dir, progre
         photos = cache.photos(model, 1, record.finetune_top)
     text = with_lexical(model, cache.text(model), recipes)
     has_recipe = torch.tensor([r.has_recipe for r in recipes], dtype=torch.bool)
-    return CachedSource(model, photos, text, has_recipe, torch.arange(len(recipes)), record.finetune_top,
-                        augmented=False)
+    return CachedSource(
+        model, photos, text, has_recipe, torch.arange(len(recipes)), record.finetune_top, augmented=False
+    )

@@ -12,7 +12,7 @@ DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
 
 
 def split_of(key: str, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> str:
-    """"train", "val" or "test" for a row's key: its id (the photo name). Another key of the
+    """ "train", "val" or "test" for a row's key: its id (the photo name). Another key of the
     same rows (the id behind a prefix) draws another split of them, which is how
     benchmarks/bench_split_noise.py measures how far a figure moves with the draw."""
     position = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 0x100000000  # in [0, 1)

@@ -1,5 +1,6 @@
 """Shared by the app tests: a tiny index, generated photos of every awkward kind, a
 launched server on a free port."""
+
 from __future__ import annotations
 
 import socket
@@ -76,6 +77,7 @@ def truncated_jpeg(path: Path) -> Path:
 def decompression_bomb(path: Path, side: int = 100_000) -> Path:
     """A PNG whose header claims side x side grey pixels over a tiny compressed body: how
     a bomb looks to a server before it decodes anything (a real one inflates to GBs)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -88,8 +90,8 @@ def decompression_bomb(path: Path, side: int = 100_000) -> Path:
 def launch_app(index, model, thumbs: Path):
     """The real app on 127.0.0.1 at a free port, not blocking. Returns (demo, url)."""
     import app
-    from ui.search import RecipeSearch
     from ui.layout import build_layout
+    from ui.search import RecipeSearch
 
     demo = build_layout(RecipeSearch(index, model, thumbs), "tiny test model")
     app.launch(demo, host="127.0.0.1", port=free_port(), prevent_thread_lock=True, quiet=True)

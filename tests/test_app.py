@@ -1,4 +1,5 @@
 """The app's handlers as plain functions, every bad input of the issue, start-up rules."""
+
 from __future__ import annotations
 
 import html
@@ -92,14 +93,24 @@ def test_choosing_a_result_shows_its_card(search):
 
 def test_recipe_markup_is_escaped(search):
     """Titles and recipe lines holding HTML or Markdown come back as text, never markup."""
-    cards = [search.show_result(results, i)[1]
-             for answer in (search.title_to_recipe("spicy soup", inputs.TOP_K_MAX),
-                            search.recipe_to_photo("flour", "", inputs.TOP_K_MAX))
-             for results in [answer[1]] for i in range(len(results))]
+    cards = [
+        search.show_result(results, i)[1]
+        for answer in (
+            search.title_to_recipe("spicy soup", inputs.TOP_K_MAX),
+            search.recipe_to_photo("flour", "", inputs.TOP_K_MAX),
+        )
+        for results in [answer[1]]
+        for i in range(len(results))
+    ]
     html = "".join(cards)
     for raw in ("<script>", "<b>", "<img", "href="):
         assert raw not in html
-    for escaped in ("&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;b&gt;spicy&lt;/b&gt; **soup**", "&lt;img src=x", "# Bake"):
+    for escaped in (
+        "&lt;script&gt;alert(1)&lt;/script&gt;",
+        "&lt;b&gt;spicy&lt;/b&gt; **soup**",
+        "&lt;img src=x",
+        "# Bake",
+    ):
         assert escaped in html
 
 
@@ -178,16 +189,33 @@ def test_huge_text_is_cut_and_said_so(search):
     assert status.count("were read") == 2
 
 
-@pytest.mark.parametrize("text", ["\U0001f382\U0001f36b\U0001f370", "\u9ebb\u5a46\u8c46\u8150", "\u0628\u0627\u0628\u0627 \u063a\u0646\u0648\u062c", "\u0431\u043e\u0440\u0449"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\U0001f382\U0001f36b\U0001f370",
+        "\u9ebb\u5a46\u8c46\u8150",
+        "\u0628\u0627\u0628\u0627 \u063a\u0646\u0648\u062c",
+        "\u0431\u043e\u0440\u0449",
+    ],
+)
 def test_emoji_and_other_scripts(search, text):
     check_answer(search.title_to_recipe(text, 2), 2)
     check_answer(search.recipe_to_photo(text, text, 2), 2)
 
 
-@pytest.mark.parametrize("asked, got, warned", [
-    (-5, 1, True), (0, 1, True), (1000, inputs.TOP_K_MAX, True), ("abc", inputs.TOP_K_DEFAULT, True),
-    (None, inputs.TOP_K_DEFAULT, True), (float("nan"), inputs.TOP_K_DEFAULT, True), (3.6, 4, False), ("7", 7, False),
-])
+@pytest.mark.parametrize(
+    "asked, got, warned",
+    [
+        (-5, 1, True),
+        (0, 1, True),
+        (1000, inputs.TOP_K_MAX, True),
+        ("abc", inputs.TOP_K_DEFAULT, True),
+        (None, inputs.TOP_K_DEFAULT, True),
+        (float("nan"), inputs.TOP_K_DEFAULT, True),
+        (3.6, 4, False),
+        ("7", 7, False),
+    ],
+)
 def test_top_k_is_clamped(search, asked, got, warned):
     with warnings.catch_warnings(record=True) as shown:  # gr.Warning, outside a server
         warnings.simplefilter("always")
@@ -215,8 +243,13 @@ def test_no_index_says_how_to_build_one(tmp_path, monkeypatch):
 
 
 def test_app_without_an_index_prints_one_message_and_exits(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "app.py"), "--index", str(tmp_path / "none")],
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--index", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert done.returncode == 1 and "make demo" in done.stderr and "Traceback" not in done.stderr
 
 

@@ -1,4 +1,5 @@
 """Each endpoint through gradio_client against the app launched on 127.0.0.1."""
+
 from __future__ import annotations
 
 import pytest
@@ -48,11 +49,14 @@ def test_out_of_range_top_k_is_clamped_over_the_api(client):
     assert "between" in status and 0 < len(gallery) <= 30
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda d: support.truncated_jpeg(d / "cut.jpg"), "damaged or incomplete"),
-    (lambda d: support.decompression_bomb(d / "bomb.png"), "too large"),
-    (lambda d: support.photo(d / "dot.png", size=(1, 1)), "pixels"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda d: support.truncated_jpeg(d / "cut.jpg"), "damaged or incomplete"),
+        (lambda d: support.decompression_bomb(d / "bomb.png"), "too large"),
+        (lambda d: support.photo(d / "dot.png", size=(1, 1)), "pixels"),
+    ],
+)
 def test_bad_photos_get_a_clear_error_and_the_server_keeps_serving(client, tmp_path, make, match):
     with pytest.raises(AppError, match=match):
         client.predict(handle_file(str(make(tmp_path))), 3, api_name="/photo_to_recipe")

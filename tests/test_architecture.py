@@ -40,8 +40,13 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[st
     """(imported project module, line, inside a function) for each import in the file."""
     tree = ast.parse(path.read_text(), filename=str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    late_lines = {node.lineno for func in ast.walk(tree) if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef))
-                  for node in ast.walk(func) if isinstance(node, (ast.Import, ast.ImportFrom))}
+    late_lines = {
+        node.lineno
+        for func in ast.walk(tree)
+        if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for node in ast.walk(func)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+    }
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -81,7 +86,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(edges[node]):
             if state.get(nxt) == "open":
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -101,8 +106,11 @@ def test_no_import_cycle():
 
 def test_dependencies_point_one_way():
     _, details = graph()
-    against = [f"{a} -> {b} (line {line})" for a, b, line, _ in details
-               if a.split(".")[0] != b.split(".")[0] and b.split(".")[0] not in ALLOWED[a.split(".")[0]]]
+    against = [
+        f"{a} -> {b} (line {line})"
+        for a, b, line, _ in details
+        if a.split(".")[0] != b.split(".")[0] and b.split(".")[0] not in ALLOWED[a.split(".")[0]]
+    ]
     assert not against, "imports against the one-way rule:\n" + "\n".join(against)
 
 
@@ -114,11 +122,13 @@ def test_imports_inside_functions_say_why():
         if not late:
             continue
         lines = modules[source].read_text().splitlines()
-        context = " ".join(lines[max(0, line - 2):line])  # the import's line and the one above it
+        context = " ".join(lines[max(0, line - 2) : line])  # the import's line and the one above it
         if LATE_IMPORT_REASON not in context:
             unexplained.append(f"{source}:{line} imports {target} inside a function")
-    assert not unexplained, (f"imports inside functions need a comment saying what {LATE_IMPORT_REASON} time "
-                             "they save:\n" + "\n".join(unexplained))
+    assert not unexplained, (
+        f"imports inside functions need a comment saying what {LATE_IMPORT_REASON} time "
+        "they save:\n" + "\n".join(unexplained)
+    )
 
 
 def test_the_rule_catches_a_cycle_and_a_wrong_arrow():

@@ -1,5 +1,6 @@
 """End to end in a real browser: Debian's chromium driven by Playwright (never
 `playwright install`; tests/setup_browser.sh installs chromium where it is missing)."""
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,13 @@ import pytest
 import app_support as support
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 TIMEOUT_MS = 120_000  # the first search warms the model up, and the machine may be busy
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium missing: run tests/setup_browser.sh")
@@ -63,8 +70,7 @@ def test_photo_to_recipe_in_a_browser(page, tmp_path):
     caption = page.locator("#photo_to_recipe_gallery .caption-label").nth(2).inner_text()
     title = caption.rsplit(" \u00b7 ", 1)[0]
     heading = page.locator("#photo_to_recipe_card h2")
-    page.wait_for_function(
-        "t => document.querySelector('#photo_to_recipe_card h2')?.textContent === t", arg=title)
+    page.wait_for_function("t => document.querySelector('#photo_to_recipe_card h2')?.textContent === t", arg=title)
     assert page.locator("#photo_to_recipe_card ol li").count() >= 1  # numbered instructions
     assert page.locator("#photo_to_recipe_card ul li").count() >= 1  # ingredient list
     assert heading.inner_text() == title
@@ -85,7 +91,8 @@ def test_title_tab_and_escaped_markup_in_a_browser(page, tmp_path):
 def test_a_broken_upload_shows_a_message_and_the_app_keeps_working(page, tmp_path):
     page.locator("#photo_to_recipe_input button[aria-label='Remove Image']").click()
     page.locator("#photo_to_recipe_input input[type=file]").set_input_files(
-        str(support.truncated_jpeg(tmp_path / "broken.jpg")))
+        str(support.truncated_jpeg(tmp_path / "broken.jpg"))
+    )
     page.locator("#photo_to_recipe_button").click()
     page.get_by_text("damaged or incomplete").first.wait_for()
     page.screenshot(path=str(tmp_path / "error.png"), full_page=True)

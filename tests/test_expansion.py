@@ -1,5 +1,6 @@
 """Query expansion through the training pairs: the expansion itself, choosing it on val,
 carrying it in a saved model, and using it in evaluation."""
+
 import json
 import math
 
@@ -26,8 +27,11 @@ def test_expansion_matches_hand_computation():
     sims = query @ keys.T
     lend = torch.softmax(sims / 0.1, dim=1)
     lent = F.normalize(lend @ values, dim=-1)
-    assert torch.allclose(expand_queries(query, keys, values, k=2, weight=2.0, temperature=0.1),
-                          F.normalize(query + 2.0 * lent, dim=-1), atol=1e-6)
+    assert torch.allclose(
+        expand_queries(query, keys, values, k=2, weight=2.0, temperature=0.1),
+        F.normalize(query + 2.0 * lent, dim=-1),
+        atol=1e-6,
+    )
     assert torch.equal(expand_queries(query, keys, values, k=2, weight=0.0), query)
 
 
@@ -39,8 +43,10 @@ def clustered(n_per_cluster: int, clusters: int, dim: int, seed: int):
     title_centres = F.normalize(torch.randn(clusters, dim, generator=torch.Generator().manual_seed(1)), dim=-1)
     label = torch.arange(clusters).repeat_interleave(n_per_cluster)
     noise = lambda: 0.15 * torch.randn(len(label), dim, generator=g)  # noqa: E731
-    embeds = {"image": F.normalize(photo_centres[label] + noise(), dim=-1),
-              "title": F.normalize(title_centres[label] + noise(), dim=-1)}
+    embeds = {
+        "image": F.normalize(photo_centres[label] + noise(), dim=-1),
+        "title": F.normalize(title_centres[label] + noise(), dim=-1),
+    }
     embeds["recipe"] = embeds["fused"] = F.normalize(photo_centres[label] + noise(), dim=-1)
     return embeds, torch.ones(len(label), dtype=torch.bool)
 
@@ -121,8 +127,12 @@ def test_refitting_a_saved_model_from_the_cli_keeps_the_training_rows_as_trainin
 
     folder, out = trained
     copy = shutil.copytree(out, tmp_path / "model")
-    assert expansion_main(["--model", str(copy), "--data", str(folder / "data"), "--cache-dir", str(folder / "cache"),
-                        "--quiet"]) == 0
+    assert (
+        expansion_main(
+            ["--model", str(copy), "--data", str(folder / "data"), "--cache-dir", str(folder / "cache"), "--quiet"]
+        )
+        == 0
+    )
     refit, original = load_pretrained(copy), load_pretrained(out)
     # The same training rows, embedded through the evaluation path, as training kept them.
     # (Which setting wins is not compared: a random tiny model's vectors nearly tie, and a

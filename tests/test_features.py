@@ -26,8 +26,9 @@ def count_extractions(monkeypatch) -> list:
     return calls
 
 
-def test_cache_hits_for_any_order_and_misses_when_preprocessing_changes(kaggle_folder, text_backbone_dir, tmp_path,
-                                                                         monkeypatch):
+def test_cache_hits_for_any_order_and_misses_when_preprocessing_changes(
+    kaggle_folder, text_backbone_dir, tmp_path, monkeypatch
+):
     recipes = load_recipes(kaggle_folder, progress=False)
     model = Retriever(tiny_config(text_backbone_dir)).eval()
     calls = count_extractions(monkeypatch)

@@ -1,6 +1,7 @@
 """embeddings.hub with its network functions replaced at the seam: no network. A fake Hub
 records uploads into folders named like the HF cache's snapshots/<commit>/, and serves
 them back to snapshot_download."""
+
 import hashlib
 import json
 import shutil
@@ -13,8 +14,10 @@ from embeddings import CorruptIndexError, build_index, load_index
 from embeddings.manifest import model_fingerprint
 from tiny import make_tiny_model_dir
 
-EVAL = {"image_to_recipe": {"medr": 12.0, "r1": 0.213, "r1_std": 0.011, "r5": 0.45, "r10": 0.58, "pool": 500, "bags": 10},
-        "title_to_image": {"medr": 30.0, "r1": 0.1, "r5": 0.3, "r10": 0.4, "pool": 1000, "bags": 10}}
+EVAL = {
+    "image_to_recipe": {"medr": 12.0, "r1": 0.213, "r1_std": 0.011, "r5": 0.45, "r10": 0.58, "pool": 500, "bags": 10},
+    "title_to_image": {"medr": 30.0, "r1": 0.1, "r5": 0.3, "r10": 0.4, "pool": 1000, "bags": 10},
+}
 
 
 class FakeHub:
@@ -84,15 +87,30 @@ def test_publish_uploads_the_exact_file_list_and_loads_back(fake_hub, model_and_
     model_dir, index_dir = model_and_index
     result = hub.publish(model_dir, index_dir, "cook/recipe-retriever", tag="v1")
     text_files = sorted(f"title_text/{p.name}" for p in (model_dir / "title_text").iterdir())
-    expected = sorted(["README.md", "config.json", "model.safetensors", "eval_test.json", "index/manifest.json",
-                       "index/embeddings.safetensors", "index/recipes.parquet", *text_files])
+    expected = sorted(
+        [
+            "README.md",
+            "config.json",
+            "model.safetensors",
+            "eval_test.json",
+            "index/manifest.json",
+            "index/embeddings.safetensors",
+            "index/recipes.parquet",
+            *text_files,
+        ]
+    )
     assert result["files"] == expected
     names = [call[0] for call in fake_hub.calls]
     assert names == ["create_repo", "create_commit", "create_tag"]
-    assert fake_hub.calls[0][1:] == ("cook/recipe-retriever", {"repo_type": "model", "private": False, "exist_ok": True})
+    assert fake_hub.calls[0][1:] == (
+        "cook/recipe-retriever",
+        {"repo_type": "model", "private": False, "exist_ok": True},
+    )
     assert fake_hub.calls[1][2] == {"files": expected, "revision": None}
     assert fake_hub.calls[2][2]["tag"] == "v1" and fake_hub.calls[2][2]["revision"] == result["commit"]
-    assert "preload_from_hub:\n  - cook/recipe-retriever " in result["preload"] and result["commit"] in result["preload"]
+    assert (
+        "preload_from_hub:\n  - cook/recipe-retriever " in result["preload"] and result["commit"] in result["preload"]
+    )
     assert "hf_not_a_real_token" not in capsys.readouterr().out
 
     # What a Space does: the index names its own repo as the model, at the commit it came from.
@@ -105,7 +123,11 @@ def test_publish_uploads_the_exact_file_list_and_loads_back(fake_hub, model_and_
     assert model_fingerprint(model) == index.manifest["model"]["fingerprint"]
     assert fake_hub.calls == [
         ("snapshot_download", "cook/recipe-retriever", {"revision": "v1", "allow_patterns": hub.INDEX_PATTERNS}),
-        ("snapshot_download", "cook/recipe-retriever", {"revision": result["commit"], "allow_patterns": hub.MODEL_PATTERNS}),
+        (
+            "snapshot_download",
+            "cook/recipe-retriever",
+            {"revision": result["commit"], "allow_patterns": hub.MODEL_PATTERNS},
+        ),
     ]
 
 
@@ -114,7 +136,12 @@ def test_model_card_has_metadata_table_and_usage(fake_hub, model_and_index):
     hub.publish(model_dir, index_dir, "cook/recipe-retriever", datasets=["epicurious-sample"])
     card = (fake_hub.repos[("cook/recipe-retriever", "main")] / "README.md").read_text()
     front = card.split("---\n")[1]
-    for line in ("library_name: pytorch", "license: cc-by-sa-3.0", "tags:\n- image-retrieval", "datasets:\n- epicurious-sample"):
+    for line in (
+        "library_name: pytorch",
+        "license: cc-by-sa-3.0",
+        "tags:\n- image-retrieval",
+        "datasets:\n- epicurious-sample",
+    ):
         assert line in front
     assert "| image → recipe | 500 | 10 | 12.0 | 21.3 ± 1.1 | 45.0 | 58.0 |" in card
     assert "| title → image | 1000 | 10 |" in card
@@ -125,7 +152,11 @@ def test_model_card_has_metadata_table_and_usage(fake_hub, model_and_index):
 def test_model_only_push_for_the_train_cli(fake_hub, tiny_model_dir):
     result = hub.publish(tiny_model_dir, None, "cook/only-model", private=True, revision="dev")
     assert not any(name.startswith("index/") for name in result["files"])
-    assert ("create_branch", "cook/only-model", {"branch": "dev", "repo_type": "model", "exist_ok": True}) in fake_hub.calls
+    assert (
+        "create_branch",
+        "cook/only-model",
+        {"branch": "dev", "repo_type": "model", "exist_ok": True},
+    ) in fake_hub.calls
     assert hub.load_model("cook/only-model", "dev").config.embed_dim == 16
 
 
@@ -172,7 +203,13 @@ def test_train_cli_push_to_hub_trains_builds_and_publishes(fake_hub, tmp_path, t
     commits = [c for c in fake_hub.calls if c[0] == "create_commit"]
     assert len(commits) == 1 and commits[0][1] == "cook/trained"
     files = set(commits[0][2]["files"])
-    assert {"config.json", "model.safetensors", "README.md", "index/manifest.json",
-            "index/embeddings.safetensors", "index/recipes.parquet"} <= files
+    assert {
+        "config.json",
+        "model.safetensors",
+        "README.md",
+        "index/manifest.json",
+        "index/embeddings.safetensors",
+        "index/recipes.parquet",
+    } <= files
     assert (tmp_path / "model-index" / "manifest.json").is_file()
     assert hub.load_model("cook/trained").config.embed_dim == 16

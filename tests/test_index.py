@@ -1,15 +1,16 @@
 """Index format, verification and search, on indexes of random vectors (no model)."""
+
 import json
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from test_index_helpers import unit_rows, write_synthetic_index
 
 from embeddings import CorruptIndexError, Hit, load_index
 from embeddings.manifest import EMBEDDINGS_FILE, MANIFEST_FILE, RECIPES_FILE
 from embeddings.search import ExactSearcher, FaissSearcher
-from test_index_helpers import unit_rows, write_synthetic_index
 
 
 @pytest.fixture()
@@ -146,12 +147,15 @@ def edit_manifest(index_dir, **changes):
     (index_dir / MANIFEST_FILE).write_text(json.dumps(manifest))
 
 
-@pytest.mark.parametrize("changes,message", [
-    ({"count": 301}, r"\(300, 32\).*\(301, 32\)"),
-    ({"dim": 64}, r"\(300, 32\).*\(300, 64\)"),
-    ({"dtype": "float16"}, "float32.*float16"),
-    ({"format_version": 99}, "v99"),
-])
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"count": 301}, r"\(300, 32\).*\(301, 32\)"),
+        ({"dim": 64}, r"\(300, 32\).*\(300, 64\)"),
+        ({"dtype": "float16"}, "float32.*float16"),
+        ({"format_version": 99}, "v99"),
+    ],
+)
 def test_vectors_that_disagree_with_the_manifest(index_dir, changes, message):
     edit_manifest(index_dir, **changes)
     with pytest.raises(CorruptIndexError, match=message):

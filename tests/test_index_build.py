@@ -1,5 +1,6 @@
-import dataclasses
 """Building an index from a tiny random model and a generated collection."""
+
+import dataclasses
 import io
 import os
 
@@ -9,8 +10,8 @@ from PIL import Image
 from embeddings import CorruptIndexError, build_index, load_index
 from embeddings.manifest import MANIFEST_FILE
 from model import FeatureRecord, load_pretrained
-from tiny import make_kaggle_folder, make_tiny_model_dir
 from pipeline.read import KAGGLE_CSV
+from tiny import make_kaggle_folder, make_tiny_model_dir
 
 
 def counting_model(model_dir):
@@ -31,7 +32,11 @@ def counting_model(model_dir):
 
 def test_build_then_reload(tiny_model_dir, kaggle_folder, tmp_path):
     report = build_index(tiny_model_dir, kaggle_folder, tmp_path / "index", progress=False)
-    assert report.count == 22 and report.encoded == {"image": 22, "title": 22, "recipe": 18}  # 2 bad photos, 4 title-only
+    assert report.count == 22 and report.encoded == {
+        "image": 22,
+        "title": 22,
+        "recipe": 18,
+    }  # 2 bad photos, 4 title-only
     index = load_index(tmp_path / "index", model=load_pretrained(tiny_model_dir))
     manifest = index.manifest
     assert (manifest["count"], manifest["dim"], manifest["dtype"], manifest["normalized"]) == (22, 16, "float16", True)
@@ -140,13 +145,22 @@ def test_frozen_backbone_models_reuse_trains_feature_cache(tiny_model_dir, kaggl
     save_pretrained(frozen, tmp_path / "frozen")
     live = build_index(tmp_path / "frozen", kaggle_folder, tmp_path / "live", feature_cache=None, progress=False)
     assert live.encoded["image"] == 22
-    build_index(tmp_path / "frozen", kaggle_folder, tmp_path / "first", feature_cache=tmp_path / "cache", progress=False)
+    build_index(
+        tmp_path / "frozen", kaggle_folder, tmp_path / "first", feature_cache=tmp_path / "cache", progress=False
+    )
     assert list((tmp_path / "cache").glob("views-*.safetensors"))  # written on a miss, as train does
 
     model = counting_model(tmp_path / "frozen")
     calls = []
     model.image_encoder.forward_trunk = lambda *a: calls.append(a)  # must not run: the cache answers
-    build_index(tmp_path / "frozen", kaggle_folder, tmp_path / "cached", model=model, feature_cache=tmp_path / "cache", progress=False)
+    build_index(
+        tmp_path / "frozen",
+        kaggle_folder,
+        tmp_path / "cached",
+        model=model,
+        feature_cache=tmp_path / "cache",
+        progress=False,
+    )
     assert calls == [] and model.rows_encoded == {"image": 0, "title": 0, "recipe": 0}
     a, b = load_index(tmp_path / "live"), load_index(tmp_path / "cached")
     for field in ("image", "title", "recipe"):
@@ -167,8 +181,14 @@ def test_photo_tail_finetuned_models_reuse_cached_trunk_activations(tiny_model_d
     model = load_pretrained(tmp_path / "tuned")
     calls = []
     model.image_encoder.forward_trunk = lambda *a: calls.append(a)  # must not run: the cache holds the trunk
-    build_index(tmp_path / "tuned", kaggle_folder, tmp_path / "cached", model=model, feature_cache=tmp_path / "cache",
-                progress=False)
+    build_index(
+        tmp_path / "tuned",
+        kaggle_folder,
+        tmp_path / "cached",
+        model=model,
+        feature_cache=tmp_path / "cache",
+        progress=False,
+    )
     assert calls == []
     a, b = load_index(tmp_path / "live"), load_index(tmp_path / "cached")
     for field in ("image", "title", "recipe"):  # float16 trunk activations: close, not equal

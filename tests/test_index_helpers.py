@@ -1,5 +1,6 @@
 """Helpers for the embeddings tests (no tests here): indexes written straight from random
 vectors, so search behaviour is tested without a model."""
+
 from __future__ import annotations
 
 import io
@@ -9,8 +10,7 @@ import numpy as np
 from PIL import Image
 
 from embeddings.build import index_manifest, write_index_files
-from pipeline.records import row_hash
-from pipeline.records import Recipe
+from pipeline.records import Recipe, row_hash
 
 
 def jpeg_bytes(colour=(200, 40, 40), size=(40, 30)) -> bytes:
@@ -23,9 +23,13 @@ def synthetic_recipes(n: int, title_only: int = 0) -> list[Recipe]:
     """n rows; the first `title_only` have no ingredients or instructions."""
     photo = jpeg_bytes()
     return [
-        Recipe(id=f"r{i:04d}", title=f"dish {i}",
-               ingredients=[] if i < title_only else [f"{i} cups flour"],
-               instructions=[] if i < title_only else [f"bake {i} minutes"], image_bytes=photo)
+        Recipe(
+            id=f"r{i:04d}",
+            title=f"dish {i}",
+            ingredients=[] if i < title_only else [f"{i} cups flour"],
+            instructions=[] if i < title_only else [f"bake {i} minutes"],
+            image_bytes=photo,
+        )
         for i in range(n)
     ]
 
@@ -35,8 +39,9 @@ def unit_rows(n: int, dim: int, seed: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def write_synthetic_index(directory: Path, n: int = 300, dim: int = 32, title_only: int = 50,
-                          dtype: str = "float32", seed: int = 0) -> dict[str, np.ndarray]:
+def write_synthetic_index(
+    directory: Path, n: int = 300, dim: int = 32, title_only: int = 50, dtype: str = "float32", seed: int = 0
+) -> dict[str, np.ndarray]:
     """An index of random unit vectors (recipe rows zero where there is no recipe).
     Returns the float32 vectors written."""
     recipes = synthetic_recipes(n, title_only)
@@ -45,6 +50,12 @@ def write_synthetic_index(directory: Path, n: int = 300, dim: int = 32, title_on
     model = {"source": "synthetic", "revision": None, "fingerprint": "0" * 64, "preset": "none"}
     thumbnail = {"max_side": 192, "quality": 70, "format": "JPEG"}
     Path(directory).mkdir(parents=True, exist_ok=True)
-    write_index_files(Path(directory), vectors, recipes, [row_hash(r) for r in recipes],
-                      [r.image_bytes for r in recipes], index_manifest(model, dim, dtype, recipes, thumbnail, "synthetic"))
+    write_index_files(
+        Path(directory),
+        vectors,
+        recipes,
+        [row_hash(r) for r in recipes],
+        [r.image_bytes for r in recipes],
+        index_manifest(model, dim, dtype, recipes, thumbnail, "synthetic"),
+    )
     return vectors

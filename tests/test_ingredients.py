@@ -1,12 +1,13 @@
 """Ingredient words as auxiliary labels (the seeds' semantic regularisation)."""
+
 import json
 
 import torch
 from safetensors.torch import load_file
 
 from model import FittedState, Retriever
-from tiny import tiny_config, train_tiny
 from pipeline.records import Recipe
+from tiny import tiny_config, train_tiny
 from train.ingredients import build_vocabulary, ingredient_words, label_matrix
 from train.loop import batch_loss
 
@@ -16,14 +17,24 @@ def recipe(i, ingredients):
 
 
 def test_words_name_foods_not_quantities_or_preparation():
-    words = ingredient_words(["2 cups finely chopped fresh tomatoes (about 3 ounces)", "1 tablespoon olive oil",
-                              "Kosher salt", "3 cherries, pitted"])
+    words = ingredient_words(
+        [
+            "2 cups finely chopped fresh tomatoes (about 3 ounces)",
+            "1 tablespoon olive oil",
+            "Kosher salt",
+            "3 cherries, pitted",
+        ]
+    )
     assert words == {"tomato", "olive", "oil", "salt", "cherry"}
 
 
 def test_vocabulary_counts_training_recipes_and_labels_are_multi_hot():
-    recipes = [recipe(0, ["1 cup rice", "salt"]), recipe(1, ["2 cups rice", "1 egg"]), recipe(2, ["rice", "egg"]),
-               recipe(3, [])]
+    recipes = [
+        recipe(0, ["1 cup rice", "salt"]),
+        recipe(1, ["2 cups rice", "1 egg"]),
+        recipe(2, ["rice", "egg"]),
+        recipe(3, []),
+    ]
     vocabulary = build_vocabulary(recipes, size=10, min_count=2)
     assert vocabulary == ["rice", "egg"]  # by count; salt appears once
     labels = label_matrix(recipes, vocabulary)
@@ -32,9 +43,14 @@ def test_vocabulary_counts_training_recipes_and_labels_are_multi_hot():
 
 def test_ingredient_loss_adds_a_term_that_trains_its_head(text_backbone_dir):
     torch.manual_seed(0)
-    model = Retriever(tiny_config(text_backbone_dir), FittedState(ingredient_vocab=["rice", "egg", "salt"])).eval()  # no dropout: two calls compare
-    features = {"image": torch.randn(6, model.image_encoder.feature_dim),  # what each head reads
-                "title": torch.randn(6, model.title_head[0].in_features), "recipe": torch.randn(6, model.recipe_head[0].in_features)}
+    model = Retriever(
+        tiny_config(text_backbone_dir), FittedState(ingredient_vocab=["rice", "egg", "salt"])
+    ).eval()  # no dropout: two calls compare
+    features = {
+        "image": torch.randn(6, model.image_encoder.feature_dim),  # what each head reads
+        "title": torch.randn(6, model.title_head[0].in_features),
+        "recipe": torch.randn(6, model.recipe_head[0].in_features),
+    }
     has_recipe = torch.tensor([True, True, True, True, False, False])
     labels = torch.tensor([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1], [0, 0, 0], [0, 0, 0]], dtype=torch.float)
     plain, _ = batch_loss(model, features, has_recipe)

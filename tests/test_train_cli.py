@@ -1,4 +1,5 @@
 """`python -m train` end to end on a generated collection with a tiny random model."""
+
 import json
 
 import pytest
@@ -7,7 +8,8 @@ from safetensors.torch import load_file
 
 from model import FeatureRecord, load_pretrained
 from tiny import make_kaggle_folder, tiny_config
-from train.__main__ import build_parser, main as train_main
+from train.__main__ import build_parser
+from train.__main__ import main as train_main
 from train.evaluate import main as evaluate_main
 from train.loop import TrainOptions
 
@@ -22,8 +24,22 @@ def setup(tmp_path_factory, text_backbone_dir):
 
 
 def run(root, data, config, out, *extra):
-    argv = ["--data", str(data), "--out", str(root / out), "--config", str(config), "--epochs", "4",
-            "--batch-size", "16", "--cache-dir", str(root / "cache"), "--quiet", *extra]
+    argv = [
+        "--data",
+        str(data),
+        "--out",
+        str(root / out),
+        "--config",
+        str(config),
+        "--epochs",
+        "4",
+        "--batch-size",
+        "16",
+        "--cache-dir",
+        str(root / "cache"),
+        "--quiet",
+        *extra,
+    ]
     assert train_main(argv) == 0
     return root / out
 
@@ -31,8 +47,14 @@ def run(root, data, config, out, *extra):
 def test_training_writes_a_complete_model_folder(setup):
     root, data, config = setup
     out = run(root, data, config, "full")
-    for name in ("config.json", "model.safetensors", "title_text/tokenizer.json", "metrics.json",
-                 "eval_test.json", "curves.png"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "title_text/tokenizer.json",
+        "metrics.json",
+        "eval_test.json",
+        "curves.png",
+    ):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3, 4]
@@ -82,8 +104,22 @@ def test_live_finetune_mode_unfreezes_top_blocks(setup):
 
 def test_cached_views_finetune_trains_the_image_top_only_and_evaluates_like_the_saved_model(setup):
     root, data, config = setup
-    out = run(root, data, config, "views", "--views", "3", "--finetune-top", "2", "--epochs", "2", "--lr", "3e-3",
-              "--backbone-lr", "3e-3")
+    out = run(
+        root,
+        data,
+        config,
+        "views",
+        "--views",
+        "3",
+        "--finetune-top",
+        "2",
+        "--epochs",
+        "2",
+        "--lr",
+        "3e-3",
+        "--backbone-lr",
+        "3e-3",
+    )
     tuned = load_file(str(out / "model.safetensors"))
     start = load_file(str(root / "full" / "model.safetensors")) if (root / "full").exists() else None
     assert load_pretrained(out).fitted.features == FeatureRecord(finetune_top=2, views=3, live=False)
@@ -97,8 +133,24 @@ def test_cached_views_finetune_trains_the_image_top_only_and_evaluates_like_the_
     # model scores when it runs end to end on the photos.
     written = json.loads((out / "eval_test.json").read_text())
     json_path = root / "views_eval.json"
-    assert evaluate_main(["--model", str(out), "--data", str(data), "--split", "test", "--json", str(json_path),
-                          "--cache-dir", str(root / "cache"), "--quiet"]) == 0
+    assert (
+        evaluate_main(
+            [
+                "--model",
+                str(out),
+                "--data",
+                str(data),
+                "--split",
+                "test",
+                "--json",
+                str(json_path),
+                "--cache-dir",
+                str(root / "cache"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     again = json.loads(json_path.read_text())
     for direction in written:
         assert abs(written[direction]["medr"] - again[direction]["medr"]) <= 1.0, direction
@@ -107,9 +159,30 @@ def test_cached_views_finetune_trains_the_image_top_only_and_evaluates_like_the_
 def test_evaluate_cli_writes_the_protocol_json(setup, tmp_path, capsys):
     root, data, config = setup
     out = root / "full" if (root / "full").exists() else run(root, data, config, "full")
-    assert evaluate_main(["--model", str(out), "--data", str(data), "--split", "all", "--pool", "50",
-                          "--recipe-pool", "20", "--bags", "3", "--json", str(tmp_path / "e.json"),
-                          "--cache-dir", str(root / "cache"), "--quiet"]) == 0
+    assert (
+        evaluate_main(
+            [
+                "--model",
+                str(out),
+                "--data",
+                str(data),
+                "--split",
+                "all",
+                "--pool",
+                "50",
+                "--recipe-pool",
+                "20",
+                "--bags",
+                "3",
+                "--json",
+                str(tmp_path / "e.json"),
+                "--cache-dir",
+                str(root / "cache"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     result = json.loads((tmp_path / "e.json").read_text())
     assert result["title_to_image"]["pool"] == 50 and result["title_to_image"]["bags"] == 3
     assert result["image_to_recipe"]["pool"] == 20

@@ -1,4 +1,5 @@
 """Cached augmented views and the trunk/tail split that fine-tunes top blocks on a CPU."""
+
 import pytest
 import torch
 
@@ -74,14 +75,17 @@ def test_cached_views_source_draws_views_in_training_and_view_zero_in_evaluation
     assert not torch.allclose(training, evaluation, atol=1e-3)
 
 
-def test_a_fine_tuned_tail_never_stores_its_features_where_heads_only_training_reads(kaggle_folder, text_backbone_dir,
-                                                                                       tmp_path):
+def test_a_fine_tuned_tail_never_stores_its_features_where_heads_only_training_reads(
+    kaggle_folder, text_backbone_dir, tmp_path
+):
     # Evaluating a model whose top blocks were fine-tuned caches its trunk under the
     # pretrained backbone's key; its tail's output must not be served later as the
     # pretrained backbone's pooled features to a frozen-heads training.
     recipes = load_recipes(kaggle_folder, progress=False)
     # What `python -m train --finetune-top 2` records:
-    tuned = Retriever(tiny_config(text_backbone_dir), FittedState(features=FeatureRecord(finetune_top=2, views=1))).eval()
+    tuned = Retriever(
+        tiny_config(text_backbone_dir), FittedState(features=FeatureRecord(finetune_top=2, views=1))
+    ).eval()
     with torch.no_grad():
         for p in tuned.image_encoder.units()[-1].parameters():
             p.add_(0.5)  # the tail moved away from the pretrained weights
@@ -103,8 +107,15 @@ def test_one_view_source_draws_nothing_from_the_random_stream(kaggle_folder, tex
     model = Retriever(tiny_config(text_backbone_dir)).eval()
     views = view_features(model, recipes, views=1, top=0, cache_dir=None)
     text = {"title": torch.randn(len(recipes), 32), "recipe": torch.randn(len(recipes), 64)}
-    source = CachedSource(model, views, text, torch.ones(len(recipes), dtype=torch.bool), torch.arange(len(recipes)),
-                          top=0, augmented=True)
+    source = CachedSource(
+        model,
+        views,
+        text,
+        torch.ones(len(recipes), dtype=torch.bool),
+        torch.arange(len(recipes)),
+        top=0,
+        augmented=True,
+    )
     torch.manual_seed(0)
     batch = source.batch(torch.arange(4), torch.device("cpu"), training=True)
     after = torch.rand(1)

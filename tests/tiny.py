@@ -1,4 +1,5 @@
 """Tiny random models and generated collections for tests: seconds, no downloads."""
+
 from __future__ import annotations
 
 import random
@@ -22,16 +23,26 @@ def make_text_backbone(folder: Path, architecture: str = "bert") -> Path:
     from transformers import AutoModel, BertConfig, BertTokenizerFast, DistilBertConfig, DistilBertTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(WORDS)) + list("abcdefghijklmnopqrstuvwxyz0123456789")
+    vocab = (
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        + sorted(set(WORDS))
+        + list("abcdefghijklmnopqrstuvwxyz0123456789")
+    )
     vocab += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
     if architecture == "distilbert":
-        config = DistilBertConfig(vocab_size=len(vocab), dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=512)
+        config = DistilBertConfig(
+            vocab_size=len(vocab), dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=512
+        )
         tokenizer = DistilBertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
     else:
         config = BertConfig(
-            vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-            intermediate_size=64, max_position_embeddings=512,
+            vocab_size=len(vocab),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=512,
         )
         tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
     AutoModel.from_config(config).save_pretrained(folder)
@@ -53,11 +64,27 @@ def make_clip_checkpoint(folder: Path, image_size: int = 32) -> Path:
         vocab.setdefault(char, len(vocab))
         vocab.setdefault(char + "</w>", len(vocab))  # the last character of a word
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[])
-    text = CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                          num_attention_heads=2, max_position_embeddings=77, projection_dim=24,
-                          bos_token_id=0, eos_token_id=1, pad_token_id=1)
-    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                              image_size=image_size, patch_size=8, projection_dim=24)
+    text = CLIPTextConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=77,
+        projection_dim=24,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+    )
+    vision = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=image_size,
+        patch_size=8,
+        projection_dim=24,
+    )
     config = CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=24)
     CLIPModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -124,8 +151,15 @@ def make_kaggle_folder(
         else:
             ingredients = repr([f"1 cup {w}" for w in rng.sample(WORDS, 4)])
             instructions = "\n".join(f"{rng.choice(WORDS)} the {w} for 5 minutes." for w in rng.sample(WORDS, 3))
-        rows.append({"Title": title, "Ingredients": ingredients, "Instructions": instructions,
-                     "Image_Name": name, "Cleaned_Ingredients": ""})
+        rows.append(
+            {
+                "Title": title,
+                "Ingredients": ingredients,
+                "Instructions": instructions,
+                "Image_Name": name,
+                "Cleaned_Ingredients": "",
+            }
+        )
         path = images / f"{name}.jpg"
         if i >= n - corrupt:
             make_photo(path, colour, seed=i)
@@ -147,6 +181,25 @@ def train_tiny(folder: Path, text_dir: Path, *flags: str, **collection) -> Path:
     config = folder / "tiny.json"
     config.write_text(tiny_config(text_dir).to_json())
     out = folder / "model"
-    assert train_main(["--data", str(data), "--out", str(out), "--config", str(config), "--epochs", "2",
-                       "--batch-size", "16", "--cache-dir", str(folder / "cache"), "--quiet", *flags]) == 0
+    assert (
+        train_main(
+            [
+                "--data",
+                str(data),
+                "--out",
+                str(out),
+                "--config",
+                str(config),
+                "--epochs",
+                "2",
+                "--batch-size",
+                "16",
+                "--cache-dir",
+                str(folder / "cache"),
+                "--quiet",
+                *flags,
+            ]
+        )
+        == 0
+    )
     return out

@@ -4,6 +4,7 @@ With only --data and --out it trains the recommended default (the one `make demo
 EfficientNet-Lite0 + all-MiniLM-L6-v2 from their pip packages, frozen, features cached
 once, heads trained contrastively on the six modality pairs, best epoch chosen on val.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,10 @@ def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_di
     if options.live:
         return live_sources(model, splits), unfreeze_top(model, options.finetune_top), {}
     if options.finetune_top and not model.image_encoder.splittable:
-        raise SystemExit(f"{model.config.image_backbone} cannot fine-tune on cached activations; "
-                         "add --live to run it on every batch (a GPU helps)")
+        raise SystemExit(
+            f"{model.config.image_backbone} cannot fine-tune on cached activations; "
+            "add --live to run it on every batch (a GPU helps)"
+        )
     trainable = unfreeze_top(model, options.finetune_top, towers=("image",))
     sources, seconds = cached_sources(model, splits, options.views, options.finetune_top, cache_dir, progress)
     return sources, trainable, seconds
@@ -61,11 +64,16 @@ def fit_lexical(model: Retriever, train_recipes: list) -> None:
     if not model.config.lexical_dims:
         return
     started = time.time()
-    model.fit_lexical([r.title for r in train_recipes],
-                      [recipe_text(r.ingredients, r.instructions) for r in train_recipes if r.has_recipe])
+    model.fit_lexical(
+        [r.title for r in train_recipes],
+        [recipe_text(r.ingredients, r.instructions) for r in train_recipes if r.has_recipe],
+    )
     sizes = model.fitted.lexical_vocabulary
-    print(f"lexical features fitted on {len(train_recipes)} training rows: {sizes['title']} title terms, "
-          f"{sizes['recipe']} recipe terms ({time.time() - started:.0f} s)", file=sys.stderr)
+    print(
+        f"lexical features fitted on {len(train_recipes)} training rows: {sizes['title']} title terms, "
+        f"{sizes['recipe']} recipe terms ({time.time() - started:.0f} s)",
+        file=sys.stderr,
+    )
 
 
 def choose_recipe_vector(model: Retriever, val_embeds: dict, val_has_recipe: torch.Tensor) -> None:
@@ -81,34 +89,96 @@ def choose_recipe_vector(model: Retriever, val_embeds: dict, val_has_recipe: tor
 
 def build_parser() -> argparse.ArgumentParser:
     d = TrainOptions()
-    p = argparse.ArgumentParser(prog="python -m train", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", required=True, help="a Kaggle-layout folder, an imagefolder with metadata.jsonl/csv, or a datasets Hub id")
-    p.add_argument("--out", required=True, type=Path, help="model folder to write (config.json, model.safetensors, tokenizers, metrics.json, curves.png)")
-    p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="backbones: default = Lite0 + MiniLM (offline); lite2; seed = ResNet50 + 2x DistilBERT (needs the Hub); "
-                   "clip = CLIP ViT-B/32 towers for photos and titles + MiniLM for recipes (needs the Hub; untested at full size)")
-    p.add_argument("--config", type=Path, default=None, help="a config.json to start from instead of --preset (any backbones, sizes)")
+    p = argparse.ArgumentParser(
+        prog="python -m train", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help="a Kaggle-layout folder, an imagefolder with metadata.jsonl/csv, or a datasets Hub id",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="model folder to write (config.json, model.safetensors, tokenizers, metrics.json, curves.png)",
+    )
+    p.add_argument(
+        "--preset",
+        default="default",
+        choices=sorted(PRESETS),
+        help="backbones: default = Lite0 + MiniLM (offline); lite2; seed = ResNet50 + 2x DistilBERT (needs the Hub); "
+        "clip = CLIP ViT-B/32 towers for photos and titles + MiniLM for recipes (needs the Hub; untested at full size)",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="a config.json to start from instead of --preset (any backbones, sizes)",
+    )
     p.add_argument("--embed-dim", type=int, default=None, help="dimension D of the shared space (preset default: 512)")
-    p.add_argument("--lexical-dims", type=int, default=None, help="dimensions of the lexical text features (TF-IDF of words and word pairs, SVD fitted on the training rows) beside MiniLM's; 0: none (preset default: 256)")
+    p.add_argument(
+        "--lexical-dims",
+        type=int,
+        default=None,
+        help="dimensions of the lexical text features (TF-IDF of words and word pairs, SVD fitted on the training "
+        "rows) beside MiniLM's; 0: none (preset default: 256)",
+    )
     p.add_argument("--epochs", type=int, default=d.epochs, help="planned epochs (the LR schedule spans them)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="pairs per step (in-batch negatives)")
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate of the heads")
     p.add_argument("--backbone-lr", type=float, default=d.backbone_lr, help="learning rate of unfrozen backbone blocks")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay")
     p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="linear LR warm-up")
-    p.add_argument("--patience", type=int, default=d.patience, help="early stop after this many epochs without a better val score")
-    p.add_argument("--ingredient-weight", type=float, default=d.ingredient_weight, help="weight of the auxiliary loss that predicts ingredient words from photo and recipe embeddings (0: off)")
-    p.add_argument("--finetune-top", type=int, default=None, help=f"0: frozen backbones. N: the image backbone's top N blocks train on cached activations of the blocks below (CPU); with --live the top N blocks/layers of every backbone train. Default: {d.finetune_top} where the image backbone allows it (timm/torchvision), else 0")
-    p.add_argument("--views", type=int, default=d.views, help="cached views per photo: 1 = the plain crop; V > 1 adds V-1 augmented views (random crop, flip, colour), extracted once")
-    p.add_argument("--live", action="store_true", help="run the backbones on every batch with fresh augmentation instead of caching (full fine-tune path, for GPUs: --device cuda)")
+    p.add_argument(
+        "--patience", type=int, default=d.patience, help="early stop after this many epochs without a better val score"
+    )
+    p.add_argument(
+        "--ingredient-weight",
+        type=float,
+        default=d.ingredient_weight,
+        help="weight of the auxiliary loss that predicts ingredient words from photo and recipe embeddings (0: off)",
+    )
+    p.add_argument(
+        "--finetune-top",
+        type=int,
+        default=None,
+        help="0: frozen backbones. N: the image backbone's top N blocks train on cached activations of the blocks "
+        "below (CPU); with --live the top N blocks/layers of every backbone train. "
+        f"Default: {d.finetune_top} where the image backbone allows it (timm/torchvision), else 0",
+    )
+    p.add_argument(
+        "--views",
+        type=int,
+        default=d.views,
+        help="cached views per photo: 1 = the plain crop; V > 1 adds V-1 augmented views (random crop, flip, "
+        "colour), extracted once",
+    )
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="run the backbones on every batch with fresh augmentation instead of caching (full fine-tune path, "
+        "for GPUs: --device cuda)",
+    )
     p.add_argument("--seed", type=int, default=d.seed, help="seeds every random draw")
     p.add_argument("--device", default="auto", help="auto picks cuda, then mps, then cpu")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where frozen backbone features are cached")
     p.add_argument("--no-cache", action="store_true", help="extract features without reading or writing the cache")
     p.add_argument("--limit", type=int, default=None, help="use only the first N usable rows (smoke runs)")
-    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt to the result an uninterrupted run gives")
-    p.add_argument("--stop-after", type=int, default=None, help="stop after this epoch, leaving a checkpoint (to test --resume)")
-    p.add_argument("--push-to-hub", metavar="USER/NAME", default=None, help="after training, build the index and publish model + index to this Hub repo")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from --out/checkpoint.pt to the result an uninterrupted run gives",
+    )
+    p.add_argument(
+        "--stop-after", type=int, default=None, help="stop after this epoch, leaving a checkpoint (to test --resume)"
+    )
+    p.add_argument(
+        "--push-to-hub",
+        metavar="USER/NAME",
+        default=None,
+        help="after training, build the index and publish model + index to this Hub repo",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -119,21 +189,34 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     progress = not args.quiet
     device = pick_device(args.device)
-    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr=args.backbone_lr,
-                           weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
-                           finetune_top=d.finetune_top if args.finetune_top is None else args.finetune_top,
-                           views=args.views, live=args.live, patience=args.patience, seed=args.seed,
-                           ingredient_weight=args.ingredient_weight)
+    options = TrainOptions(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        backbone_lr=args.backbone_lr,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        finetune_top=d.finetune_top if args.finetune_top is None else args.finetune_top,
+        views=args.views,
+        live=args.live,
+        patience=args.patience,
+        seed=args.seed,
+        ingredient_weight=args.ingredient_weight,
+    )
     recipes = load_recipes(args.data, progress=progress)
     if args.limit:
         recipes = recipes[: args.limit]
     splits = split_rows(recipes)
     for name, rows in splits.items():
         if sum(r.has_recipe for r in rows) < 2 or len(rows) < 2:
-            raise SystemExit(f"the {name} split of {args.data} has {len(rows)} rows "
-                             f"({sum(r.has_recipe for r in rows)} full recipes): too few to train and choose on val")
-    print(" / ".join(f"{n}: {len(rows)} rows, {sum(r.has_recipe for r in rows)} full" for n, rows in splits.items()),
-          file=sys.stderr)
+            raise SystemExit(
+                f"the {name} split of {args.data} has {len(rows)} rows "
+                f"({sum(r.has_recipe for r in rows)} full recipes): too few to train and choose on val"
+            )
+    print(
+        " / ".join(f"{n}: {len(rows)} rows, {sum(r.has_recipe for r in rows)} full" for n, rows in splits.items()),
+        file=sys.stderr,
+    )
 
     torch.manual_seed(args.seed)  # head initialisation
     overrides = {"embed_dim": args.embed_dim} if args.embed_dim else {}
@@ -143,8 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     if options.ingredient_weight:
         fitted.ingredient_vocab = build_vocabulary(splits["train"])
         if not fitted.ingredient_vocab:
-            raise SystemExit("--ingredient-weight: no ingredient word occurs in two training recipes; "
-                             "train without it on a collection with no ingredient lists")
+            raise SystemExit(
+                "--ingredient-weight: no ingredient word occurs in two training recipes; "
+                "train without it on a collection with no ingredient lists"
+            )
     try:
         config = RetrieverConfig.from_json(args.config.read_text()) if args.config else preset(args.preset)
         model = Retriever(dataclasses.replace(config, **overrides), fitted)
@@ -155,15 +240,26 @@ def main(argv: list[str] | None = None) -> int:
         # trunk/tail split (CLIP's ViT) train heads only unless asked for --live.
         options = dataclasses.replace(options, finetune_top=0)
     fit_lexical(model, splits["train"])
-    sources, trainable, feature_seconds = make_sources(model, splits, options,
-                                                       None if args.no_cache else args.cache_dir, progress)
+    sources, trainable, feature_seconds = make_sources(
+        model, splits, options, None if args.no_cache else args.cache_dir, progress
+    )
     if trainable:
         print(f"fine-tuning {len(trainable)} backbone tensors on {device}", file=sys.stderr)
     extracted = time.time()
 
     labels = label_matrix(splits["train"], model.fitted.ingredient_vocab) if options.ingredient_weight else None
-    result = train_model(model, sources["train"], sources["val"], options, args.out, device,
-                         resume=args.resume, stop_after=args.stop_after, progress=progress, labels=labels)
+    result = train_model(
+        model,
+        sources["train"],
+        sources["val"],
+        options,
+        args.out,
+        device,
+        resume=args.resume,
+        stop_after=args.stop_after,
+        progress=progress,
+        labels=labels,
+    )
     if args.stop_after is not None and result["history"][-1]["epoch"] < options.epochs:
         print(f"stopped after epoch {args.stop_after}; continue with --resume", file=sys.stderr)
         return 0
@@ -171,8 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     val_embeds = embed_source(model, sources["val"], device)
     choose_recipe_vector(model, val_embeds, sources["val"].has_recipe)
     # Query expansion through the training pairs, each direction's setting chosen on val.
-    expansion = fit_query_expansion(model, embed_source(model, sources["train"], device), sources["train"].has_recipe,
-                                    val_embeds, sources["val"].has_recipe, recipe_field=model.fitted.recipe_vector)
+    expansion = fit_query_expansion(
+        model,
+        embed_source(model, sources["train"], device),
+        sources["train"].has_recipe,
+        val_embeds,
+        sources["val"].has_recipe,
+        recipe_field=model.fitted.recipe_vector,
+    )
     print(f"query expansion chosen on val:\n{describe(expansion)}", file=sys.stderr)
     # How the backbone features were made, so evaluation and index building can reuse the cache.
     model.fitted.features = FeatureRecord(options.finetune_top, options.views, options.live)
@@ -182,13 +284,20 @@ def main(argv: list[str] | None = None) -> int:
     test = score_test(model, embed_source(model, sources["test"], device), sources["test"].has_recipe)
     finished = time.time()
     metrics = {
-        "data": str(args.data), "options": dataclasses.asdict(options), "preset": args.preset,
-        "best_epoch": result["best_epoch"], "best_val_score": result["best_score"],
+        "data": str(args.data),
+        "options": dataclasses.asdict(options),
+        "preset": args.preset,
+        "best_epoch": result["best_epoch"],
+        "best_val_score": result["best_score"],
         "selection": "best epoch by mean val R@1 over four directions; test never used for a choice",
         "recipe_vector": model.fitted.recipe_vector,
         "query_expansion": expansion,
-        "seconds": {"features": extracted - started, **feature_seconds, "training": finished - extracted,
-                    "total": finished - started},
+        "seconds": {
+            "features": extracted - started,
+            **feature_seconds,
+            "training": finished - extracted,
+            "total": finished - started,
+        },
         "epochs": result["history"],
     }
     atomic_write_json(args.out / "metrics.json", metrics)
@@ -196,8 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_json(args.out / "eval_test_plain.json", test["plain"])  # no expansion
     plot_curves(result["history"], args.out / "curves.png", result["best_epoch"])
     (args.out / "checkpoint.pt").unlink(missing_ok=True)  # the model folder is the result now
-    print(f"best epoch {result['best_epoch']} (val score {result['best_score']:.3f}); recipe vector: "
-          f"{model.fitted.recipe_vector}; {finished - started:.0f} s in all")
+    print(
+        f"best epoch {result['best_epoch']} (val score {result['best_score']:.3f}); recipe vector: "
+        f"{model.fitted.recipe_vector}; {finished - started:.0f} s in all"
+    )
     print("test split (reported, never used to choose), with query expansion:\n" + format_table(test["expanded"]))
     if args.push_to_hub:
         # Train -> index -> Hub in one go; the index sits beside the model folder.

@@ -5,6 +5,7 @@ Defaults are the Epicurious sample's protocol: 10 bags of 500 pairs for image->r
 recipe->image, 10 bags of 1,000 for the title directions (one bag of everything when a
 split has fewer pairs; the output says the pool used).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,21 +25,38 @@ from .metrics import evaluate_embeddings, format_table
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m train.evaluate", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--model", required=True, help="a model folder written by `python -m train`, or a Hub id")
     p.add_argument("--revision", default=None, help="Hub revision (tag or commit) when --model is a Hub id")
     p.add_argument("--data", required=True, help="collection to score (Kaggle-layout folder or datasets source)")
-    p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
-                   help="which rows; 'all' scores a whole collection the model never saw")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=["test", "val", "train", "all"],
+        help="which rows; 'all' scores a whole collection the model never saw",
+    )
     p.add_argument("--pool", type=int, default=POOL, help="pairs per bag for the title directions")
-    p.add_argument("--recipe-pool", type=int, default=RECIPE_POOL, help="pairs per bag for image<->recipe (the sample has ~550 test recipes)")
+    p.add_argument(
+        "--recipe-pool",
+        type=int,
+        default=RECIPE_POOL,
+        help="pairs per bag for image<->recipe (the sample has ~550 test recipes)",
+    )
     p.add_argument("--bags", type=int, default=BAGS, help="number of bags")
     p.add_argument("--seed", type=int, default=0, help="seed of the bag draws")
-    p.add_argument("--recipe-vector", choices=["auto", "recipe", "fused"], default="auto",
-                   help="recipe text alone, or fused with the title; auto = what training chose on val")
-    p.add_argument("--no-expansion", action="store_true",
-                   help="score the plain queries, without the query expansion training chose on val")
+    p.add_argument(
+        "--recipe-vector",
+        choices=["auto", "recipe", "fused"],
+        default="auto",
+        help="recipe text alone, or fused with the title; auto = what training chose on val",
+    )
+    p.add_argument(
+        "--no-expansion",
+        action="store_true",
+        help="score the plain queries, without the query expansion training chose on val",
+    )
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="backbone feature cache")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -49,12 +67,23 @@ def main(argv: list[str] | None = None) -> int:
     embeds, has_recipe = embed_collection(model, recipes, args.cache_dir, progress=not args.quiet)
     field = model.fitted.recipe_vector if args.recipe_vector == "auto" else args.recipe_vector
     queries = None if args.no_expansion else expanded_queries(model, embeds, field)
-    results = evaluate_embeddings(embeds, has_recipe, pool=args.pool, recipe_pool=args.recipe_pool,
-                                  bags=args.bags, seed=args.seed, recipe_field=field, queries=queries)
+    results = evaluate_embeddings(
+        embeds,
+        has_recipe,
+        pool=args.pool,
+        recipe_pool=args.recipe_pool,
+        bags=args.bags,
+        seed=args.seed,
+        recipe_field=field,
+        queries=queries,
+    )
     expanded = model.fitted.query_expansion.expanded_directions()
-    print(f"{args.data} split={args.split}: {len(recipes)} rows, {int(has_recipe.sum())} full recipes; "
-          f"recipe vector: {field}; query expansion: "
-          f"{'off (--no-expansion)' if args.no_expansion else ', '.join(expanded) or 'none chosen'}", file=sys.stderr)
+    print(
+        f"{args.data} split={args.split}: {len(recipes)} rows, {int(has_recipe.sum())} full recipes; "
+        f"recipe vector: {field}; query expansion: "
+        f"{'off (--no-expansion)' if args.no_expansion else ', '.join(expanded) or 'none chosen'}",
+        file=sys.stderr,
+    )
     print(format_table(results))
     if args.json:
         atomic_write_json(args.json, results)

@@ -43,8 +43,15 @@ def expanded_queries(model: Retriever, embeds: dict[str, torch.Tensor], recipe_f
     return out
 
 
-def fit_query_expansion(model: Retriever, train_embeds: dict, train_has_recipe: torch.Tensor, val_embeds: dict,
-                        val_has_recipe: torch.Tensor, recipe_field: str, **protocol) -> dict[str, dict]:
+def fit_query_expansion(
+    model: Retriever,
+    train_embeds: dict,
+    train_has_recipe: torch.Tensor,
+    val_embeds: dict,
+    val_has_recipe: torch.Tensor,
+    recipe_field: str,
+    **protocol,
+) -> dict[str, dict]:
     """Keep the training rows as the model's expansion rows and choose each direction's
     setting on val (`protocol`: evaluate_embeddings' pool sizes, the protocol's by default).
     Returns {direction: {"k", "weight", "val_r1", "val_r1_plain", ...}}; the model's fitted
@@ -61,8 +68,14 @@ def fit_query_expansion(model: Retriever, train_embeds: dict, train_has_recipe: 
             for weight in WEIGHTS:
                 model.set_expansion_directions({direction: {"k": k, "weight": weight}})
                 queries = expanded_queries(model, val_embeds, recipe_field)
-                m = evaluate_embeddings(val_embeds, val_has_recipe, recipe_field=recipe_field, queries=queries,
-                                        directions=(direction,), **protocol)[direction]
+                m = evaluate_embeddings(
+                    val_embeds,
+                    val_has_recipe,
+                    recipe_field=recipe_field,
+                    queries=queries,
+                    directions=(direction,),
+                    **protocol,
+                )[direction]
                 if (m["r1"], -m["medr"]) > (best["val_r1"], -best["val_medr"]):
                     best = {"k": k, "weight": weight, "val_r1": m["r1"], "val_medr": m["medr"]}
         chosen[direction] = {**best, "val_r1_plain": plain[direction]["r1"], "val_medr_plain": plain[direction]["medr"]}
@@ -75,8 +88,10 @@ def describe(chosen: dict[str, dict]) -> str:
     def line(c: dict) -> str:
         if not c["weight"]:
             return f"off (val R@1 {c['val_r1_plain']:.3f}; no setting beat it)"
-        return (f"k {c['k']}, weight {c['weight']}: val R@1 {c['val_r1_plain']:.3f} -> {c['val_r1']:.3f}, "
-                f"MedR {c['val_medr_plain']:.1f} -> {c['val_medr']:.1f}")
+        return (
+            f"k {c['k']}, weight {c['weight']}: val R@1 {c['val_r1_plain']:.3f} -> {c['val_r1']:.3f}, "
+            f"MedR {c['val_medr_plain']:.1f} -> {c['val_medr']:.1f}"
+        )
 
     return "\n".join(f"  {d}: {line(c)}" for d, c in chosen.items())
 
@@ -86,8 +101,10 @@ def score_test(model: Retriever, test_embeds: dict, test_has_recipe: torch.Tenso
     {"expanded": ..., "plain": ...}."""
     field = model.fitted.recipe_vector
     queries = {"expanded": expanded_queries(model, test_embeds, field), "plain": None}
-    return {kind: evaluate_embeddings(test_embeds, test_has_recipe, recipe_field=field, queries=q)
-            for kind, q in queries.items()}
+    return {
+        kind: evaluate_embeddings(test_embeds, test_has_recipe, recipe_field=field, queries=q)
+        for kind, q in queries.items()
+    }
 
 
 def fit_on_collection(model: Retriever, recipes: list, cache_dir: Path | None, progress: bool = True):
@@ -105,23 +122,27 @@ def fit_on_collection(model: Retriever, recipes: list, cache_dir: Path | None, p
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.expansion", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m train.expansion", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--model", type=Path, required=True, help="a model folder written by `python -m train`")
     p.add_argument("--data", required=True, help="the collection it was trained on (its train and val splits are read)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="backbone feature cache")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     model = load_pretrained(args.model)
-    chosen, parts = fit_on_collection(model, load_recipes(args.data, progress=not args.quiet), args.cache_dir,
-                                      progress=not args.quiet)
+    chosen, parts = fit_on_collection(
+        model, load_recipes(args.data, progress=not args.quiet), args.cache_dir, progress=not args.quiet
+    )
     save_pretrained(model, args.model)
     scored = score_test(model, *parts["test"])  # the folder's test figures follow the model (the card reads them)
     atomic_write_json(args.model / "eval_test.json", scored["expanded"])
     atomic_write_json(args.model / "eval_test_plain.json", scored["plain"])
-    print(f"query expansion chosen on val ({model.fitted.query_expansion.rows} training rows kept):\n"
-          f"{describe(chosen)}\ntest split (reported, never used to choose), with expansion:\n"
-          f"{format_table(scored['expanded'])}")
+    print(
+        f"query expansion chosen on val ({model.fitted.query_expansion.rows} training rows kept):\n"
+        f"{describe(chosen)}\ntest split (reported, never used to choose), with expansion:\n"
+        f"{format_table(scored['expanded'])}"
+    )
     return 0
 
 

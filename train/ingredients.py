@@ -5,6 +5,7 @@ lists is more signal from the same pair: a multi-label head predicts them from t
 photo's and the recipe's embeddings, so dishes that share ingredients land near each
 other even when they never meet in a batch.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,7 +16,8 @@ import torch
 from pipeline.records import Recipe
 
 # Quantities, units, preparations and filler: words that name no food.
-NOT_FOOD = set("""
+NOT_FOOD = set(
+    """
 a about add additional all and any as at bag baby bunch can cans chopped coarse coarsely cold cored crushed cube cubed
 cubes cup cups cut dash diced divided dried drained each extra finely fine firm for fresh freshly from good grated
 ground halved handful heaping hot in inch into is jar juiced kosher large lb lbs leaves lengthwise light lightly
@@ -25,7 +27,8 @@ thick thin thinly to torn trimmed tsp tablespoon tablespoons the very warm whole
 cut into inches cm g ml about more needed if preferably very well rinsed stemmed seeded pitted toasted room-temperature
 removed crosswise melted frozen wedge wedges sprig sprigs stem stems flake flakes unsalted all-purpose extra-virgin
 total sea heavy dry black white red green ripe raw store-bought homemade low-sodium reduced-sodium
-""".split())
+""".split()
+)
 
 
 def singular(word: str) -> str:
@@ -37,6 +40,8 @@ def singular(word: str) -> str:
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
         return word[:-1]
     return word
+
+
 WORD = re.compile(r"[a-z][a-z-]+")
 
 

@@ -1,5 +1,6 @@
 """The training loop: contrastive heads (and optionally top backbone blocks), a
 checkpoint each epoch, exact resume, best epoch chosen on val."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,8 +54,13 @@ def val_score(metrics: dict[str, dict]) -> float:
     return sum(m["r1"] for m in metrics.values()) / len(metrics)
 
 
-def batch_loss(model: Retriever, features: dict[str, torch.Tensor], has_recipe: torch.Tensor,
-               labels: torch.Tensor | None = None, ingredient_weight: float = 0.0):
+def batch_loss(
+    model: Retriever,
+    features: dict[str, torch.Tensor],
+    has_recipe: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    ingredient_weight: float = 0.0,
+):
     """Six-pair InfoNCE over the batch (+ the ingredient-word loss): (loss, {term: value})."""
     embeds = {
         "image": model.embed_image_features(features["image"]),
@@ -67,8 +73,10 @@ def batch_loss(model: Retriever, features: dict[str, torch.Tensor], has_recipe: 
     if ingredient_weight and labels is not None and bool(has_recipe.any()):
         # Both the photo and the recipe embedding should tell which ingredients the dish has.
         head, target = model.ingredient_head, labels[has_recipe]
-        ingredients = sum(F.binary_cross_entropy_with_logits(head(embeds[m][has_recipe]), target)
-                          for m in ("image", "recipe")) / 2
+        ingredients = (
+            sum(F.binary_cross_entropy_with_logits(head(embeds[m][has_recipe]), target) for m in ("image", "recipe"))
+            / 2
+        )
         terms["ingredients"] = float(ingredients.detach())
         loss = loss + ingredient_weight * ingredients
     return loss, terms
@@ -98,9 +106,18 @@ def trainable_state(model: Retriever) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def train_model(model: Retriever, train_source, val_source, options: TrainOptions, out_dir: Path,
-                device: torch.device, resume: bool = False, stop_after: int | None = None,
-                progress: bool = True, labels: torch.Tensor | None = None) -> dict:
+def train_model(
+    model: Retriever,
+    train_source,
+    val_source,
+    options: TrainOptions,
+    out_dir: Path,
+    device: torch.device,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: bool = True,
+    labels: torch.Tensor | None = None,
+) -> dict:
     """Trains in place; returns {"history", "best_epoch", "best_score"} and leaves the best
     epoch's weights loaded in `model`. `labels`: (len(train_source), K) ingredient labels
     for the auxiliary loss, when options.ingredient_weight > 0."""
@@ -115,8 +132,10 @@ def train_model(model: Retriever, train_source, val_source, options: TrainOption
     if resume and checkpoint_path.is_file():
         saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         if saved["options"] != dataclasses.asdict(options):
-            raise ValueError(f"{checkpoint_path} was made with other options {saved['options']}; "
-                             "resume with the same flags, or start afresh without --resume")
+            raise ValueError(
+                f"{checkpoint_path} was made with other options {saved['options']}; "
+                "resume with the same flags, or start afresh without --resume"
+            )
         model.load_state_dict(saved["trainable"], strict=False)
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
@@ -124,8 +143,13 @@ def train_model(model: Retriever, train_source, val_source, options: TrainOption
         first_epoch = saved["epoch"] + 1
         print(f"resuming from {checkpoint_path} after epoch {saved['epoch']}", file=sys.stderr)
 
-    epochs = tqdm(range(first_epoch, options.epochs + 1), desc="epochs", disable=not progress,
-                  initial=first_epoch - 1, total=options.epochs)
+    epochs = tqdm(
+        range(first_epoch, options.epochs + 1),
+        desc="epochs",
+        disable=not progress,
+        initial=first_epoch - 1,
+        total=options.epochs,
+    )
     for epoch in epochs:
         if epoch - state["best_epoch"] > options.patience and state["best_epoch"] > 0:
             print(f"early stop: val score has not improved since epoch {state['best_epoch']}", file=sys.stderr)
@@ -137,12 +161,17 @@ def train_model(model: Retriever, train_source, val_source, options: TrainOption
         model.train()
         total, batches = 0.0, 0
         for start in range(0, len(order), options.batch_size):
-            rows = order[start:start + options.batch_size]
+            rows = order[start : start + options.batch_size]
             if len(rows) < 2:
                 continue
             features = train_source.batch(rows, device, training=True)
-            loss, _ = batch_loss(model, features, train_source.has_recipe[rows].to(device),
-                                 None if labels is None else labels[rows].to(device), options.ingredient_weight)
+            loss, _ = batch_loss(
+                model,
+                features,
+                train_source.has_recipe[rows].to(device),
+                None if labels is None else labels[rows].to(device),
+                options.ingredient_weight,
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -153,12 +182,22 @@ def train_model(model: Retriever, train_source, val_source, options: TrainOption
         val = evaluate_embeddings(val_embeds, val_source.has_recipe)
         with torch.no_grad():
             ones = torch.ones_like(val_source.has_recipe)
-            val_loss, _ = multi_pair_loss({k: val_embeds[k] for k in ("image", "title", "recipe")},
-                                          {"image": ones, "title": ones, "recipe": val_source.has_recipe},
-                                          model.clamped_logit_scale().cpu())
+            val_loss, _ = multi_pair_loss(
+                {k: val_embeds[k] for k in ("image", "title", "recipe")},
+                {"image": ones, "title": ones, "recipe": val_source.has_recipe},
+                model.clamped_logit_scale().cpu(),
+            )
         score = val_score(val)
-        state["history"].append({"epoch": epoch, "train_loss": total / max(1, batches), "val_loss": float(val_loss),
-                                 "val_score": score, "val": val, "temperature": float(1 / model.logit_scale.detach().exp())})
+        state["history"].append(
+            {
+                "epoch": epoch,
+                "train_loss": total / max(1, batches),
+                "val_loss": float(val_loss),
+                "val_score": score,
+                "val": val,
+                "temperature": float(1 / model.logit_scale.detach().exp()),
+            }
+        )
         if score > state["best_score"]:
             state.update(best_epoch=epoch, best_score=score, best_state=trainable_state(model))
         epochs.set_postfix(loss=f"{total / max(1, batches):.3f}", val_r1=f"{score:.3f}", best=state["best_epoch"])
@@ -171,8 +210,17 @@ def train_model(model: Retriever, train_source, val_source, options: TrainOption
 
 def save_checkpoint(path: Path, epoch, model, optimizer, scheduler, options, state) -> None:
     buffer = io.BytesIO()
-    torch.save({"epoch": epoch, "trainable": trainable_state(model), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "options": dataclasses.asdict(options), **state}, buffer)
+    torch.save(
+        {
+            "epoch": epoch,
+            "trainable": trainable_state(model),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "options": dataclasses.asdict(options),
+            **state,
+        },
+        buffer,
+    )
     atomic_write_bytes(path, buffer.getvalue())
 
 

@@ -1,6 +1,7 @@
 """The field's retrieval protocol (im2recipe / AdaMine / H-T): B bags of N held-out
 pairs drawn with a fixed seed; inside a bag every candidate is ranked by cosine
 similarity; MedR (1-based) and R@1/5/10, averaged over bags with their spread."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,9 @@ def summarise_ranks(ranks: torch.Tensor) -> dict[str, float]:
     return out
 
 
-def bag_metrics(queries: torch.Tensor, candidates: torch.Tensor, pool: int = POOL, bags: int = BAGS,
-                seed: int = 0) -> dict[str, float]:
+def bag_metrics(
+    queries: torch.Tensor, candidates: torch.Tensor, pool: int = POOL, bags: int = BAGS, seed: int = 0
+) -> dict[str, float]:
     """Mean and spread over `bags` random bags of `pool` pairs; one bag of every pair
     when there are fewer than `pool` (the returned `pool`/`bags` say what was used)."""
     n = queries.shape[0]
@@ -51,10 +53,17 @@ def bag_metrics(queries: torch.Tensor, candidates: torch.Tensor, pool: int = POO
     return out
 
 
-def evaluate_embeddings(embeds: dict[str, torch.Tensor], has_recipe: torch.Tensor, pool: int = POOL,
-                        recipe_pool: int = RECIPE_POOL, bags: int = BAGS, seed: int = 0,
-                        recipe_field: str = "recipe", queries: dict[str, torch.Tensor] | None = None,
-                        directions: tuple[str, ...] = tuple(DIRECTIONS)) -> dict[str, dict]:
+def evaluate_embeddings(
+    embeds: dict[str, torch.Tensor],
+    has_recipe: torch.Tensor,
+    pool: int = POOL,
+    recipe_pool: int = RECIPE_POOL,
+    bags: int = BAGS,
+    seed: int = 0,
+    recipe_field: str = "recipe",
+    queries: dict[str, torch.Tensor] | None = None,
+    directions: tuple[str, ...] = tuple(DIRECTIONS),
+) -> dict[str, dict]:
     """The four directions (or `directions`) with the protocol's bags (model/protocol.py).
     embeds: image/title/recipe[/fused] (N, D)
     row-aligned; the recipe directions use only rows with a recipe and the `recipe_field`
@@ -65,15 +74,16 @@ def evaluate_embeddings(embeds: dict[str, torch.Tensor], has_recipe: torch.Tenso
         q, c = DIRECTIONS[direction]
         uses_recipe = "recipe" in (q, c)
         rows = has_recipe if uses_recipe else torch.ones_like(has_recipe)
-        pick = lambda m: embeds[recipe_field if m == "recipe" else m][rows]  # noqa: E731
-        query = queries[direction][rows] if queries and direction in queries else pick(q)
+        query_field, candidate_field = (recipe_field if m == "recipe" else m for m in (q, c))
+        query = queries[direction][rows] if queries and direction in queries else embeds[query_field][rows]
         size = recipe_pool if uses_recipe else pool
-        results[direction] = bag_metrics(query, pick(c), pool=size, bags=bags, seed=seed)
+        results[direction] = bag_metrics(query, embeds[candidate_field][rows], pool=size, bags=bags, seed=seed)
     return results
 
 
-def recall_curve(queries: torch.Tensor, candidates: torch.Tensor, pool: int, bags: int = BAGS, seed: int = 0,
-                 max_k: int = 50) -> list[float]:
+def recall_curve(
+    queries: torch.Tensor, candidates: torch.Tensor, pool: int, bags: int = BAGS, seed: int = 0, max_k: int = 50
+) -> list[float]:
     """Mean R@K for K = 1..max_k over the same bags bag_metrics draws."""
     n = queries.shape[0]
     pool, bags = (n, 1) if n <= pool else (pool, bags)
@@ -88,8 +98,13 @@ def recall_curve(queries: torch.Tensor, candidates: torch.Tensor, pool: int, bag
 
 def format_table(results: dict[str, dict]) -> str:
     lines = [f"{'direction':<17} {'pool':>5} {'bags':>4} {'MedR':>7} {'R@1':>12} {'R@5':>12} {'R@10':>12}"]
+
+    def cell(m: dict, k: str) -> str:
+        return f"{m[k]:.3f}±{m[k + '_std']:.3f}"
+
     for direction, m in results.items():
-        cell = lambda k: f"{m[k]:.3f}±{m[k + '_std']:.3f}"  # noqa: E731
-        lines.append(f"{direction:<17} {m['pool']:>5} {m['bags']:>4} {m['medr']:>7.1f} "
-                     f"{cell('r1'):>12} {cell('r5'):>12} {cell('r10'):>12}")
+        lines.append(
+            f"{direction:<17} {m['pool']:>5} {m['bags']:>4} {m['medr']:>7.1f} "
+            f"{cell(m, 'r1'):>12} {cell(m, 'r5'):>12} {cell(m, 'r10'):>12}"
+        )
     return "\n".join(lines)

@@ -1,4 +1,5 @@
 """Training curves as a PNG a person can glance at."""
+
 from __future__ import annotations
 
 from pathlib import Path

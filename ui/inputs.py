@@ -5,6 +5,7 @@ toast, gradio_client raises it with the same text, and the server goes on servin
 Fixable inputs (a long text, a top-k out of range) are fixed and the fix is reported
 as a note, which the handlers show in the status line and as a `gr.Warning`.
 """
+
 from __future__ import annotations
 
 import os
@@ -72,15 +73,21 @@ def read_photo(value) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise gr.Error(_too_big_message()) from None
     except UnidentifiedImageError:
-        raise gr.Error("That file is not an image this app can read. Please send a JPEG, PNG, WebP or GIF photo.") from None
+        raise gr.Error(
+            "That file is not an image this app can read. Please send a JPEG, PNG, WebP or GIF photo."
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:
         # Truncated downloads ("image file is truncated"), broken headers, bad chunks.
-        raise gr.Error(f"The photo seems damaged or incomplete and cannot be read ({error}). Please try another file.") from None
+        raise gr.Error(
+            f"The photo seems damaged or incomplete and cannot be read ({error}). Please try another file."
+        ) from None
     return image
 
 
 def _too_big_message() -> str:
-    return f"That image is too large to process (over {MAX_PIXELS // 1_000_000} megapixels). Please send a smaller photo."
+    return (
+        f"That image is too large to process (over {MAX_PIXELS // 1_000_000} megapixels). Please send a smaller photo."
+    )
 
 
 def _check_size(size: tuple[int, int], image: Image.Image) -> Image.Image:

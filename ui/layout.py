@@ -1,4 +1,5 @@
 """The Blocks layout: four tabs over one RecipeSearch, each with the same result panel."""
+
 from __future__ import annotations
 
 import os
@@ -37,25 +38,62 @@ def build_layout(search: RecipeSearch, model_name: str) -> gr.Blocks:
     with gr.Blocks(title="Recipe Finder \u2014 photo, title and recipe search") as demo:
         with gr.Row(equal_height=True, elem_id="header-row"):
             gr.HTML(render.header(search.index.count, model_name), scale=4)
-            top_k = gr.Slider(inputs.TOP_K_MIN, inputs.TOP_K_MAX, value=inputs.TOP_K_DEFAULT, step=1,
-                              label="Results to show", scale=1, min_width=200, elem_id="top_k")
+            top_k = gr.Slider(
+                inputs.TOP_K_MIN,
+                inputs.TOP_K_MAX,
+                value=inputs.TOP_K_DEFAULT,
+                step=1,
+                label="Results to show",
+                scale=1,
+                min_width=200,
+                elem_id="top_k",
+            )
         with gr.Tabs():
             with gr.Tab("Photo \u2192 Recipe", id="photo"):
                 _hint("Upload, paste or take a photo of a dish to find the recipes that match it.")
-                _search_tab(search.photo_to_recipe, "photo_to_recipe", "Find recipes", top_k,
-                            lambda: _photo_input("photo_to_recipe_input"), search, picks.photos(0))
+                _search_tab(
+                    search.photo_to_recipe,
+                    "photo_to_recipe",
+                    "Find recipes",
+                    top_k,
+                    lambda: _photo_input("photo_to_recipe_input"),
+                    search,
+                    picks.photos(0),
+                )
             with gr.Tab("Title \u2192 Recipe", id="title"):
                 _hint("Type the name of a dish; press Enter or the button to see matching recipes.")
-                _search_tab(search.title_to_recipe, "title_to_recipe", "Find recipes", top_k,
-                            _title_input, search, picks.titles())
+                _search_tab(
+                    search.title_to_recipe,
+                    "title_to_recipe",
+                    "Find recipes",
+                    top_k,
+                    _title_input,
+                    search,
+                    picks.titles(),
+                )
             with gr.Tab("Recipe \u2192 Photo", id="recipe"):
                 _hint("Paste the ingredients, the instructions or both, to see what such a dish looks like.")
-                _search_tab(search.recipe_to_photo, "recipe_to_photo", "Find photos", top_k,
-                            _recipe_inputs, search, picks.recipes(), picks.recipe_labels())
+                _search_tab(
+                    search.recipe_to_photo,
+                    "recipe_to_photo",
+                    "Find photos",
+                    top_k,
+                    _recipe_inputs,
+                    search,
+                    picks.recipes(),
+                    picks.recipe_labels(),
+                )
             with gr.Tab("Similar dishes", id="similar"):
                 _hint("Show a photo of a dish to find the dishes that look most like it.")
-                _search_tab(search.similar_photos, "similar_photos", "Find similar dishes", top_k,
-                            lambda: _photo_input("similar_photos_input"), search, picks.photos(EXAMPLES_PER_TAB))
+                _search_tab(
+                    search.similar_photos,
+                    "similar_photos",
+                    "Find similar dishes",
+                    top_k,
+                    lambda: _photo_input("similar_photos_input"),
+                    search,
+                    picks.photos(EXAMPLES_PER_TAB),
+                )
         gr.HTML(render.CREDITS)
     demo.queue(max_size=QUEUE_MAX_SIZE)
     return demo
@@ -69,23 +107,29 @@ def _hint(text: str) -> None:
 def _photo_input(elem_id: str):
     # type="filepath" and preprocess=False on the listeners: Gradio hands over the uploaded
     # file untouched, so ui.inputs can check its size from the header before decoding it.
-    photo = gr.Image(label="Photo of a dish", type="filepath", sources=["upload", "webcam", "clipboard"],
-                     height=280, elem_id=elem_id)
+    photo = gr.Image(
+        label="Photo of a dish", type="filepath", sources=["upload", "webcam", "clipboard"], height=280, elem_id=elem_id
+    )
     return [photo], [photo.upload]
 
 
 def _title_input():
-    title = gr.Textbox(label="Dish name", placeholder="e.g. lemon chicken with olives", max_lines=1,
-                       elem_id="title_to_recipe_input")
+    title = gr.Textbox(
+        label="Dish name", placeholder="e.g. lemon chicken with olives", max_lines=1, elem_id="title_to_recipe_input"
+    )
     return [title], [title.submit]
 
 
 def _recipe_inputs():
     with gr.Row():
-        ingredients = gr.Textbox(label="Ingredients, one per line", lines=7,
-                                 placeholder="2 cups flour\n1 cup sugar\n3 eggs")
-        instructions = gr.Textbox(label="Instructions, one step per line", lines=7,
-                                  placeholder="Whisk the eggs and sugar.\nFold in the flour.\nBake 30 minutes.")
+        ingredients = gr.Textbox(
+            label="Ingredients, one per line", lines=7, placeholder="2 cups flour\n1 cup sugar\n3 eggs"
+        )
+        instructions = gr.Textbox(
+            label="Instructions, one step per line",
+            lines=7,
+            placeholder="Whisk the eggs and sugar.\nFold in the flour.\nBake 30 minutes.",
+        )
     return [ingredients, instructions], []
 
 
@@ -96,9 +140,17 @@ class ResultPanel:
     def __init__(self, api_name: str):
         # elem_ids name each part after its endpoint, for the browser test and custom CSS.
         self.status = gr.HTML(render.status_line("", []), elem_id=f"{api_name}_status", render=False)
-        self.gallery = gr.Gallery(label="Best matches", columns=4, height="auto", allow_preview=False,
-                                  object_fit="cover", interactive=False, elem_id=f"{api_name}_gallery",
-                                  elem_classes=["result-gallery"], render=False)
+        self.gallery = gr.Gallery(
+            label="Best matches",
+            columns=4,
+            height="auto",
+            allow_preview=False,
+            object_fit="cover",
+            interactive=False,
+            elem_id=f"{api_name}_gallery",
+            elem_classes=["result-gallery"],
+            render=False,
+        )
         self.photo = gr.Image(label="Chosen dish", interactive=False, height=220, show_label=False, render=False)
         self.card = gr.HTML(render.PLACEHOLDER_CARD, elem_id=f"{api_name}_card", render=False)
         # Hidden in the page, but the API's most useful output: the ranked recipes as data.
@@ -126,23 +178,47 @@ def _search_tab(handler, api_name, button_text, top_k, make_inputs, search, exam
             button = gr.Button(button_text, variant="primary", elem_id=f"{api_name}_button")
         with gr.Column(scale=2):
             if examples:
-                gr.Examples(examples, inputs=query_inputs, outputs=panel.outputs, fn=handler, cache_examples=True,
-                            cache_mode="eager", preprocess=False, example_labels=labels,
-                            examples_per_page=EXAMPLES_PER_TAB, label="Try one from the collection")
+                gr.Examples(
+                    examples,
+                    inputs=query_inputs,
+                    outputs=panel.outputs,
+                    fn=handler,
+                    cache_examples=True,
+                    cache_mode="eager",
+                    preprocess=False,
+                    example_labels=labels,
+                    examples_per_page=EXAMPLES_PER_TAB,
+                    label="Try one from the collection",
+                )
     panel.render()
     # Progress (and, on a refused input, the error badge) shows on the status line only:
     # the previous results stay readable beside the error message. trigger_mode="once":
     # a click while the upload's own search runs is not queued a second time.
-    gr.on([button.click, *triggers], handler, inputs=[*query_inputs, top_k], outputs=panel.outputs,
-          api_name=api_name, preprocess=False, concurrency_id="model", concurrency_limit=MODEL_CONCURRENCY,
-          show_progress_on=[panel.status], trigger_mode="once")
+    gr.on(
+        [button.click, *triggers],
+        handler,
+        inputs=[*query_inputs, top_k],
+        outputs=panel.outputs,
+        api_name=api_name,
+        preprocess=False,
+        concurrency_id="model",
+        concurrency_limit=MODEL_CONCURRENCY,
+        show_progress_on=[panel.status],
+        trigger_mode="once",
+    )
 
     def choose(results, evt: gr.SelectData):
         return search.show_result(results, evt.index)
 
     # No model involved, so no place in the model's queue is needed.
-    panel.gallery.select(choose, inputs=[panel.results], outputs=[panel.photo, panel.card],
-                         api_visibility="private", queue=False, show_progress="hidden")
+    panel.gallery.select(
+        choose,
+        inputs=[panel.results],
+        outputs=[panel.photo, panel.card],
+        api_visibility="private",
+        queue=False,
+        show_progress="hidden",
+    )
 
 
 class ExamplePicker:
@@ -160,7 +236,7 @@ class ExamplePicker:
         self.table = search.recipes
 
     def _slice(self, start: int, need_recipe: bool = False) -> list[int]:
-        rows = self.rows[start:start + EXAMPLES_PER_TAB]
+        rows = self.rows[start : start + EXAMPLES_PER_TAB]
         if need_recipe:
             rows = [row for row in rows if self.search.has_recipe[row]]
         return rows
@@ -173,8 +249,10 @@ class ExamplePicker:
         return [[title] for title in titles if title]
 
     def recipes(self) -> list[list[str]]:
-        return [["\n".join(self.table.ingredients.iat[row]), "\n".join(self.table.instructions.iat[row])]
-                for row in self._slice(0, need_recipe=True)]
+        return [
+            ["\n".join(self.table.ingredients.iat[row]), "\n".join(self.table.instructions.iat[row])]
+            for row in self._slice(0, need_recipe=True)
+        ]
 
     def recipe_labels(self) -> list[str]:
         return [str(self.table.title.iat[row]) for row in self._slice(0, need_recipe=True)]

@@ -2,6 +2,7 @@
 through html.escape: a recipe containing <script> or Markdown shows as plain text.
 The card is gr.HTML (not Markdown) so `**`, `#` or `[x](javascript:)` in a recipe are
 never interpreted either."""
+
 from __future__ import annotations
 
 from html import escape

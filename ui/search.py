@@ -8,6 +8,7 @@ Each handler returns the same five values, one per component of a tab's result p
     status   HTML                          what was found + any fix applied to the input
 so they can be called from tests, from the UI, and by gradio_client alike.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -151,7 +152,11 @@ class RecipeSearch:
         results = [self._result(rank, hit) for rank, hit in enumerate(hits, start=1)]
         gallery = [(self.thumbnails.path(r["row"]), render.caption(r["title"], r["score"])) for r in results]
         photo, card = self.show_result(results, 0)
-        summary = f"{len(results)} {what}." if results else "Nothing in the collection matches; try other words or another photo."
+        summary = (
+            f"{len(results)} {what}."
+            if results
+            else "Nothing in the collection matches; try other words or another photo."
+        )
         return gallery, results, photo, card, render.status_line(summary, notes)
 
     def _result(self, rank: int, hit) -> dict:

@@ -1,5 +1,6 @@
 """Where the index and the model come from: a flag, an environment variable, or the
 default artifacts/index; each a local folder or a Hub id pinned as `user/name@revision`."""
+
 from __future__ import annotations
 
 import os
@@ -62,7 +63,9 @@ def model_source(flag: str | None, revision: str | None, manifest: dict) -> Sour
         return parse_source(spec, revision)
     named = manifest.get("model") or {}
     if not named.get("source"):
-        raise SystemExit("The index's manifest names no model; pass one with --model DIR or --model user/name@revision.")
+        raise SystemExit(
+            "The index's manifest names no model; pass one with --model DIR or --model user/name@revision."
+        )
     return Source(str(named["source"]), named.get("revision"))
 
 
@@ -82,8 +85,10 @@ def load(index_flag=None, model_flag=None, index_revision=None, model_revision=N
     try:
         model = hub.load_model(model_from.location, revision=model_from.revision)
     except FileNotFoundError as error:
-        raise SystemExit(f"The model {model_from} could not be loaded: {error}. Pass one with --model DIR "
-                         "or --model user/name@revision.") from None
+        raise SystemExit(
+            f"The model {model_from} could not be loaded: {error}. Pass one with --model DIR "
+            "or --model user/name@revision."
+        ) from None
     try:
         index.check_model(model)  # vectors made by another model would rank nonsense
     except CorruptIndexError as error:
