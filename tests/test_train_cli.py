@@ -44,6 +44,12 @@ def run(root, data, config, out, *extra):
     return root / out
 
 
+def evaluate(root, out, data, *flags):
+    """`python -m train.evaluate` on a trained folder, with the test run's feature cache."""
+    argv = ["--model", str(out), "--data", str(data), "--cache-dir", str(root / "cache"), "--quiet", *flags]
+    assert evaluate_main(argv) == 0
+
+
 def test_training_writes_a_complete_model_folder(setup):
     root, data, config = setup
     out = run(root, data, config, "full")
@@ -133,24 +139,7 @@ def test_cached_views_finetune_trains_the_image_top_only_and_evaluates_like_the_
     # model scores when it runs end to end on the photos.
     written = json.loads((out / "eval_test.json").read_text())
     json_path = root / "views_eval.json"
-    assert (
-        evaluate_main(
-            [
-                "--model",
-                str(out),
-                "--data",
-                str(data),
-                "--split",
-                "test",
-                "--json",
-                str(json_path),
-                "--cache-dir",
-                str(root / "cache"),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    evaluate(root, out, data, "--split", "test", "--json", str(json_path))
     again = json.loads(json_path.read_text())
     for direction in written:
         assert abs(written[direction]["medr"] - again[direction]["medr"]) <= 1.0, direction
@@ -159,29 +148,20 @@ def test_cached_views_finetune_trains_the_image_top_only_and_evaluates_like_the_
 def test_evaluate_cli_writes_the_protocol_json(setup, tmp_path, capsys):
     root, data, config = setup
     out = root / "full" if (root / "full").exists() else run(root, data, config, "full")
-    assert (
-        evaluate_main(
-            [
-                "--model",
-                str(out),
-                "--data",
-                str(data),
-                "--split",
-                "all",
-                "--pool",
-                "50",
-                "--recipe-pool",
-                "20",
-                "--bags",
-                "3",
-                "--json",
-                str(tmp_path / "e.json"),
-                "--cache-dir",
-                str(root / "cache"),
-                "--quiet",
-            ]
-        )
-        == 0
+    evaluate(
+        root,
+        out,
+        data,
+        "--split",
+        "all",
+        "--pool",
+        "50",
+        "--recipe-pool",
+        "20",
+        "--bags",
+        "3",
+        "--json",
+        str(tmp_path / "e.json"),
     )
     result = json.loads((tmp_path / "e.json").read_text())
     assert result["title_to_image"]["pool"] == 50 and result["title_to_image"]["bags"] == 3
