@@ -3,12 +3,14 @@ to serving, and resident memory of the served app.
 
     python benchmarks/bench_app.py                           # artifacts/index + its model
     python benchmarks/bench_app.py --index DIR [--model DIR] [--repeats 40]
+    python benchmarks/bench_app.py --quick --index DIR       # 5 timed calls per handler -> app_quick.json
 
 Figures, not tests: timings depend on the machine (and on what else runs on it). Results
 are printed with the command that made them and written to benchmarks/results/app.json.
 Targets from the issue: photo->recipe median <= 150 ms, title->recipe median <= 50 ms,
 start to serving <= 30 s, resident memory <= 3 GB.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +43,11 @@ def timings(call, queries: list, warmup: int) -> dict:
         start = time.perf_counter()
         call(query)
         spent.append((time.perf_counter() - start) * 1000)
-    return {"median_ms": round(float(np.median(spent)), 1), "p95_ms": round(float(np.percentile(spent, 95)), 1),
-            "calls": len(spent)}
+    return {
+        "median_ms": round(float(np.median(spent)), 1),
+        "p95_ms": round(float(np.percentile(spent, 95)), 1),
+        "calls": len(spent),
+    }
 
 
 def handler_latency(args) -> dict:
@@ -63,13 +68,21 @@ def handler_latency(args) -> dict:
     recipe_rows = np.flatnonzero(search.has_recipe)[:: max(1, int(search.has_recipe.sum()) // n)][:n]
     table = index.recipes
     figures = {
-        "index_rows": index.count, "model": str(model_from), "model_preset": index.manifest["model"].get("preset"),
+        "index_rows": index.count,
+        "model": str(model_from),
+        "model_preset": index.manifest["model"].get("preset"),
         "load_index_and_model_s": round(load_s, 2),
         "photo_to_recipe": timings(lambda p: search.photo_to_recipe(str(p), TOP_K), photos, args.warmup),
-        "title_to_recipe": timings(lambda t: search.title_to_recipe(t, TOP_K), [table.title.iat[r] for r in rows], args.warmup),
+        "title_to_recipe": timings(
+            lambda t: search.title_to_recipe(t, TOP_K), [table.title.iat[r] for r in rows], args.warmup
+        ),
         "recipe_to_photo": timings(
-            lambda r: search.recipe_to_photo("\n".join(table.ingredients.iat[r]), "\n".join(table.instructions.iat[r]), TOP_K),
-            list(recipe_rows), args.warmup),
+            lambda r: search.recipe_to_photo(
+                "\n".join(table.ingredients.iat[r]), "\n".join(table.instructions.iat[r]), TOP_K
+            ),
+            list(recipe_rows),
+            args.warmup,
+        ),
         "similar_photos": timings(lambda p: search.similar_photos(str(p), TOP_K), photos[::-1], args.warmup),
         "benchmark_process_peak_rss_mb": round(peak_rss_mb(), 1),
     }
@@ -91,8 +104,12 @@ def startup_and_memory(args) -> dict:
             client.predict(title, TOP_K, api_name="/title_to_recipe")
         client.predict("2 cups flour\n3 eggs", "Whisk.\nBake.", TOP_K, api_name="/recipe_to_photo")
         after = process_memory_mb(server.pid)
-        return {"start_to_serving_s": round(serving_s, 1), "app_rss_at_start_mb": at_start["rss_mb"],
-                "app_rss_after_searches_mb": after["rss_mb"], "app_peak_rss_mb": after["peak_rss_mb"]}
+        return {
+            "start_to_serving_s": round(serving_s, 1),
+            "app_rss_at_start_mb": at_start["rss_mb"],
+            "app_rss_after_searches_mb": after["rss_mb"],
+            "app_peak_rss_mb": after["peak_rss_mb"],
+        }
 
 
 def main() -> None:
@@ -103,18 +120,31 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--port", type=int, default=7871)
     parser.add_argument("--log", default="/tmp/bench_app_server.log", help="the served app's output")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="5 timed calls per handler after 1 warm-up: a smoke run, written to app_quick.json",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.warmup = 5, 1
     load_before = os.getloadavg()[0]
     latency = handler_latency(args)
     import torch
 
-    figures = {"torch_threads": torch.get_num_threads(), "top_k": TOP_K, **latency, **startup_and_memory(args),
-               # Other processes' load on this machine during the run: timings are only
-               # comparable between runs with similar load.
-               "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)], "cpu_cores": os.cpu_count()}
+    figures = {
+        "torch_threads": torch.get_num_threads(),
+        "top_k": TOP_K,
+        **latency,
+        **startup_and_memory(args),
+        # Other processes' load on this machine during the run: timings are only
+        # comparable between runs with similar load.
+        "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "cpu_cores": os.cpu_count(),
+    }
     for name, value in figures.items():
         print(f"{name:>32}: {value}")
-    write_result("app", figures)
+    write_result("app_quick" if args.quick else "app", figures)
 
 
 if __name__ == "__main__":

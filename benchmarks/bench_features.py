@@ -2,14 +2,16 @@
 (all-MiniLM-L6-v2) beside photos/s (EfficientNet-Lite0), each the median of repeats.
 
     python benchmarks/bench_features.py                  # 256 rows a repeat, 3 repeats
-    python benchmarks/bench_features.py --quick          # 16 rows, 2 repeats -> features_quick.json
+    python benchmarks/bench_features.py --quick          # 8 rows, 2 repeats -> features_quick.json
 
-Each figure times train/features.py's own extractor (extract_text_features,
-extract_image_features) over a fixed random draw of the sample, so lengths follow the
-sample's; the same draw is timed every repeat, after one untimed warm-up on other rows,
-so the spread is the machine's, not the data's. A recipe row costs its title plus two
+Each figure times pipeline/features.py's own extractors (extract_text_features, and
+extract_views on the plain crop, view 0) over a fixed random draw of the sample (of its
+first 120 usable rows with --quick), so lengths follow the sample's; the same draw is
+timed every repeat, after one untimed warm-up on other rows, so the spread is the
+machine's, not the data's. A recipe row costs its title plus two
 passes (ingredients, instructions) of up to 256 tokens; a title row only the title.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,6 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from tqdm import tqdm  # noqa: E402
 
 from benchmarks.common import ROOT, load_average, spread, write_result  # noqa: E402
+from benchmarks.quick import QUICK_ROWS  # noqa: E402  (--quick draws its rows from the first QUICK_ROWS)
 
 
 def rate(extract, rows: list, repeats: int, what: str) -> dict:
@@ -42,39 +45,49 @@ def main() -> None:
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epicurious"))
     p.add_argument("--rows", type=int, default=256, help="rows timed per repeat, per kind")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="16 rows, 2 repeats; written to features_quick.json")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"8 rows of the first {QUICK_ROWS}, 2 repeats; written to features_quick.json",
+    )
     args = p.parse_args()
-    rows, repeats = (16, 2) if args.quick else (args.rows, args.repeats)
+    rows, repeats = (8, 2) if args.quick else (args.rows, args.repeats)
 
     import torch
 
     from model import Retriever, preset
+    from pipeline.features import extract_text_features, extract_views
     from pipeline.read import load_recipes
-    from train.features import extract_image_features
-    from pipeline.features import extract_text_features
 
-    recipes = load_recipes(args.data, progress=False)
+    def extract_photos(batch):
+        return extract_views(model, [(r, 0) for r in batch], top=0, progress=False)
+
+    recipes = load_recipes(args.data, progress=False)[: QUICK_ROWS if args.quick else None]
     rng = random.Random(0)
-    warmup = 8 if args.quick else 32
+    warmup = 4 if args.quick else 32
     full = rng.sample([r for r in recipes if r.has_recipe], rows + warmup)
     titles = rng.sample([r for r in recipes if not r.has_recipe], rows)
     photos = rng.sample(recipes, rows + warmup)
     model = Retriever(preset("default")).eval()
     load_start = load_average()
     extract_text_features(model, full[rows:], progress=False)  # warm-up: allocator, thread pool, tokenizer
-    extract_image_features(model, photos[rows:], progress=False)
+    extract_photos(photos[rows:])
     text = lambda batch: extract_text_features(model, batch, progress=False)  # noqa: E731
     figures = {
         "torch_threads": torch.get_num_threads(),
         "recipe_rows": rate(text, full[:rows], repeats, "recipe texts"),
         "title_rows": rate(text, titles, repeats, "titles"),
-        "photos": rate(lambda batch: extract_image_features(model, batch, progress=False), photos[:rows], repeats, "photos"),
-        "load_average_start": load_start, "load_average_end": load_average(), "cpu_cores": os.cpu_count(),
+        "photos": rate(extract_photos, photos[:rows], repeats, "photos"),
+        "load_average_start": load_start,
+        "load_average_end": load_average(),
+        "cpu_cores": os.cpu_count(),
     }
     for name, label in (("recipe_rows", "recipe texts"), ("title_rows", "titles"), ("photos", "photos")):
         f = figures[name]
-        print(f"{label:>13}: {f['median_per_s']:.1f}/s median of {repeats} (min {f['min_per_s']:.1f}, max {f['max_per_s']:.1f})"
-              f" over {f['rows']} rows")
+        print(
+            f"{label:>13}: {f['median_per_s']:.1f}/s median of {repeats} "
+            f"(min {f['min_per_s']:.1f}, max {f['max_per_s']:.1f}) over {f['rows']} rows"
+        )
     print(f"load average (1, 5, 15 min): {load_start} at start, {figures['load_average_end']} at end")
     write_result("features_quick" if args.quick else "features", {"data": args.data, "quick": args.quick, **figures})
 

@@ -2,14 +2,15 @@
 search latency on the sample, and top-10 latency and memory against index size on 10k,
 100k and 1M synthetic 512-d vectors (exact and faiss IVF, with IVF recall@10), peak RSS.
 
-    python benchmarks/bench_index.py --part build --model artifacts/model   # seconds with train's feature cache, ~40 min live
+    python benchmarks/bench_index.py --part build --model artifacts/model   # seconds with train's cache, ~40 min live
     python benchmarks/bench_index.py --part dtype --part sample-search
     python benchmarks/bench_index.py --part synthetic                      # ~7 min, ~7 GB RAM at peak; writes the plot
-    python benchmarks/bench_index.py --part synthetic --quick              # 10k and 100k only -> index_quick.json
+    python benchmarks/bench_index.py --part synthetic --quick              # 10k only -> index_quick.json
 
 Each part prints its figures with the command that made them and merges them into
 benchmarks/results/index.json. Figures, not tests: timings depend on the machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,6 +35,7 @@ import torch  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "index.json"
 SIZES = (10_000, 100_000, 1_000_000)
+QUICK_SIZES = (10_000,)  # both paths (exact, IVF) at one size: seconds
 PLOT = ROOT / "benchmarks" / "search_latency_vs_size.png"
 SAMPLE = ROOT.parent / "shared" / "data" / "epicurious"
 PARTS = ("build", "dtype", "sample-search", "synthetic", "synthetic-exact", "synthetic-ivf")
@@ -65,10 +67,13 @@ def part_build(args) -> dict:
     again = build_index(args.model, args.data, f16, dtype="float16", progress=not args.quiet)
     print(again, file=sys.stderr)
     return {
-        "rows": report.count, "encoded": report.encoded, "build_seconds": round(report.seconds, 1),
+        "rows": report.count,
+        "encoded": report.encoded,
+        "build_seconds": round(report.seconds, 1),
         "build_rows_per_s": round(report.count / report.seconds, 1),
         "rebuild_all_reused_seconds": round(again.seconds, 1),
-        "size_mb_float32": round(dir_mb(f32), 1), "size_mb_float16": round(dir_mb(f16), 1),
+        "size_mb_float32": round(dir_mb(f32), 1),
+        "size_mb_float16": round(dir_mb(f16), 1),
         "files_mb_float16": {f.name: round(f.stat().st_size / 1e6, 2) for f in sorted(f16.iterdir())},
     }
 
@@ -77,6 +82,7 @@ def part_dtype(args) -> dict:
     """The field's protocol on the test split, with the float32 vectors and with the same
     vectors rounded to float16 (queries too, as they would be stored)."""
     from embeddings import load_index
+    from model.protocol import BAGS, POOL, RECIPE_POOL
     from pipeline.splits import split_of
     from train.metrics import evaluate_embeddings
 
@@ -85,10 +91,14 @@ def part_dtype(args) -> dict:
     has_recipe = torch.tensor(index.recipes["has_recipe"].to_numpy(dtype=bool))[test]
     out = {"test_rows": int(test.sum()), "test_recipes": int(has_recipe.sum())}
     for dtype in ("float32", "float16"):
-        embeds = {f: index.vectors(f)[test].to(getattr(torch, dtype)).float() for f in ("image", "title", "recipe", "fused")}
-        results = evaluate_embeddings(embeds, has_recipe, pool=1000, recipe_pool=500, bags=10, seed=0)
+        embeds = {
+            f: index.vectors(f)[test].to(getattr(torch, dtype)).float() for f in ("image", "title", "recipe", "fused")
+        }
+        results = evaluate_embeddings(embeds, has_recipe, pool=POOL, recipe_pool=RECIPE_POOL, bags=BAGS, seed=0)
         out[dtype] = {d: {k: round(v, 4) for k, v in m.items()} for d, m in results.items()}
-    out["r1_change_points"] = {d: round(100 * abs(out["float16"][d]["r1"] - out["float32"][d]["r1"]), 3) for d in out["float32"]}
+    out["r1_change_points"] = {
+        d: round(100 * abs(out["float16"][d]["r1"] - out["float32"][d]["r1"]), 3) for d in out["float32"]
+    }
     # Top-1 agreement over every row as a query, whole index, each field against each.
     index16 = load_index(args.work / "index_f16")
     agree = total = 0
@@ -112,8 +122,11 @@ def time_queries(searcher_search, queries: torch.Tensor, k: int = 10) -> dict:
         started = time.perf_counter()
         searcher_search(query, k)
         times.append(1000 * (time.perf_counter() - started))
-    return {"median_ms": round(float(np.median(times)), 3), "p10_ms": round(float(np.percentile(times, 10)), 3),
-            "p90_ms": round(float(np.percentile(times, 90)), 3)}
+    return {
+        "median_ms": round(float(np.median(times)), 3),
+        "p10_ms": round(float(np.percentile(times, 10)), 3),
+        "p90_ms": round(float(np.percentile(times, 90)), 3),
+    }
 
 
 def part_sample_search(args) -> dict:
@@ -129,7 +142,11 @@ def part_sample_search(args) -> dict:
         queries = index.vectors(query_field)[torch.from_numpy(rows)].float()
         for backend in ("exact", "faiss-flat"):
             probe = load_index(args.work / "index_f16", backend=backend) if backend != "exact" else index
-            out[f"{field}_{backend}_per_query"] = time_queries(lambda q, k: probe.search(q.numpy(), field, k), queries)
+
+            def search(query, k, probe=probe, field=field):  # bound now: the loop moves on
+                return probe.search(query.numpy(), field, k)
+
+            out[f"{field}_{backend}_per_query"] = time_queries(search, queries)
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
     return out
 
@@ -169,9 +186,18 @@ def part_synthetic_exact(args) -> dict:
     np.save(truth_path(args), truth, allow_pickle=False)
     # Stored float16 as the index stores it; ExactSearcher searches a float32 copy below
     # FLOAT32_COPY_BYTES (faster for small matrices), so the searched dtype is recorded.
-    return {"n": args.n, "dim": args.dim, "dtype": "float16", "searched_dtype": str(searcher.matrix.dtype).replace("torch.", ""),
-            "clusters": clusters_for(args, args.n), "queries": args.queries, "per_query": time_queries(searcher.search, queries[: args.queries]),
-            "baseline_rss_mb": round(baseline, 1), "rss_mb": round(current_rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    return {
+        "n": args.n,
+        "dim": args.dim,
+        "dtype": "float16",
+        "searched_dtype": str(searcher.matrix.dtype).replace("torch.", ""),
+        "clusters": clusters_for(args, args.n),
+        "queries": args.queries,
+        "per_query": time_queries(searcher.search, queries[: args.queries]),
+        "baseline_rss_mb": round(baseline, 1),
+        "rss_mb": round(current_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def part_synthetic_ivf(args) -> dict:
@@ -182,7 +208,12 @@ def part_synthetic_ivf(args) -> dict:
     started = time.perf_counter()
     searcher = FaissSearcher(data, approximate=True)
     del data
-    out = {"n": args.n, "dim": args.dim, "nlist": searcher.index.nlist, "build_seconds": round(time.perf_counter() - started, 1)}
+    out = {
+        "n": args.n,
+        "dim": args.dim,
+        "nlist": searcher.index.nlist,
+        "build_seconds": round(time.perf_counter() - started, 1),
+    }
     truth = np.load(truth_path(args), allow_pickle=False)
     queries = queries[: len(truth)]
     sweep = []
@@ -191,7 +222,9 @@ def part_synthetic_ivf(args) -> dict:
         searcher.index.nprobe = nprobe
         found = [searcher.search(q, 10)[1] for q in queries]
         recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
-        sweep.append({"nprobe": nprobe, "recall_at_10": round(recall, 4), "per_query": time_queries(searcher.search, queries)})
+        sweep.append(
+            {"nprobe": nprobe, "recall_at_10": round(recall, 4), "per_query": time_queries(searcher.search, queries)}
+        )
     out["sweep"] = sweep
     out["default_nprobe"] = max(1, math.ceil(searcher.index.nlist * IVF_PROBE_FRACTION))
     out["baseline_rss_mb"] = round(baseline, 1)
@@ -210,8 +243,23 @@ def part_synthetic(args) -> dict:
         clusters = clusters_for(args, n)
         sized = {}
         for part in ("synthetic-exact", "synthetic-ivf"):
-            command = [sys.executable, __file__, "--part", part, "--work", str(args.work), "--n", str(n),
-                       "--dim", str(args.dim), "--clusters", str(clusters), "--queries", str(args.queries), "--no-save"]
+            command = [
+                sys.executable,
+                __file__,
+                "--part",
+                part,
+                "--work",
+                str(args.work),
+                "--n",
+                str(n),
+                "--dim",
+                str(args.dim),
+                "--clusters",
+                str(clusters),
+                "--queries",
+                str(args.queries),
+                "--no-save",
+            ]
             result = subprocess.run(command, check=True, capture_output=True, text=True)
             sized[part.split("-", 1)[1]] = json.loads(result.stdout.strip().splitlines()[-1])[part]
         out["sizes"][str(n)] = sized
@@ -228,12 +276,16 @@ def ivf_default(ivf: dict) -> dict:
 def plot_latency_vs_size(sizes: dict, path: Path) -> None:
     """Median top-10 latency (bars: 10th-90th percentile) and peak RSS against rows."""
     from train.plots import save_figure  # first: it sets the Agg backend pyplot then uses
-    import matplotlib.pyplot as plt  # noqa: E402
+
+    # isort: split
+    import matplotlib.pyplot as plt
 
     ns = sorted(int(n) for n in sizes)
     fig, (ax, mem) = plt.subplots(1, 2, figsize=(10, 4))
-    for label, pick, colour in (("exact (torch)", lambda s: s["exact"]["per_query"], "tab:blue"),
-                                ("faiss IVF, default nprobe", lambda s: ivf_default(s["ivf"])["per_query"], "tab:orange")):
+    for label, pick, colour in (
+        ("exact (torch)", lambda s: s["exact"]["per_query"], "tab:blue"),
+        ("faiss IVF, default nprobe", lambda s: ivf_default(s["ivf"])["per_query"], "tab:orange"),
+    ):
         stats = [pick(sizes[str(n)]) for n in ns]
         median = np.array([s["median_ms"] for s in stats])
         low = median - np.array([s.get("p10_ms", s["median_ms"]) for s in stats])
@@ -241,10 +293,20 @@ def plot_latency_vs_size(sizes: dict, path: Path) -> None:
         ax.errorbar(ns, median, yerr=[low, high], marker="o", capsize=3, label=label, color=colour)
     for n in ns:
         recall = ivf_default(sizes[str(n)]["ivf"])["recall_at_10"]
-        ax.annotate(f"R@10 {recall:.3f}", (n, ivf_default(sizes[str(n)]["ivf"])["per_query"]["median_ms"]),
-                    textcoords="offset points", xytext=(4, -12), fontsize=8, color="tab:orange")
-    mem.plot(ns, [sizes[str(n)]["exact"]["peak_rss_mb"] / 1024 for n in ns], marker="o", label="exact", color="tab:blue")
-    mem.plot(ns, [sizes[str(n)]["ivf"]["peak_rss_mb"] / 1024 for n in ns], marker="o", label="faiss IVF", color="tab:orange")
+        ax.annotate(
+            f"R@10 {recall:.3f}",
+            (n, ivf_default(sizes[str(n)]["ivf"])["per_query"]["median_ms"]),
+            textcoords="offset points",
+            xytext=(4, -12),
+            fontsize=8,
+            color="tab:orange",
+        )
+    mem.plot(
+        ns, [sizes[str(n)]["exact"]["peak_rss_mb"] / 1024 for n in ns], marker="o", label="exact", color="tab:blue"
+    )
+    mem.plot(
+        ns, [sizes[str(n)]["ivf"]["peak_rss_mb"] / 1024 for n in ns], marker="o", label="faiss IVF", color="tab:orange"
+    )
     for axis, ylabel in ((ax, "ms per top-10 query (median, p10-p90)"), (mem, "peak RSS of the process (GB)")):
         axis.set_xscale("log")
         axis.set_xlabel("index rows (512-d, stored float16)")
@@ -264,28 +326,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(SAMPLE))
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_index"), help="where indexes are built")
     parser.add_argument("--n", type=int, default=1_000_000, help="rows of one synthetic-exact/-ivf run")
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="rows at which --part synthetic measures")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=list(SIZES), help="rows at which --part synthetic measures"
+    )
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--clusters", type=int, default=None, help="synthetic clusters (default: rows / 100)")
     parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--quick", action="store_true", help="synthetic at 10k and 100k only, 50 queries; "
-                        "written to index_quick.json and a _quick plot")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="synthetic at 10k only, 50 queries; written to index_quick.json and a _quick plot",
+    )
     parser.add_argument("--label", help="store a single part's figures under this key instead of the part's name")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--no-save", action="store_true", help="print only (used by the synthetic subprocesses)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.sizes, args.queries = [n for n in args.sizes if n <= 100_000], 50
+        args.sizes, args.queries = list(QUICK_SIZES), 50
     args.work.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(os.cpu_count() or 1)
     command = "python benchmarks/bench_index.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    runners = {"build": part_build, "dtype": part_dtype, "sample-search": part_sample_search, "synthetic": part_synthetic,
-               "synthetic-exact": part_synthetic_exact, "synthetic-ivf": part_synthetic_ivf}
+    runners = {
+        "build": part_build,
+        "dtype": part_dtype,
+        "sample-search": part_sample_search,
+        "synthetic": part_synthetic,
+        "synthetic-exact": part_synthetic_exact,
+        "synthetic-ivf": part_synthetic_ivf,
+    }
     results = {}
     for part in args.part:
         figures = runners[part](args)
-        figures.update(command=command, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-                       date=time.strftime("%Y-%m-%d %H:%M"))
+        figures.update(
+            command=command,
+            machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            date=time.strftime("%Y-%m-%d %H:%M"),
+        )
         results[args.label if args.label and len(args.part) == 1 else part] = figures
     print(json.dumps(results) if args.no_save else json.dumps(results, indent=2))
     if not args.no_save:

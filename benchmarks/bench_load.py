@@ -1,7 +1,7 @@
 """Load run: the served app under 16 concurrent users, through its public API.
 
     python benchmarks/bench_load.py                      # 500 mixed queries, concurrency 16
-    python benchmarks/bench_load.py --quick              # 48 queries: a smoke run -> load_quick.json
+    python benchmarks/bench_load.py --quick              # 24 queries, concurrency 4: a smoke run -> load_quick.json
 
 Starts `python app.py --index ... --port N` on 127.0.0.1, then sends photo queries
 (/photo_to_recipe, photos of the sample), title queries (/title_to_recipe) and recipe
@@ -13,6 +13,7 @@ visitors. Reports errors, p50/p99 latency per kind and overall, throughput, and 
 server's resident memory (VmRSS, VmHWM from /proc) before and after. The clients run on
 the same cores as the server, so the figures include their cost.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,7 @@ from tqdm import tqdm  # noqa: E402
 from benchmarks.common import load_average, percentiles_ms, write_result  # noqa: E402
 from benchmarks.serving import process_memory_mb, served_app  # noqa: E402
 from pipeline.read import KAGGLE_CSV, KAGGLE_IMAGES  # noqa: E402
-from pipeline.records import parse_list
+from pipeline.records import parse_list  # noqa: E402
 
 KINDS = ("photo", "title", "recipe")
 TOP_K = 8  # the app's default
@@ -126,8 +127,13 @@ def run_load(url: str, queries: list, concurrency: int) -> tuple[list[dict], flo
 
 def summarise(records: list[dict], wall: float) -> dict:
     ok = [r for r in records if not r["error"]]
-    out = {"queries": len(records), "errors": len(records) - len(ok), "wall_s": round(wall, 2),
-           "throughput_qps": round(len(ok) / wall, 2), "overall": percentiles_ms([r["seconds"] for r in ok])}
+    out = {
+        "queries": len(records),
+        "errors": len(records) - len(ok),
+        "wall_s": round(wall, 2),
+        "throughput_qps": round(len(ok) / wall, 2),
+        "overall": percentiles_ms([r["seconds"] for r in ok]),
+    }
     for kind in KINDS:
         mine = [r["seconds"] for r in ok if r["kind"] == kind]
         out[kind] = percentiles_ms(mine) if mine else {"count": 0}
@@ -139,35 +145,54 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--index", default="artifacts/index", help="index folder for app.py (default: artifacts/index)")
     p.add_argument("--model", help="model for app.py (default: the one the index names)")
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "epicurious",
-                   help="the Kaggle-layout sample the queries come from")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "epicurious",
+        help="the Kaggle-layout sample the queries come from",
+    )
     p.add_argument("--queries", type=int, default=500)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--port", type=int, default=7873)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log", default="/tmp/bench_load_server.log", help="the served app's output")
-    p.add_argument("--quick", action="store_true", help="48 queries; written to load_quick.json")
+    p.add_argument("--quick", action="store_true", help="24 queries at concurrency 4; written to load_quick.json")
     args = p.parse_args()
-    count = 48 if args.quick else args.queries
+    count = 24 if args.quick else args.queries
+    if args.quick:  # every client is a session the server sets up: four exercise concurrency as well as sixteen
+        args.concurrency = 4
     queries = make_queries(args.data, count, args.seed)
     load_start = load_average()
     with served_app(args.port, args.log, args.index, args.model) as (server, url, serving_s):
         before = process_memory_mb(server.pid)
         records, wall = run_load(url, queries, args.concurrency)
         after = process_memory_mb(server.pid)
-    figures = {"concurrency": args.concurrency, "top_k": TOP_K, "index": args.index, "start_to_serving_s": round(serving_s, 1),
-               **summarise(records, wall),
-               "server_memory_before_mb": before, "server_memory_after_mb": after,
-               "load_average_start": load_start, "load_average_end": load_average(), "cpu_cores": os.cpu_count(),
-               "note": "clients and server share the machine's cores; latency is client-side, upload included, "
-                       "result files not downloaded"}
-    print(f"{figures['queries']} queries at concurrency {args.concurrency}: {figures['errors']} errors, "
-          f"{figures['throughput_qps']} queries/s over {figures['wall_s']} s")
+    figures = {
+        "concurrency": args.concurrency,
+        "top_k": TOP_K,
+        "index": args.index,
+        "start_to_serving_s": round(serving_s, 1),
+        **summarise(records, wall),
+        "server_memory_before_mb": before,
+        "server_memory_after_mb": after,
+        "load_average_start": load_start,
+        "load_average_end": load_average(),
+        "cpu_cores": os.cpu_count(),
+        "note": "clients and server share the machine's cores; latency is client-side, upload included, "
+        "result files not downloaded",
+    }
+    print(
+        f"{figures['queries']} queries at concurrency {args.concurrency}: {figures['errors']} errors, "
+        f"{figures['throughput_qps']} queries/s over {figures['wall_s']} s"
+    )
     for kind in (*KINDS, "overall"):
         m = figures[kind]
         if m.get("count"):
             print(f"  {kind:>8}: p50 {m['p50_ms']:.0f} ms  p99 {m['p99_ms']:.0f} ms  ({m['count']} answered)")
-    print(f"server RSS {before['rss_mb']:.0f} MB before, {after['rss_mb']:.0f} MB after; high-water mark {after['peak_rss_mb']:.0f} MB")
+    print(
+        f"server RSS {before['rss_mb']:.0f} MB before, {after['rss_mb']:.0f} MB after; "
+        f"high-water mark {after['peak_rss_mb']:.0f} MB"
+    )
     print(f"load average (1, 5, 15 min): {load_start} at start, {figures['load_average_end']} at end")
     for example in figures["error_examples"]:
         print(f"  error: {example}")

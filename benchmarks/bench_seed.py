@@ -21,6 +21,7 @@ Full-run estimate = step time x steps per epoch (train rows / 128) x epochs, wit
 given the epochs our default actually trained (read from the model's metrics.json). It
 leaves out photo decoding and per-epoch validation, which the seed pays too: a lower bound.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from benchmarks.common import ROOT, RESULTS, load_average, peak_rss_mb, percentiles_ms, shown, write_result  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, load_average, peak_rss_mb, percentiles_ms, shown, write_result  # noqa: E402
+from benchmarks.quick import QUICK_ROWS  # noqa: E402  (--quick counts the training rows of the first QUICK_ROWS)
 
 BATCH = 128  # ours (train/loop.py TrainOptions.batch_size)
 TITLE_TOKENS, RECIPE_TOKENS, IMAGE_SIZE = 32, 200, 224
@@ -63,17 +65,24 @@ class SeedModel(nn.Module):
         self.image.to(memory_format=torch.channels_last)
         self.title, self.recipe = DistilBertModel(DistilBertConfig()), DistilBertModel(DistilBertConfig())
         hidden = self.title.config.dim
-        self.heads = nn.ModuleDict({"image": ProjectionHead(2048, 512, 0.2), "title": ProjectionHead(hidden, 512, 0.2),
-                                    "recipe": ProjectionHead(hidden, 512, 0.2)})
+        self.heads = nn.ModuleDict(
+            {
+                "image": ProjectionHead(2048, 512, 0.2),
+                "title": ProjectionHead(hidden, 512, 0.2),
+                "recipe": ProjectionHead(hidden, 512, 0.2),
+            }
+        )
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
     def loss(self, pixels: torch.Tensor, title_ids: torch.Tensor, recipe_ids: torch.Tensor) -> torch.Tensor:
         from model.loss import multi_pair_loss
 
         # Every token is real (no padding), so mean pooling is a plain mean over tokens.
-        features = {"image": self.image(pixels.contiguous(memory_format=torch.channels_last)),
-                    "title": self.title(input_ids=title_ids).last_hidden_state.mean(1),
-                    "recipe": self.recipe(input_ids=recipe_ids).last_hidden_state.mean(1)}
+        features = {
+            "image": self.image(pixels.contiguous(memory_format=torch.channels_last)),
+            "title": self.title(input_ids=title_ids).last_hidden_state.mean(1),
+            "recipe": self.recipe(input_ids=recipe_ids).last_hidden_state.mean(1),
+        }
         embeds = {k: nn.functional.normalize(self.heads[k](v), dim=-1) for k, v in features.items()}
         present = {k: torch.ones(len(pixels), dtype=torch.bool) for k in embeds}
         return multi_pair_loss(embeds, present, self.logit_scale)[0]
@@ -82,9 +91,11 @@ class SeedModel(nn.Module):
 def seed_inputs(micro: int):
     vocab = 30522  # DistilBertConfig().vocab_size
     generator = torch.Generator().manual_seed(0)
-    return (torch.randn(micro, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator),
-            torch.randint(vocab, (micro, TITLE_TOKENS), generator=generator),
-            torch.randint(vocab, (micro, RECIPE_TOKENS), generator=generator))
+    return (
+        torch.randn(micro, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator),
+        torch.randint(vocab, (micro, TITLE_TOKENS), generator=generator),
+        torch.randint(vocab, (micro, RECIPE_TOKENS), generator=generator),
+    )
 
 
 def seed_steps(batch: int, micro: int, steps: int, warmup: int = 1) -> dict:
@@ -104,9 +115,15 @@ def seed_steps(batch: int, micro: int, steps: int, warmup: int = 1) -> dict:
         optimizer.step()
         if step >= warmup:
             times.append(time.perf_counter() - began)
-    return {"parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1), "batch": batch,
-            "micro_batch": micro, "warmup_steps": warmup, "step_seconds": [round(t, 2) for t in times],
-            "peak_rss_before_steps_mb": round(rss_before, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    return {
+        "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
+        "batch": batch,
+        "micro_batch": micro,
+        "warmup_steps": warmup,
+        "step_seconds": [round(t, 2) for t in times],
+        "peak_rss_before_steps_mb": round(rss_before, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def child(batch: int, micro: int, steps: int, warmup: int = 1) -> dict:
@@ -129,26 +146,29 @@ def choose_micro_batch(share: float) -> dict:
     predict = lambda m: large["peak_rss_mb"] + (m - 16) * per_pair  # noqa: E731
     budget = share * available_mb()
     micro = next((m for m in (128, 64, 32, 16) if predict(m) <= budget), 8)
-    return {"micro_batch": micro, "probe_peak_rss_mb": {"8": small["peak_rss_mb"], "16": large["peak_rss_mb"]},
-            "mb_per_pair": round(per_pair, 1), "predicted_peak_rss_mb_at_128": round(predict(128), 0),
-            "memory_budget_mb": round(budget, 0)}
+    return {
+        "micro_batch": micro,
+        "probe_peak_rss_mb": {"8": small["peak_rss_mb"], "16": large["peak_rss_mb"]},
+        "mb_per_pair": round(per_pair, 1),
+        "predicted_peak_rss_mb_at_128": round(predict(128), 0),
+        "memory_budget_mb": round(budget, 0),
+    }
 
 
 def our_head_step(steps: int) -> dict:
     """One step of our training loop on cached features (train/loop.py's batch_loss and
     AdamW over the heads), batch 128; features random, of the cached shapes."""
     from model import Retriever, preset
-    from train.loop import TrainOptions, batch_loss, make_optimizer
-    from train.loop import unfreeze_top
+    from train.loop import TrainOptions, batch_loss, make_optimizer, unfreeze_top
 
     torch.manual_seed(0)
     model = Retriever(preset("default"))
     unfreeze_top(model, 0)
     model.train()
     optimizer = make_optimizer(model, TrainOptions())
-    c = model.config
-    features = {"image": torch.randn(BATCH, c.image_feature_dim), "title": torch.randn(BATCH, c.text_feature_dim),
-                "recipe": torch.randn(BATCH, 2 * c.text_feature_dim)}
+    # What each head reads from the cache: backbone features, with the lexical ones on the text sides.
+    width = {name: getattr(model, f"{name}_head")[0].in_features for name in ("image", "title", "recipe")}
+    features = {name: torch.randn(BATCH, size) for name, size in width.items()}
     has_recipe = torch.rand(BATCH) < 3836 / 10692  # the sample's share of rows with a recipe
     times = []
     for step in tqdm(range(steps + 10), desc="our head steps", file=sys.stderr):
@@ -166,11 +186,17 @@ def our_head_step(steps: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epicurious"))
-    p.add_argument("--model", default=str(ROOT / "artifacts" / "model"), help="our trained model (its metrics.json gives the epochs)")
+    p.add_argument(
+        "--model",
+        default=str(ROOT / "artifacts" / "model"),
+        help="our trained model (its metrics.json gives the epochs)",
+    )
     p.add_argument("--steps", type=int, default=3, help="timed seed steps after one warm-up")
     p.add_argument("--micro-batch", type=int, help="skip the memory probes and use this micro-batch")
     p.add_argument("--memory-share", type=float, default=0.6, help="share of available memory the seed step may use")
-    p.add_argument("--quick", action="store_true", help="batch 2, one step with no warm-up, scaled x64; written to seed_quick.json")
+    p.add_argument(
+        "--quick", action="store_true", help="batch 2, one step with no warm-up, scaled x64; written to seed_quick.json"
+    )
     p.add_argument("--child", nargs=4, type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -178,11 +204,11 @@ def main() -> None:
         return
 
     from pipeline.read import load_recipes
-
     from pipeline.splits import split_of
 
     load_start = load_average()
-    train_rows = sum(split_of(r.id) == "train" for r in load_recipes(args.data, progress=False))
+    recipes = load_recipes(args.data, progress=False)[: QUICK_ROWS if args.quick else None]
+    train_rows = sum(split_of(r.id) == "train" for r in recipes)
     steps_per_epoch = math.ceil(train_rows / BATCH)
     metrics = json.loads((Path(args.model) / "metrics.json").read_text())
     epochs = len(metrics["epochs"])
@@ -191,7 +217,11 @@ def main() -> None:
     if args.quick:
         memory, batch, steps = {"micro_batch": 2, "note": "quick: batch 2, scaled linearly to 128"}, 2, 1
     elif args.micro_batch:
-        memory, batch, steps = {"micro_batch": args.micro_batch, "note": "micro-batch given on the command line"}, BATCH, args.steps
+        memory, batch, steps = (
+            {"micro_batch": args.micro_batch, "note": "micro-batch given on the command line"},
+            BATCH,
+            args.steps,
+        )
     else:
         memory, batch, steps = choose_micro_batch(args.memory_share), BATCH, args.steps
     seed = child(batch, memory["micro_batch"], steps, warmup=0 if args.quick else 1)
@@ -201,12 +231,20 @@ def main() -> None:
 
     seed_run_s = step_s * steps_per_epoch * epochs
     figures = {
-        "quick": args.quick, "train_rows": train_rows, "batch": BATCH, "steps_per_epoch": steps_per_epoch,
-        "epochs": epochs, "epochs_assumption": f"the seed given as many epochs as our default model trained: best epoch "
-                                               f"{metrics['best_epoch']} + patience {metrics['options']['patience']}",
+        "quick": args.quick,
+        "train_rows": train_rows,
+        "batch": BATCH,
+        "steps_per_epoch": steps_per_epoch,
+        "epochs": epochs,
+        "epochs_assumption": f"the seed given as many epochs as our default model trained: best epoch "
+        f"{metrics['best_epoch']} + patience {metrics['options']['patience']}",
         "epochs_source": shown(Path(args.model) / "metrics.json"),
-        "seed_step": {**seed, **memory, "median_step_seconds_at_128": round(step_s, 2),
-                      "scaled_from_batch": batch if batch != BATCH else None},
+        "seed_step": {
+            **seed,
+            **memory,
+            "median_step_seconds_at_128": round(step_s, 2),
+            "scaled_from_batch": batch if batch != BATCH else None,
+        },
         "our_head_step": head,
         "seed_full_run_minutes": round(seed_run_s / 60, 1),
         "our_heads_compute_minutes": round(head_s * steps_per_epoch * epochs / 60, 3),
@@ -216,17 +254,26 @@ def main() -> None:
         "ratio_step_seed_over_our_head_step": round(step_s / head_s, 0),
         "ratio_run_seed_over_ours_from_nothing": round(seed_run_s / 60 / ours["minutes_from_nothing"], 1),
         "ratio_run_seed_over_ours_with_cache": round(seed_run_s / 60 / ours["minutes_with_cache"], 1),
-        "load_average_start": load_start, "load_average_end": load_average(), "cpu_cores": os.cpu_count(),
+        "load_average_start": load_start,
+        "load_average_end": load_average(),
+        "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
     }
-    print(f"seed step (ResNet50 + 2x DistilBERT, batch {BATCH}, micro-batch {memory['micro_batch']}"
-          f"{', scaled from batch ' + str(batch) if batch != BATCH else ''}): {step_s:.1f} s median of {seed['step_seconds']}; "
-          f"peak RSS {seed['peak_rss_mb'] / 1024:.1f} GB")
-    print(f"our head step on cached features, batch {BATCH}: {head['p50_ms']:.1f} ms median (p10 {head['p10_ms']:.1f}, "
-          f"p90 {head['p90_ms']:.1f}) -> {figures['ratio_step_seed_over_our_head_step']:.0f}x per step")
-    print(f"full run on {train_rows} training rows, {steps_per_epoch} steps x {epochs} epochs: seed ~{seed_run_s / 60:.0f} min "
-          f"vs ours {ours['minutes_from_nothing']:.1f} min from nothing ({figures['ratio_run_seed_over_ours_from_nothing']}x), "
-          f"{ours['minutes_with_cache']:.1f} min with the feature cache ({figures['ratio_run_seed_over_ours_with_cache']}x)")
+    print(
+        f"seed step (ResNet50 + 2x DistilBERT, batch {BATCH}, micro-batch {memory['micro_batch']}"
+        f"{', scaled from batch ' + str(batch) if batch != BATCH else ''}): "
+        f"{step_s:.1f} s median of {seed['step_seconds']}; peak RSS {seed['peak_rss_mb'] / 1024:.1f} GB"
+    )
+    print(
+        f"our head step on cached features, batch {BATCH}: {head['p50_ms']:.1f} ms median (p10 {head['p10_ms']:.1f}, "
+        f"p90 {head['p90_ms']:.1f}) -> {figures['ratio_step_seed_over_our_head_step']:.0f}x per step"
+    )
+    print(
+        f"full run on {train_rows} training rows, {steps_per_epoch} steps x {epochs} epochs: "
+        f"seed ~{seed_run_s / 60:.0f} min vs ours {ours['minutes_from_nothing']:.1f} min from nothing "
+        f"({figures['ratio_run_seed_over_ours_from_nothing']}x), {ours['minutes_with_cache']:.1f} min with the "
+        f"feature cache ({figures['ratio_run_seed_over_ours_with_cache']}x)"
+    )
     print(f"load average (1, 5, 15 min): {load_start} at start, {figures['load_average_end']} at end")
     write_result("seed_quick" if args.quick else "seed", figures)
 

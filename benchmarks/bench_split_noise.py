@@ -17,6 +17,7 @@ runs a variant over the same splits and seeds (--config: RetrieverConfig fields,
 TrainOptions fields, as JSON) into results/split_noise_<label>.json; the report compares it
 with the baseline split by split, on val (which chooses) and test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ROOT, load_average, write_result  # noqa: E402
 from benchmarks.heads_lab import HeadsLab  # noqa: E402
+from model.protocol import BAGS, POOL, RECIPE_POOL  # noqa: E402
 
 # Issue #2's floor: image→recipe R@1 / MedR on 500-pair bags, title→image on 1,000-pair bags.
 FLOOR = {"image_to_recipe": {"r1": 0.09, "medr": 28}, "title_to_image": {"r1": 0.04, "medr": 78}}
-FIGURES = (("image_to_recipe", "r1"), ("image_to_recipe", "r10"), ("image_to_recipe", "medr"),
-           ("recipe_to_image", "r1"), ("title_to_image", "r1"), ("title_to_image", "medr"), ("image_to_title", "r1"))
+FIGURES = (
+    ("image_to_recipe", "r1"),
+    ("image_to_recipe", "r10"),
+    ("image_to_recipe", "medr"),
+    ("recipe_to_image", "r1"),
+    ("title_to_image", "r1"),
+    ("title_to_image", "medr"),
+    ("image_to_title", "r1"),
+)
 
 
 def summary(rows: list[dict]) -> dict:
@@ -42,8 +51,13 @@ def summary(rows: list[dict]) -> dict:
     for direction, metric in FIGURES:
         values = [r["test"][direction][metric] for r in rows]
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        out[f"{direction}.{metric}"] = {"mean": statistics.fmean(values), "sd": sd, "sem": sd / len(values) ** 0.5,
-                                        "min": min(values), "max": max(values)}
+        out[f"{direction}.{metric}"] = {
+            "mean": statistics.fmean(values),
+            "sd": sd,
+            "sem": sd / len(values) ** 0.5,
+            "min": min(values),
+            "max": max(values),
+        }
     return out
 
 
@@ -56,14 +70,23 @@ def oracle(history: list[dict], val_epoch: int, val_im2rec: list[float]) -> dict
     medr = [h["val"]["image_to_recipe"]["medr"] for h in history]
     best = max(range(len(r1)), key=r1.__getitem__)
     by_im2rec = max(range(len(val_im2rec)), key=val_im2rec.__getitem__)
-    return {"at_val_epoch": r1[val_epoch - 1], "medr_at_val_epoch": medr[val_epoch - 1],
-            "at_val_im2rec_epoch": r1[by_im2rec], "medr_at_val_im2rec_epoch": medr[by_im2rec],
-            "best_over_epochs": r1[best], "medr_at_best": medr[best], "best_epoch": best + 1, "per_epoch_r1": r1}
+    return {
+        "at_val_epoch": r1[val_epoch - 1],
+        "medr_at_val_epoch": medr[val_epoch - 1],
+        "at_val_im2rec_epoch": r1[by_im2rec],
+        "medr_at_val_im2rec_epoch": medr[by_im2rec],
+        "best_over_epochs": r1[best],
+        "medr_at_best": medr[best],
+        "best_epoch": best + 1,
+        "per_epoch_r1": r1,
+    }
 
 
 def plot(rows: list[dict], path: Path) -> None:
     from train.plots import save_figure  # first: it sets the Agg backend pyplot then uses
-    import matplotlib.pyplot as plt  # noqa: E402
+
+    # isort: split
+    import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for ax, direction in zip(axes, ("image_to_recipe", "title_to_image")):
@@ -75,7 +98,8 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_xticks(range(len(values)), [r["salt"] or "product" for r in rows], rotation=45)
         ax.set_xlabel("split (salt)")
         ax.set_ylabel("test R@1")
-        ax.set_title(direction.replace("_", " ") + (" (500-pair bags)" if "recipe" in direction else " (1,000-pair bags)"))
+        bags = f" ({RECIPE_POOL}-pair bags)" if "recipe" in direction else f" ({POOL:,}-pair bags)"
+        ax.set_title(direction.replace("_", " ") + bags)
         ax.set_ylim(0, max(values + [FLOOR[direction]["r1"]]) * 1.3)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="lower right")
@@ -91,9 +115,12 @@ def main() -> None:
     p.add_argument("--label", default="", help="name of a variant (default: the frozen-heads baseline)")
     p.add_argument("--config", type=json.loads, default={}, help="RetrieverConfig overrides as JSON")
     p.add_argument("--options", type=json.loads, default={}, help="TrainOptions overrides as JSON")
-    p.add_argument("--oracle", action="store_true",
-                   help="diagnostic: also train each split watching test every epoch, and report what choosing "
-                        "the epoch on test would have shown (never used for a choice)")
+    p.add_argument(
+        "--oracle",
+        action="store_true",
+        help="diagnostic: also train each split watching test every epoch, and report what choosing "
+        "the epoch on test would have shown (never used for a choice)",
+    )
     args = p.parse_args()
     if (args.config or args.options) and not args.label:
         p.error("a variant (--config/--options) needs a --label")
@@ -107,38 +134,69 @@ def main() -> None:
         result = lab.run(f"{args.label or 'baseline'}_split_{k}", config=args.config, options=args.options)
         result.update(salt=salt, full_recipes=sizes)
         if args.oracle:
-            result["oracle"] = oracle(lab.trajectory(f"{args.label or 'baseline'}_oracle_{k}", "test", args.config,
-                                                     args.options), result["best_epoch"],
-                                      result["val_r1_per_epoch"]["image_to_recipe"])
-            print(f"  test im→rec R@1 (recipe vector) at the val-chosen epoch {result['oracle']['at_val_epoch']:.3f}, "
-                  f"at the epoch of best val im→rec {result['oracle']['at_val_im2rec_epoch']:.3f}, "
-                  f"best over epochs {result['oracle']['best_over_epochs']:.3f} (epoch {result['oracle']['best_epoch']})",
-                  flush=True)
+            result["oracle"] = oracle(
+                lab.trajectory(f"{args.label or 'baseline'}_oracle_{k}", "test", args.config, args.options),
+                result["best_epoch"],
+                result["val_r1_per_epoch"]["image_to_recipe"],
+            )
+            print(
+                f"  test im→rec R@1 (recipe vector) at the val-chosen epoch {result['oracle']['at_val_epoch']:.3f}, "
+                f"at the epoch of best val im→rec {result['oracle']['at_val_im2rec_epoch']:.3f}, "
+                f"best over epochs {result['oracle']['best_over_epochs']:.3f} (epoch {result['oracle']['best_epoch']})",
+                flush=True,
+            )
         rows.append(result)
         t = result["test"]
-        print(f"split {salt or 'product'}: test recipes {sizes['test']}, im→rec R@1 {t['image_to_recipe']['r1']:.3f} "
-              f"MedR {t['image_to_recipe']['medr']:.1f}, title→im R@1 {t['title_to_image']['r1']:.3f} "
-              f"MedR {t['title_to_image']['medr']:.1f} (best epoch {result['best_epoch']})", flush=True)
+        print(
+            f"split {salt or 'product'}: test recipes {sizes['test']}, im→rec R@1 {t['image_to_recipe']['r1']:.3f} "
+            f"MedR {t['image_to_recipe']['medr']:.1f}, title→im R@1 {t['title_to_image']['r1']:.3f} "
+            f"MedR {t['title_to_image']['medr']:.1f} (best epoch {result['best_epoch']})",
+            flush=True,
+        )
     stats = summary(rows)
     if args.oracle:
-        for key in ("at_val_epoch", "at_val_im2rec_epoch", "best_over_epochs", "medr_at_val_epoch",
-                    "medr_at_val_im2rec_epoch", "medr_at_best"):
+        for key in (
+            "at_val_epoch",
+            "at_val_im2rec_epoch",
+            "best_over_epochs",
+            "medr_at_val_epoch",
+            "medr_at_val_im2rec_epoch",
+            "medr_at_best",
+        ):
             values = [r["oracle"][key] for r in rows]
             sd = statistics.stdev(values) if len(values) > 1 else 0.0
-            stats[f"oracle.image_to_recipe.{key}"] = {"mean": statistics.fmean(values), "sd": sd,
-                                                     "sem": sd / len(values) ** 0.5, "min": min(values), "max": max(values)}
+            stats[f"oracle.image_to_recipe.{key}"] = {
+                "mean": statistics.fmean(values),
+                "sd": sd,
+                "sem": sd / len(values) ** 0.5,
+                "min": min(values),
+                "max": max(values),
+            }
     for name, s in stats.items():
-        print(f"{name:24s} mean {s['mean']:.3f} ± {s['sem']:.3f} (sem), sd {s['sd']:.3f}, range {s['min']:.3f}–{s['max']:.3f}")
+        print(
+            f"{name:24s} mean {s['mean']:.3f} ± {s['sem']:.3f} (sem), sd {s['sd']:.3f}, "
+            f"range {s['min']:.3f}–{s['max']:.3f}"
+        )
     figure = ROOT / "benchmarks" / "split_noise.png"
     if not args.label:  # the plot shows the baseline against the floor
         plot(rows, figure)
-    write_result(f"split_noise_{args.label}" if args.label else "split_noise", {
-        "data": args.data, "pipeline": "frozen heads (benchmarks/heads_lab.py FROZEN_HEADS)",
-        "label": args.label, "config": args.config, "options": args.options,
-        "protocol": "per split: epoch and recipe vector chosen on val; test scored with 10 bags of 500 pairs "
-                    "(recipe directions) and 10 bags of 1,000 (title directions)",
-        "floor": FLOOR, "summary": stats, "splits": rows, "plot": str(figure.relative_to(ROOT)),
-        "load_average": {"start": load_start, "end": load_average()}})
+    write_result(
+        f"split_noise_{args.label}" if args.label else "split_noise",
+        {
+            "data": args.data,
+            "pipeline": "frozen heads (benchmarks/heads_lab.py FROZEN_HEADS)",
+            "label": args.label,
+            "config": args.config,
+            "options": args.options,
+            "protocol": f"per split: epoch and recipe vector chosen on val; test scored with {BAGS} bags of "
+            f"{RECIPE_POOL} pairs (recipe directions) and {BAGS} bags of {POOL:,} (title directions)",
+            "floor": FLOOR,
+            "summary": stats,
+            "splits": rows,
+            "plot": str(figure.relative_to(ROOT)),
+            "load_average": {"start": load_start, "end": load_average()},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Helpers every benchmark shares: timing, peak memory, where results go, how they print."""
+
 from __future__ import annotations
 
-import json
 import os
 import platform
 import resource
@@ -50,8 +50,12 @@ def spread(values, unit: str = "", digits: int = 3) -> dict:
     import numpy as np
 
     values = [float(v) for v in values]
-    return {f"median{unit}": round(float(np.median(values)), digits), f"min{unit}": round(min(values), digits),
-            f"max{unit}": round(max(values), digits), "values": [round(v, digits) for v in values]}
+    return {
+        f"median{unit}": round(float(np.median(values)), digits),
+        f"min{unit}": round(min(values), digits),
+        f"max{unit}": round(max(values), digits),
+        "values": [round(v, digits) for v in values],
+    }
 
 
 def percentiles_ms(seconds) -> dict:
@@ -59,25 +63,33 @@ def percentiles_ms(seconds) -> dict:
     import numpy as np
 
     ms = 1000 * np.asarray(seconds, dtype=float)
-    return {"p10_ms": round(float(np.percentile(ms, 10)), 2), "p50_ms": round(float(np.median(ms)), 2),
-            "p90_ms": round(float(np.percentile(ms, 90)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
-            "count": int(len(ms))}
+    return {
+        "p10_ms": round(float(np.percentile(ms, 10)), 2),
+        "p50_ms": round(float(np.median(ms)), 2),
+        "p90_ms": round(float(np.percentile(ms, 90)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "count": int(len(ms)),
+    }
 
 
 def machine() -> dict:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": commit,
+    }
 
 
 def write_result(name: str, payload: dict) -> Path:
     """benchmarks/results/<name>.json, with the command and the machine it ran on."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    # Imported here: `model` loads torch, which the report and the runner never need.
+    from model.atomic import atomic_write_json
+
     payload = {"command": command_line(), **machine(), **payload}
-    path = RESULTS / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)
+    path = atomic_write_json(RESULTS / f"{name}.json", payload)  # a killed run leaves the previous file whole
     print(f"\nwritten {path.relative_to(ROOT)}; reproduce with: {payload['command']}")
     return path
 

@@ -1,6 +1,7 @@
 """Train heads on cached backbone features under a variant of the defaults, in process:
-the shared engine of the ablation and quality benchmarks (seconds per variant once the
-features are cached)."""
+the shared engine of the ablation and split-noise benchmarks (seconds per variant once
+the features are cached)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,16 +11,15 @@ from pathlib import Path
 import torch
 
 from model import Retriever, preset
-from pipeline.read import load_recipes
-from pipeline.splits import split_of
-from pipeline.features import DEFAULT_CACHE
-from train.features import backbone_features
-from train.loop import TrainOptions, train_model
 from pipeline.embed import embed_source
+from pipeline.features import DEFAULT_CACHE, FeatureCache
+from pipeline.read import load_recipes
+from pipeline.sources import CachedSource, with_lexical
+from pipeline.splits import SPLITS, split_of
+from train.__main__ import fit_lexical
+from train.loop import TrainOptions, train_model, unfreeze_top
 from train.metrics import evaluate_embeddings
-from train.loop import unfreeze_top
 
-SPLITS = ("train", "val", "test")
 # The ablations vary one choice of the frozen-heads pipeline these results were measured
 # on (one plain view, no fine-tuning, no ingredient loss, 30 epochs), whatever the defaults.
 FROZEN_HEADS = TrainOptions(epochs=30, views=1, finetune_top=0, ingredient_weight=0.0)
@@ -35,55 +35,98 @@ def frozen_model(preset_name: str = "default", config: dict | None = None, seed:
 
 
 class HeadsLab:
-    def __init__(self, data: str, cache_dir: Path = DEFAULT_CACHE, work: Path = Path("artifacts/lab"),
-                 split_salt: str = ""):
-        self.recipes = load_recipes(data, progress=False)
+    """The rows of a collection (the first `limit` usable ones, or all), a train/val/test
+    draw of them, and their backbone features, kept in memory per backbone setting so
+    every variant after the first costs only its head training."""
+
+    def __init__(
+        self,
+        data: str,
+        cache_dir: Path | None = DEFAULT_CACHE,
+        work: Path = Path("artifacts/lab"),
+        split_salt: str = "",
+        limit: int | None = None,
+    ):
+        self.recipes = load_recipes(data, progress=False)[:limit]
         self.resplit(split_salt)
-        self.work, self.cache_dir = work, cache_dir
-        self._features: dict[str, dict] = {}
+        self.work = work
+        # One cache view of the rows in collection order: a resplit only changes which rows
+        # each split reads (CachedSource's `rows`), never the features or the cache entry.
+        self.cache = FeatureCache(cache_dir, self.recipes, progress=False)
+        self.has_recipe = torch.tensor([r.has_recipe for r in self.recipes], dtype=torch.bool)
+        self._position = {r.id: i for i, r in enumerate(self.recipes)}
+        self._features: dict[tuple, tuple[dict, dict]] = {}
 
     def resplit(self, salt: str) -> None:
-        """Draw the train/val/test split with this salt ("" = the product's split)."""
-        self.splits = {s: [r for r in self.recipes if split_of(r.id, salt=salt) == s] for s in SPLITS}
+        """Draw the train/val/test split with this salt ("" = the product's split): the
+        split of `salt + id`, the same hash the product applies to the bare id."""
+        self.splits = {s: [r for r in self.recipes if split_of(salt + r.id) == s] for s in SPLITS}
 
-    def sources(self, model: Retriever):
-        """Cached features of every split for this model's backbones (extracted on a miss),
-        with its lexical features fitted to this split's training rows."""
-        from train.features import cache_keys, fit_lexical, with_lexical
-        from train.sources import CachedFeatures
-
-        ordered = self.splits["train"] + self.splits["val"] + self.splits["test"]
-        key = str(cache_keys(model, ordered))
+    def backbone_features(self, model: Retriever) -> tuple[dict, dict]:
+        """(text, photos): the rows' backbone features for this model's backbones, from the
+        feature cache (extracted on a miss), in collection order. Memoised by the cache
+        entries' paths, which name the backbone settings and the rows: variants that only
+        change the heads share one load."""
+        key = (self.cache.text_path(model), self.cache.views_path(model, 1, 0, None))
+        if None in key:  # no cache folder: nothing names the features, so no memo either
+            return self.cache.text(model), self.cache.photos(model)
         if key not in self._features:
-            self._features[key] = backbone_features(model, ordered, self.cache_dir, lexical=False)
-        fit_lexical(model, self.splits["train"])
-        features = with_lexical(model, self._features[key], ordered)
-        bounds = torch.cumsum(torch.tensor([0] + [len(self.splits[s]) for s in SPLITS]), 0)
-        return {s: CachedFeatures(features, torch.arange(bounds[i], bounds[i + 1])) for i, s in enumerate(SPLITS)}
+            self._features[key] = (self.cache.text(model), self.cache.photos(model))
+        return self._features[key]
 
-    def run(self, name: str, preset_name: str = "default", config: dict | None = None,
-            options: dict | None = None) -> dict:
+    def sources(self, model: Retriever) -> dict[str, CachedSource]:
+        """Cached features of every split for this model's backbones, with its lexical
+        features fitted to this split's training rows (never to val or test)."""
+        text, photos = self.backbone_features(model)
+        fit_lexical(model, self.splits["train"])
+        text = with_lexical(model, text, self.recipes)
+        # Frozen heads read the plain crop's pooled features (view 0), no trunk: top = 0.
+        return {
+            s: CachedSource(model, photos, text, self.has_recipe, self.rows(s), top=0, augmented=False) for s in SPLITS
+        }
+
+    def rows(self, split: str) -> torch.Tensor:
+        """Positions of a split's rows in the collection order the features are in."""
+        return torch.tensor([self._position[r.id] for r in self.splits[split]], dtype=torch.long)
+
+    def run(
+        self, name: str, preset_name: str = "default", config: dict | None = None, options: dict | None = None
+    ) -> dict:
         """Train one variant; choose its epoch and recipe vector on val; score val and test."""
         model = frozen_model(preset_name, config)
         train_options = dataclasses.replace(FROZEN_HEADS, **(options or {}))
         sources = self.sources(model)
         start = time.perf_counter()
-        result = train_model(model, sources["train"], sources["val"], train_options, self.work / name,
-                             torch.device("cpu"), progress=False)
+        result = train_model(
+            model,
+            sources["train"],
+            sources["val"],
+            train_options,
+            self.work / name,
+            torch.device("cpu"),
+            progress=False,
+        )
         seconds = time.perf_counter() - start
         (self.work / name / "checkpoint.pt").unlink(missing_ok=True)
         model.eval()
-        out = {"name": name, "config": config or {}, "options": options or {}, "preset": preset_name,
-               "best_epoch": result["best_epoch"], "head_training_seconds": seconds,
-               # val R@1 per epoch and direction (recipe vector, as the loop scores), for other selection rules
-               "val_r1_per_epoch": {d: [h["val"][d]["r1"] for h in result["history"]] for d in result["history"][0]["val"]}}
+        out = {
+            "name": name,
+            "config": config or {},
+            "options": options or {},
+            "preset": preset_name,
+            "best_epoch": result["best_epoch"],
+            "head_training_seconds": seconds,
+            # val R@1 per epoch and direction (recipe vector, as the loop scores), for other selection rules
+            "val_r1_per_epoch": {
+                d: [h["val"][d]["r1"] for h in result["history"]] for d in result["history"][0]["val"]
+            },
+        }
         val = embed_source(model, sources["val"], torch.device("cpu"))
         test = embed_source(model, sources["test"], torch.device("cpu"))
         out.update(score(val, sources["val"].has_recipe, test, sources["test"].has_recipe))
         return out
 
-
-    def run_ensemble(self, name: str, seeds: tuple[int, ...]) -> dict:
+    def run_ensemble(self, name: str, seeds: tuple[int, ...], options: dict | None = None) -> dict:
         """Heads trained with different seeds over the same frozen features, used together:
         each member's unit vectors concatenated and scaled by 1/sqrt(M), so a cosine is the
         mean of the members' cosines. Members choose their epochs on val; the ensemble's
@@ -95,16 +138,31 @@ class HeadsLab:
             model = frozen_model(seed=seed)
             sources = self.sources(model)
             start = time.perf_counter()
-            train_model(model, sources["train"], sources["val"], dataclasses.replace(FROZEN_HEADS, seed=seed),
-                        self.work / f"{name}_{seed}", torch.device("cpu"), progress=False)
+            train_model(
+                model,
+                sources["train"],
+                sources["val"],
+                dataclasses.replace(FROZEN_HEADS, **{**(options or {}), "seed": seed}),
+                self.work / f"{name}_{seed}",
+                torch.device("cpu"),
+                progress=False,
+            )
             seconds += time.perf_counter() - start
             (self.work / f"{name}_{seed}" / "checkpoint.pt").unlink(missing_ok=True)
             model.eval()
             members.append({s: embed_source(model, sources[s], torch.device("cpu")) for s in ("val", "test")})
-        joined = {s: {f: F.normalize(torch.cat([m[s][f] for m in members], dim=1), dim=-1)
-                      for f in members[0][s]} for s in ("val", "test")}
-        out = {"name": name, "config": {}, "options": {"ensemble_seeds": list(seeds)}, "preset": "default",
-               "best_epoch": "per member", "head_training_seconds": seconds}
+        joined = {
+            s: {f: F.normalize(torch.cat([m[s][f] for m in members], dim=1), dim=-1) for f in members[0][s]}
+            for s in ("val", "test")
+        }
+        out = {
+            "name": name,
+            "config": {},
+            "options": {"ensemble_seeds": list(seeds)},
+            "preset": "default",
+            "best_epoch": "per member",
+            "head_training_seconds": seconds,
+        }
         out.update(score(joined["val"], sources["val"].has_recipe, joined["test"], sources["test"].has_recipe))
         return out
 
@@ -116,18 +174,29 @@ class HeadsLab:
         train_options = dataclasses.replace(FROZEN_HEADS, **(options or {}))
         train_options = dataclasses.replace(train_options, patience=train_options.epochs)
         sources = self.sources(model)
-        result = train_model(model, sources["train"], sources[monitor], train_options, self.work / name,
-                             torch.device("cpu"), progress=False)
+        result = train_model(
+            model,
+            sources["train"],
+            sources[monitor],
+            train_options,
+            self.work / name,
+            torch.device("cpu"),
+            progress=False,
+        )
         (self.work / name / "checkpoint.pt").unlink(missing_ok=True)
         return result["history"]
 
 
 def score(val: dict, val_has_recipe: torch.Tensor, test: dict, test_has_recipe: torch.Tensor) -> dict:
-    """The ablation protocol over embeddings of val and test: the recipe vector (recipe or
-    fused) is chosen on val; test is scored with it, never used to choose."""
-    choice = {f: evaluate_embeddings(val, val_has_recipe, recipe_pool=500, recipe_field=f) for f in ("recipe", "fused")}
+    """The ablation protocol over embeddings of val and test (model/protocol.py's bags): the
+    recipe vector (recipe or fused) is chosen on val; test is scored with it, never used to choose."""
+    choice = {f: evaluate_embeddings(val, val_has_recipe, recipe_field=f) for f in ("recipe", "fused")}
     field = max(choice, key=lambda f: choice[f]["image_to_recipe"]["r1"] + choice[f]["recipe_to_image"]["r1"])
-    return {"recipe_vector": field, "val": choice[field],
-            "test": evaluate_embeddings(test, test_has_recipe, recipe_pool=500, recipe_field=field),
-            "test_by_recipe_vector": {f: evaluate_embeddings(test, test_has_recipe, recipe_pool=500,
-                                                             recipe_field=f)["image_to_recipe"] for f in choice}}
+    return {
+        "recipe_vector": field,
+        "val": choice[field],
+        "test": evaluate_embeddings(test, test_has_recipe, recipe_field=field),
+        "test_by_recipe_vector": {
+            f: evaluate_embeddings(test, test_has_recipe, recipe_field=f)["image_to_recipe"] for f in choice
+        },
+    }

@@ -1,5 +1,6 @@
 """benchmarks/results/*.json -> benchmarks/RESULTS.md. Formats only: every figure is one a
 benchmark printed and stored with the command that made it."""
+
 from __future__ import annotations
 
 import re
@@ -16,14 +17,17 @@ def headline() -> str:
     train = load_result("train")
     if not train:
         return "_No training benchmark yet: run `python benchmarks/bench_train.py`._"
-    return (f"Frozen-heads pipeline (EfficientNet-Lite0 + all-MiniLM-L6-v2 frozen, lexical TF-IDF/SVD text features fitted on the training rows, one plain view per photo, six-pair InfoNCE heads, 30 epochs), trained on "
-            f"the Epicurious sample's train split, epoch chosen on val, scored on its **test split** (pairs never "
-            f"trained on). Protocol: 10 bags of 500 pairs for the recipe directions, 10 bags of 1,000 for the "
-            f"title directions (mean ± spread over bags).\n\n{quality_table(train['test'])}\n\n"
-            f"Training cost on {train['machine']}: {train['minutes_from_nothing']:.1f} min from nothing "
-            f"(feature extraction + heads), {train['minutes_with_cache']:.1f} min with the feature cache; "
-            f"photo features {train['photos_per_second']:.1f}/s; peak memory {train['peak_rss_gb']:.2f} GB.  \n"
-            f"Command: `{train['command']}` ({train['date']}, commit {train['commit']}).")
+    return (
+        f"Frozen-heads pipeline (EfficientNet-Lite0 + all-MiniLM-L6-v2 frozen, lexical TF-IDF/SVD text features "
+        f"fitted on the training rows, one plain view per photo, six-pair InfoNCE heads, 30 epochs), trained on "
+        f"the Epicurious sample's train split, epoch chosen on val, scored on its **test split** (pairs never "
+        f"trained on). Protocol: 10 bags of 500 pairs for the recipe directions, 10 bags of 1,000 for the "
+        f"title directions (mean ± spread over bags).\n\n{quality_table(train['test'])}\n\n"
+        f"Training cost on {train['machine']}: {train['minutes_from_nothing']:.1f} min from nothing "
+        f"(feature extraction + heads), {train['minutes_with_cache']:.1f} min with the feature cache; "
+        f"photo features {train['photos_per_second']:.1f}/s; peak memory {train['peak_rss_gb']:.2f} GB.  \n"
+        f"Command: `{train['command']}` ({train['date']}, commit {train['commit']})."
+    )
 
 
 # The date the lexical text features (model/lexical.py) joined the default: stored results
@@ -35,74 +39,117 @@ def ablation_section() -> str:
     ab = load_result("ablations")
     if not ab:
         return "_Not run yet: `python benchmarks/bench_ablations.py`._"
-    from benchmarks.bench_ablations import HEADER, best_on_val, row
+    from benchmarks.bench_ablations import HEADER, HISTORY, HISTORY_NOTE, best_on_val, row
     from train.loop import val_score
 
     flip = load_result("flip_tta")
     variants = ab["variants"] + ([flip["variant"]] if flip else [])
     best = best_on_val(variants)["name"]
-    text = (f"Variants of the frozen-heads pipeline, one choice at a time (the quality ladder above chose "
-            f"today's default). {ab['protocol']}. Best on val (mean R@1 over the four directions): **{best}**.\n\n{HEADER}\n" +
-            "\n".join(row(v) for v in variants) +
-            f"\n\nLast run: `{ab['command']}` ({ab['date']}); `--only` runs merge into the stored table, and "
-            "`python benchmarks/bench_ablations.py` with no `--only` regenerates every row (plus Lite2).")
+    text = (
+        f"Variants of the frozen-heads pipeline, one choice at a time (the quality ladder above chose "
+        f"today's default). {ab['protocol']}. Best on val (mean R@1 over the four directions): "
+        f"**{best}**.\n\n{HEADER}\n"
+        + "\n".join(row(v, " *(history)*" if v["name"] in HISTORY else "") for v in variants)
+        + f"\n\nLast run: `{ab['command']}` ({ab['date']}); `--only` runs merge into the stored table, and "
+        "`python benchmarks/bench_ablations.py` with no `--only` regenerates every row (plus Lite2) but the "
+        "history rows, which it keeps as stored."
+    )
     if ab["date"] < LEXICAL_SINCE:
-        text += ("\n\n**Measured before the lexical text features existed** (they came on "
-                 f"{LEXICAL_SINCE}): every row here, the default row included, has MiniLM text features only. The rows "
-                 "compare choices with each other; for today's pipeline see the split-noise section above.")
+        text += (
+            "\n\n**Measured before the lexical text features existed** (they came on "
+            f"{LEXICAL_SINCE}): every row here, the default row included, has MiniLM text features only. The rows "
+            "compare choices with each other; for today's pipeline see the split-noise section above."
+        )
+    text += history_note([v["name"] for v in variants if v["name"] in HISTORY], HISTORY, HISTORY_NOTE)
     ensemble = next((v for v in variants if v["name"].startswith("heads_ensemble")), None)
     if ensemble:
         seeds = ensemble["options"]["ensemble_seeds"]
-        text += (f"\n\n`{ensemble['name']}`: {len(seeds)} frozen-heads models trained with seeds {seeds} over the same "
-                 f"cached features, used together (unit vectors concatenated and scaled by 1/√{len(seeds)}: a cosine is "
-                 f"the members' mean cosine); {ensemble['head_training_seconds'] / 60:.1f} min of head training in all. "
-                 "It beats the single frozen-heads model on val, but it is not the default: the default (the quality "
-                 "ladder's fine-tuned step) scores higher on the same val split, an ensemble of fine-tuned photo tails "
-                 "costs a tail's training per member, and a retriever that holds several heads (with a wider index) is "
-                 "not built yet.")
+        text += (
+            f"\n\n`{ensemble['name']}`: {len(seeds)} frozen-heads models trained with seeds {seeds} over the same "
+            f"cached features, used together (unit vectors concatenated and scaled by 1/√{len(seeds)}: a cosine is "
+            f"the members' mean cosine); {ensemble['head_training_seconds'] / 60:.1f} min of head training in all. "
+            "It beats the single frozen-heads model on val, but it is not the default: the default (the quality "
+            "ladder's fine-tuned step) scores higher on the same val split, an ensemble of fine-tuned photo tails "
+            "costs a tail's training per member, and a retriever that holds several heads (with a wider index) is "
+            "not built yet."
+        )
     if flip:
         base, latency = flip["baseline"], flip["photo_query_latency"]
         flipped = flip["variant"]["test_by_recipe_vector"]
-        text += (f"\n\n`hflip_tta`: the frozen-heads model that was the default on {flip['date']} "
-                 f"(`{flip['variant']['model']}`, not retrained) with each photo "
-                 f"embedded as the normalised mean of the photo and its mirror image; the same model without it scores val "
-                 f"mean R@1 {val_score(base['val']):.4f}, test im→rec R@1 {base['test']['image_to_recipe']['r1']:.3f}. "
-                 f"With the recipe vector held at the default's (`{base['recipe_vector']}`), test im→rec R@1 / R@10 is "
-                 f"{flipped[base['recipe_vector']]['r1']:.3f} / {flipped[base['recipe_vector']]['r10']:.3f} with flipping against "
-                 f"{base['test']['image_to_recipe']['r1']:.3f} / {base['test']['image_to_recipe']['r10']:.3f} without. "
-                 f"Cost per photo query (photo file to query vector, 1 torch thread as served): "
-                 f"{latency['plain']['p50_ms']:.1f} ms → {latency['flip_tta']['p50_ms']:.1f} ms median "
-                 f"(+{latency['extra_ms_median']:.1f} ms; p90 {latency['plain']['p90_ms']:.1f} → {latency['flip_tta']['p90_ms']:.1f}; "
-                 f"{latency['plain']['count']} photos); {load_note(flip)}. {source_line(flip)}")
+        text += (
+            f"\n\n`hflip_tta`: the frozen-heads model that was the default on {flip['date']} "
+            f"(`{flip['variant']['model']}`, not retrained) with each photo "
+            f"embedded as the normalised mean of the photo and its mirror image; the same model without it scores val "
+            f"mean R@1 {val_score(base['val']):.4f}, test im→rec R@1 {base['test']['image_to_recipe']['r1']:.3f}. "
+            f"With the recipe vector held at the default's (`{base['recipe_vector']}`), test im→rec R@1 / R@10 is "
+            f"{flipped[base['recipe_vector']]['r1']:.3f} / {flipped[base['recipe_vector']]['r10']:.3f} "
+            f"with flipping against "
+            f"{base['test']['image_to_recipe']['r1']:.3f} / {base['test']['image_to_recipe']['r10']:.3f} without. "
+            f"Cost per photo query (photo file to query vector, 1 torch thread as served): "
+            f"{latency['plain']['p50_ms']:.1f} ms → {latency['flip_tta']['p50_ms']:.1f} ms median "
+            f"(+{latency['extra_ms_median']:.1f} ms; "
+            f"p90 {latency['plain']['p90_ms']:.1f} → {latency['flip_tta']['p90_ms']:.1f}; "
+            f"{latency['plain']['count']} photos); {load_note(flip)}. {source_line(flip)}"
+        )
     return text
+
+
+def history_note(names: list[str], history: dict[str, str], note: str) -> str:
+    """What the rows marked *(history)* were: options removed from the product."""
+    if not names:
+        return ""
+    options = {}
+    for name in names:  # one entry per option, naming every row it had
+        options.setdefault(history[name], []).append(f"`{name}`")
+    listed = "; ".join(f"{', '.join(rows)}: {what}" for what, rows in options.items())
+    return f"\n\nRows marked *(history)*: {note}. They can no longer be re-run. {listed}."
 
 
 def features_section() -> str:
     f = load_result("features")
     if not f:
         return "_Not run yet: `python benchmarks/bench_features.py`._"
-    kinds = (("recipe_rows", "recipe texts (title + ingredients + instructions, MiniLM)"),
-             ("title_rows", "titles only (MiniLM)"), ("photos", "photos (EfficientNet-Lite0)"))
-    table = markdown_table(["rows", "per second (median)", "min – max", "rows × repeats"],
-                   [[label, f"{f[k]['median_per_s']:.1f}", f"{f[k]['min_per_s']:.1f} – {f[k]['max_per_s']:.1f}",
-                     f"{f[k]['rows']} × {f[k]['repeats']}"] for k, label in kinds])
-    return (table + f"\n\ntrain/features.py's extractors over a fixed random draw of the sample, "
-            f"{f['torch_threads']} torch threads; {load_note(f)}.  \n{source_line(f)}")
+    kinds = (
+        ("recipe_rows", "recipe texts (title + ingredients + instructions, MiniLM)"),
+        ("title_rows", "titles only (MiniLM)"),
+        ("photos", "photos (EfficientNet-Lite0)"),
+    )
+    table = markdown_table(
+        ["rows", "per second (median)", "min – max", "rows × repeats"],
+        [
+            [
+                label,
+                f"{f[k]['median_per_s']:.1f}",
+                f"{f[k]['min_per_s']:.1f} – {f[k]['max_per_s']:.1f}",
+                f"{f[k]['rows']} × {f[k]['repeats']}",
+            ]
+            for k, label in kinds
+        ],
+    )
+    return (
+        table + f"\n\npipeline/features.py's extractors over a fixed random draw of the sample, "
+        f"{f['torch_threads']} torch threads; {load_note(f)}.  \n{source_line(f)}"
+    )
 
 
 def sizemarkdown_table(sizes: dict) -> str:
     from benchmarks.bench_index import ivf_default
 
-    lines = ["| rows | exact median ms (p10–p90) | exact peak RSS | IVF lists / nprobe | IVF median ms (p10–p90) | "
-             "IVF recall@10 | IVF build s | IVF peak RSS |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| rows | exact median ms (p10–p90) | exact peak RSS | IVF lists / nprobe | IVF median ms (p10–p90) | "
+        "IVF recall@10 | IVF build s | IVF peak RSS |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for n in sorted(sizes, key=int):
         e, ivf = sizes[n]["exact"], sizes[n]["ivf"]
         chosen = ivf_default(ivf)
         q, c = e["per_query"], chosen["per_query"]
-        lines.append(f"| {int(n):,} | {q['median_ms']:.2f} ({q['p10_ms']:.2f}–{q['p90_ms']:.2f}), {e['searched_dtype']} | "
-                     f"{e['peak_rss_mb'] / 1024:.2f} GB | {ivf['nlist']} / {ivf['default_nprobe']} | "
-                     f"{c['median_ms']:.2f} ({c['p10_ms']:.2f}–{c['p90_ms']:.2f}) | {chosen['recall_at_10']:.3f} | "
-                     f"{ivf['build_seconds']:.1f} | {ivf['peak_rss_mb'] / 1024:.2f} GB |")
+        lines.append(
+            f"| {int(n):,} | {q['median_ms']:.2f} ({q['p10_ms']:.2f}–{q['p90_ms']:.2f}), {e['searched_dtype']} | "
+            f"{e['peak_rss_mb'] / 1024:.2f} GB | {ivf['nlist']} / {ivf['default_nprobe']} | "
+            f"{c['median_ms']:.2f} ({c['p10_ms']:.2f}–{c['p90_ms']:.2f}) | {chosen['recall_at_10']:.3f} | "
+            f"{ivf['build_seconds']:.1f} | {ivf['peak_rss_mb'] / 1024:.2f} GB |"
+        )
     return "\n".join(lines)
 
 
@@ -114,25 +161,36 @@ def index_section() -> str:
     for key in ("build_from_train_feature_cache", "build", "build_live_backbones"):
         if key in ix:
             b = ix[key]
-            lines.append(f"- Build `{key}`: {b['rows']} rows in {b['build_seconds']:.0f} s = {b['build_rows_per_s']:.1f} rows/s; "
-                         f"index size {b['size_mb_float16']:.1f} MB float16 ({b['size_mb_float32']:.1f} MB float32). `{b['command']}`")
+            lines.append(
+                f"- Build `{key}`: {b['rows']} rows in {b['build_seconds']:.0f} s = "
+                f"{b['build_rows_per_s']:.1f} rows/s; index size {b['size_mb_float16']:.1f} MB float16 "
+                f"({b['size_mb_float32']:.1f} MB float32). `{b['command']}`"
+            )
     if "dtype" in ix:
         d = ix["dtype"]
-        lines.append(f"- float16 vs float32 R@1 change (points): {d['r1_change_points']}; top-1 agreement {d['top1_agreement']}. `{d['command']}`")
+        lines.append(
+            f"- float16 vs float32 R@1 change (points): {d['r1_change_points']}; "
+            f"top-1 agreement {d['top1_agreement']}. `{d['command']}`"
+        )
     if "sample-search" in ix:
         s = ix["sample-search"]
-        lines.append(f"- Top-10 over the {s['rows']}-row sample, exact: image field {s['image_exact_per_query']['median_ms']} ms median "
-                     f"(p90 {s['image_exact_per_query']['p90_ms']}); index RSS {s['index_rss_mb']:.0f} MB. `{s['command']}`")
+        lines.append(
+            f"- Top-10 over the {s['rows']}-row sample, exact: image field "
+            f"{s['image_exact_per_query']['median_ms']} ms median "
+            f"(p90 {s['image_exact_per_query']['p90_ms']}); index RSS {s['index_rss_mb']:.0f} MB. `{s['command']}`"
+        )
     if "synthetic" in ix:
         syn = ix["synthetic"]
         baseline = min(s["exact"]["baseline_rss_mb"] for s in syn["sizes"].values())
-        lines.append(f"\n### Search latency against index size\n\nTop-10 of one query at a time over synthetic 512-d unit "
-                     f"vectors stored float16 (clustered: rows / 100 centres), exact (torch; a float32 copy below 512 MB) "
-                     f"and faiss IVF at the nprobe the index uses (recall@10 against exact over the same queries; "
-                     f"{syn['sizes'][max(syn['sizes'], key=int)]['exact']['queries']} queries). Each size and "
-                     f"backend in its own process; peak RSS includes ~{baseline / 1024:.1f} GB of interpreter, torch and "
-                     f"faiss.\n\n{sizemarkdown_table(syn['sizes'])}\n\n![latency vs size](search_latency_vs_size.png)\n\n"
-                     f"{load_note(syn).capitalize()}. Command: `{syn['command']}` ({syn['date']}).")
+        lines.append(
+            f"\n### Search latency against index size\n\nTop-10 of one query at a time over synthetic 512-d unit "
+            f"vectors stored float16 (clustered: rows / 100 centres), exact (torch; a float32 copy below 512 MB) "
+            f"and faiss IVF at the nprobe the index uses (recall@10 against exact over the same queries; "
+            f"{syn['sizes'][max(syn['sizes'], key=int)]['exact']['queries']} queries). Each size and "
+            f"backend in its own process; peak RSS includes ~{baseline / 1024:.1f} GB of interpreter, torch and "
+            f"faiss.\n\n{sizemarkdown_table(syn['sizes'])}\n\n![latency vs size](search_latency_vs_size.png)\n\n"
+            f"{load_note(syn).capitalize()}. Command: `{syn['command']}` ({syn['date']})."
+        )
     return "\n".join(lines)
 
 
@@ -140,12 +198,18 @@ def app_section() -> str:
     app = load_result("app")
     if not app:
         return "_Not run yet: `python benchmarks/bench_app.py`._"
-    table = markdown_table(["handler", "median ms", "p95 ms", "calls"],
-                   [[h, app[h]["median_ms"], app[h]["p95_ms"], app[h]["calls"]]
-                    for h in ("photo_to_recipe", "title_to_recipe", "recipe_to_photo", "similar_photos")])
-    return (table + f"\n\nIndex of {app['index_rows']} rows, model `{app['model']}`; `python app.py` to serving "
-            f"{app['start_to_serving_s']} s; app RSS {app['app_rss_at_start_mb'] / 1024:.2f} GB at start, "
-            f"{app['app_peak_rss_mb'] / 1024:.2f} GB peak.  \n{source_line(app)}")
+    table = markdown_table(
+        ["handler", "median ms", "p95 ms", "calls"],
+        [
+            [h, app[h]["median_ms"], app[h]["p95_ms"], app[h]["calls"]]
+            for h in ("photo_to_recipe", "title_to_recipe", "recipe_to_photo", "similar_photos")
+        ],
+    )
+    return (
+        table + f"\n\nIndex of {app['index_rows']} rows, model `{app['model']}`; `python app.py` to serving "
+        f"{app['start_to_serving_s']} s; app RSS {app['app_rss_at_start_mb'] / 1024:.2f} GB at start, "
+        f"{app['app_peak_rss_mb'] / 1024:.2f} GB peak.  \n{source_line(app)}"
+    )
 
 
 def load_section() -> str:
@@ -154,17 +218,25 @@ def load_section() -> str:
         return "_Not run yet: `python benchmarks/bench_load.py`._"
     from benchmarks.bench_load import KINDS
 
-    table = markdown_table(["queries", "answered", "p50 ms", "p99 ms"],
-                   [[kind, ld[kind]["count"], f"{ld[kind]['p50_ms']:.0f}", f"{ld[kind]['p99_ms']:.0f}"] for kind in (*KINDS, "overall")])
+    table = markdown_table(
+        ["queries", "answered", "p50 ms", "p99 ms"],
+        [
+            [kind, ld[kind]["count"], f"{ld[kind]['p50_ms']:.0f}", f"{ld[kind]['p99_ms']:.0f}"]
+            for kind in (*KINDS, "overall")
+        ],
+    )
     before, after = ld["server_memory_before_mb"], ld["server_memory_after_mb"]
     errors = f"**{ld['errors']} errors**" + (f" (e.g. {ld['error_examples'][0]})" if ld["errors"] else "")
-    return (f"{ld['queries']} mixed queries (photo → recipe, title → recipe, recipe → photo; photos, titles and recipes "
-            f"drawn from the sample) from {ld['concurrency']} concurrent gradio_client sessions against `python app.py` on "
-            f"127.0.0.1: {errors}, {ld['throughput_qps']:.1f} queries/s over {ld['wall_s']:.0f} s.\n\n" + table +
-            f"\n\nServer resident memory {before['rss_mb'] / 1024:.2f} GB before, {after['rss_mb'] / 1024:.2f} GB after "
-            f"(high-water mark {after['peak_rss_mb'] / 1024:.2f} GB). Latency is client-side and includes the photo upload "
-            f"and waiting in the app's queue (two searches run at once); clients and server share the "
-            f"{ld['cpu_cores']} cores; {load_note(ld)}.  \n{source_line(ld)}")
+    return (
+        f"{ld['queries']} mixed queries (photo → recipe, title → recipe, recipe → photo; photos, titles and recipes "
+        f"drawn from the sample) from {ld['concurrency']} concurrent gradio_client sessions against `python app.py` on "
+        f"127.0.0.1: {errors}, {ld['throughput_qps']:.1f} queries/s over {ld['wall_s']:.0f} s.\n\n"
+        + table
+        + f"\n\nServer resident memory {before['rss_mb'] / 1024:.2f} GB before, {after['rss_mb'] / 1024:.2f} GB after "
+        f"(high-water mark {after['peak_rss_mb'] / 1024:.2f} GB). Latency is client-side and includes the photo upload "
+        f"and waiting in the app's queue (two searches run at once); clients and server share the "
+        f"{ld['cpu_cores']} cores; {load_note(ld)}.  \n{source_line(ld)}"
+    )
 
 
 def seed_section() -> str:
@@ -175,41 +247,60 @@ def seed_section() -> str:
     if step["scaled_from_batch"]:
         how = f"at batch {step['scaled_from_batch']}, time scaled linearly to 128"
     elif step["micro_batch"] < sd["batch"]:
-        how = (f"as {sd['batch'] // step['micro_batch']} micro-batches of {step['micro_batch']} with accumulated gradients"
-               + (f" (a batch of 128 was predicted to need {step['predicted_peak_rss_mb_at_128'] / 1024:.0f} GB)"
-                  if "predicted_peak_rss_mb_at_128" in step else ""))
+        how = (
+            f"as {sd['batch'] // step['micro_batch']} micro-batches of {step['micro_batch']} with accumulated gradients"
+            + (
+                f" (a batch of 128 was predicted to need {step['predicted_peak_rss_mb_at_128'] / 1024:.0f} GB)"
+                if "predicted_peak_rss_mb_at_128" in step
+                else ""
+            )
+        )
     else:
         how = "in one batch"
     ours = sd["our_full_run_source"]
-    lines = ["| | one training step (batch 128) | full training run on the sample |", "|---|---|---|",
-             f"| seed: ResNet50 + 2 × DistilBERT, end to end ({step['parameters_m']:.0f} M parameters) | "
-             f"{step['median_step_seconds_at_128']:.1f} s (steps: {', '.join(f'{t:.1f}' for t in step['step_seconds'])}) | "
-             f"~{sd['seed_full_run_minutes'] / 60:.1f} h (estimate) |",
-             f"| ours: heads on cached features ({head['trainable_parameters_m']:.1f} M trainable) | "
-             f"{head['p50_ms']:.1f} ms (p10–p90 {head['p10_ms']:.1f}–{head['p90_ms']:.1f}) | "
-             f"{sd['our_full_run_minutes_from_nothing']:.1f} min from nothing, {sd['our_full_run_minutes_with_cache']:.1f} min "
-             f"with the feature cache (measured) |",
-             f"| ratio seed / ours | {sd['ratio_step_seed_over_our_head_step']:,.0f}× | "
-             f"{sd['ratio_run_seed_over_ours_from_nothing']:,.0f}× (from nothing), "
-             f"{sd['ratio_run_seed_over_ours_with_cache']:,.0f}× (with the cache) |"]
-    return ("\n".join(lines) + f"\n\nSeed step: random weights at the real sizes (torchvision `resnet50(weights=None)`, "
-            f"`DistilBertModel(DistilBertConfig())` twice; photos 224 × 224, titles 32 tokens, recipe texts 200), "
-            f"forward + backward + AdamW, {step.get('warmup_steps', 1)} warm-up then {len(step['step_seconds'])} timed, run {how}; peak RSS "
-            f"{step['peak_rss_mb'] / 1024:.1f} GB. Full run = step × {sd['steps_per_epoch']} steps an epoch "
-            f"({sd['train_rows']:,} training rows / 128) × {sd['epochs']} epochs ({sd['epochs_assumption']}); it leaves "
-            f"out photo decoding and per-epoch validation, so the seed's real cost is higher. Ours: `{ours['command']}` "
-            f"(benchmarks/results/train.json, {ours['date']}, commit {ours['commit']}; timed at another hour, its load "
-            f"not recorded). Seed and head steps: {load_note(sd)}.  \n{source_line(sd)}")
+    lines = [
+        "| | one training step (batch 128) | full training run on the sample |",
+        "|---|---|---|",
+        f"| seed: ResNet50 + 2 × DistilBERT, end to end ({step['parameters_m']:.0f} M parameters) | "
+        f"{step['median_step_seconds_at_128']:.1f} s (steps: {', '.join(f'{t:.1f}' for t in step['step_seconds'])}) | "
+        f"~{sd['seed_full_run_minutes'] / 60:.1f} h (estimate) |",
+        f"| ours: heads on cached features ({head['trainable_parameters_m']:.1f} M trainable) | "
+        f"{head['p50_ms']:.1f} ms (p10–p90 {head['p10_ms']:.1f}–{head['p90_ms']:.1f}) | "
+        f"{sd['our_full_run_minutes_from_nothing']:.1f} min from nothing, "
+        f"{sd['our_full_run_minutes_with_cache']:.1f} min with the feature cache (measured) |",
+        f"| ratio seed / ours | {sd['ratio_step_seed_over_our_head_step']:,.0f}× | "
+        f"{sd['ratio_run_seed_over_ours_from_nothing']:,.0f}× (from nothing), "
+        f"{sd['ratio_run_seed_over_ours_with_cache']:,.0f}× (with the cache) |",
+    ]
+    return (
+        "\n".join(lines) + f"\n\nSeed step: random weights at the real sizes (torchvision `resnet50(weights=None)`, "
+        f"`DistilBertModel(DistilBertConfig())` twice; photos 224 × 224, titles 32 tokens, recipe texts 200), "
+        f"forward + backward + AdamW, {step.get('warmup_steps', 1)} warm-up then {len(step['step_seconds'])} timed, "
+        f"run {how}; peak RSS "
+        f"{step['peak_rss_mb'] / 1024:.1f} GB. Full run = step × {sd['steps_per_epoch']} steps an epoch "
+        f"({sd['train_rows']:,} training rows / 128) × {sd['epochs']} epochs ({sd['epochs_assumption']}); it leaves "
+        f"out photo decoding and per-epoch validation, so the seed's real cost is higher. Ours: `{ours['command']}` "
+        f"(benchmarks/results/train.json, {ours['date']}, commit {ours['commit']}; timed at another hour, its load "
+        f"not recorded). Seed and head steps: {load_note(sd)}.  \n{source_line(sd)}"
+    )
 
 
 def quick_run_line() -> str:
-    run = load_result("run")
+    # The last quick run: results/run_quick.json (quick runs write only *_quick.json), else
+    # the one stored in run.json before they did.
+    run = load_result("run_quick") or load_result("run")
     if not run or "quick" not in run:
         return ""
     q = run["quick"]
-    return (f"`make bench QUICK=1` (smoke runs, `*_quick.json`, never shown here) last took **{q['wall_seconds'] / 60:.1f} min** "
-            f"({', '.join(f'{n} {s:.0f} s' for n, s in q['step_seconds'].items())}) on {q['machine']}, "
-            f"{load_note(q)}; {q['date']}, commit {q['commit']}.")
+    # CPU seconds are stored since quick runs train their own model and run two steps at a time.
+    cpu = f", {q['cpu_seconds'] / 60:.1f} min of CPU" if "cpu_seconds" in q else ""
+    steps = "steps two at a time: " if "cpu_seconds" in q else ""
+    return (
+        f"`make bench QUICK=1` (smoke runs, `*_quick.json`, never shown here) last took "
+        f"**{q['wall_seconds'] / 60:.1f} min**{cpu} "
+        f"({steps}{', '.join(f'{n} {s:.0f} s' for n, s in q['step_seconds'].items())}) on {q['machine']}, "
+        f"{load_note(q)}; {q['date']}, commit {q['commit']}."
+    )
 
 
 def write_report():
@@ -217,10 +308,12 @@ def write_report():
     text = f"""# Benchmark results
 
 Generated by `python -m benchmarks.run` (`make bench`) from `benchmarks/results/*.json`.
-Report written {m['date']} on {m['machine']}, commit {m['commit']}. Each section names the
+Report written {m["date"]} on {m["machine"]}, commit {m["commit"]}. Each section names the
 command that produced its figures. Data: the Epicurious sample (`../shared/data/epicurious`,
-10,692 photos, 3,836 full recipes; split by a hash of the photo name, 70/15/15). The
-machine is shared: each benchmark stores the load average at its start and end.
+10,692 photos; split by a hash of the photo name, 70/15/15). It holds 4,407 full recipes
+since 2026-12-02 (571 title-only rows gained their recipe; no row changed split): figures
+whose command is dated before then were measured on the 3,836 of the time. The machine is
+shared: each benchmark stores the load average at its start and end.
 
 {quick_run_line()}
 
@@ -267,11 +360,13 @@ machine is shared: each benchmark stores the load average at its start and end.
 {load_section()}
 """
     OUT.write_text(text)
-    update_readme(f"### The quality ladder (issue #6)\n\n{quality_ladder_section()}\n\n"
-                  f"### Query expansion through the training pairs\n\n{query_expansion_section()}\n\n"
-                  f"### The frozen-heads pipeline (speed reference)\n\n{headline()}\n\n"
-                  f"### How much a test figure moves with the split (issue #2's floor)\n\n"
-                  f"{split_noise_section()}")
+    update_readme(
+        f"### The quality ladder (issue #6)\n\n{quality_ladder_section()}\n\n"
+        f"### Query expansion through the training pairs\n\n{query_expansion_section()}\n\n"
+        f"### The frozen-heads pipeline (speed reference)\n\n{headline()}\n\n"
+        f"### How much a test figure moves with the split (issue #2's floor)\n\n"
+        f"{split_noise_section()}"
+    )
     return OUT
 
 

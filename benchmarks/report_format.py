@@ -1,4 +1,5 @@
 """Formatting shared by the report's sections: results files in, markdown out."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,11 @@ def quality_table(test: dict) -> str:
     lines = ["| direction | pool × bags | MedR | R@1 | R@5 | R@10 |", "|---|---|---|---|---|---|"]
     for d in DIRECTIONS:
         m = test[d]
-        lines.append(f"| {d.replace('_', ' ')} | {m['pool']} × {m['bags']} | {m['medr']:.1f} | "
-                     f"{m['r1']:.3f} ± {m['r1_std']:.3f} | {m['r5']:.3f} ± {m['r5_std']:.3f} | {m['r10']:.3f} ± {m['r10_std']:.3f} |")
+        lines.append(
+            f"| {d.replace('_', ' ')} | {m['pool']} × {m['bags']} | {m['medr']:.1f} | "
+            f"{m['r1']:.3f} ± {m['r1_std']:.3f} | {m['r5']:.3f} ± {m['r5_std']:.3f} | "
+            f"{m['r10']:.3f} ± {m['r10_std']:.3f} |"
+        )
     return "\n".join(lines)
 
 

@@ -4,55 +4,91 @@
 
 Each benchmark writes benchmarks/results/<name>.json with the command that made it; the
 report below only formats those files, so every number in RESULTS.md is printed by code.
---quick runs each benchmark's smoke version (written to *_quick.json, never reported as
-results; under 5 minutes in all) and skips those that have none. The wall time of each
-step and of the whole run goes to benchmarks/results/run.json under "full" or "quick".
+The wall and CPU time of each step and of the whole run go to benchmarks/results/run.json
+under "full".
+
+--quick runs each benchmark's smoke version and skips those that have none: under 5
+minutes in all from a fresh clone with an empty feature cache (about 3 minutes of CPU;
+on cores that other work shares, the wall time grows with their load). It makes its own
+inputs (benchmarks/quick.py): the first 120 usable rows of --data as a folder of their
+own, a tiny model trained on them and an index built from it; every step reads those
+(--model and --index are not used). Steps run two at a time, their output in
+<work>/logs/. It writes only *_quick.json files (its timings to results/run_quick.json),
+never a stored result, RESULTS.md or the README.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from benchmarks.common import RESULTS, ROOT, load_average, machine
-from benchmarks.report import write_report
 
 # name -> (script in benchmarks/, its arguments, its quick arguments or None when it has no quick version)
 STEPS = {
     "train": ("bench_train.py", [], ["--quick"]),
     # The quality ladder trains four configurations (about 25 minutes with a warm feature
-    # cache); no quick version: even 500 rows take minutes of extraction per photo entry.
+    # cache); no quick version here: even its smoke version extracts four sets of features.
     "quality": ("bench_quality.py", [], None),
     "ablations": ("bench_ablations.py", [], ["--quick"]),
     # Eight frozen-heads trainings on eight train/val/test draws (about 8 minutes with a
     # warm feature cache); one draw says nothing about the spread, so no quick version.
     "split_noise": ("bench_split_noise.py", [], None),
-    # After ablations: its row joins the ablation table. Needs mirrored-photo features of
-    # val and test (minutes, once), so no quick version.
-    "flip_tta": ("bench_flip_tta.py", [], None),
+    # After ablations: its row joins the ablation table. Mirrored-photo features of val and
+    # test take minutes once; the quick version mirrors the slice's few dozen.
+    "flip_tta": ("bench_flip_tta.py", [], ["--quick"]),
     # Fits query expansion into a copy of the model and scores test with and without it
-    # (minutes: embeds the collection once; no quick version).
-    "query_expansion": ("bench_query_expansion.py", [], None),
+    # (minutes: embeds the collection once; the quick version embeds the slice).
+    "query_expansion": ("bench_query_expansion.py", [], ["--quick"]),
     "features": ("bench_features.py", [], ["--quick"]),
-    "index": ("bench_index.py", ["--part", "build", "--part", "dtype", "--part", "sample-search", "--part", "synthetic"],
-              ["--part", "synthetic", "--quick"]),
+    "index": (
+        "bench_index.py",
+        ["--part", "build", "--part", "dtype", "--part", "sample-search", "--part", "synthetic"],
+        ["--part", "synthetic", "--quick"],
+    ),
+    # bench_app.py --quick (5 calls per handler) runs on its own: the quick run's load step
+    # already serves the app, and starting it again costs ~20 s of CPU.
     "app": ("bench_app.py", [], None),
     "load": ("bench_load.py", [], ["--quick"]),
     "seed": ("bench_seed.py", [], ["--quick"]),
 }
 # Which options of this runner each step takes (and under which name).
-PASS = {"data": ("train", "quality", "ablations", "split_noise", "query_expansion", "flip_tta", "features", "load", "seed"),
-        "model": ("index", "flip_tta", "seed", "query_expansion"), "index": ("app", "load")}
-WORK = {"train": "bench-train", "ablations": "lab", "split_noise": "lab-splits", "query_expansion": "bench-expansion", "index": "bench-index"}  # scratch folders under --work
+PASS = {
+    "data": ("train", "quality", "ablations", "split_noise", "query_expansion", "flip_tta", "features", "load", "seed"),
+    "model": ("index", "flip_tta", "seed", "query_expansion"),
+    "index": ("app", "load"),
+}
+# Scratch folders under --work.
+WORK = {
+    "train": "bench-train",
+    "ablations": "lab",
+    "split_noise": "lab-splits",
+    "query_expansion": "bench-expansion",
+    "index": "bench-index",
+}
+# Where --quick makes its slice, model and index when no --work is given (ignored by git).
+QUICK_WORK = ROOT / "artifacts" / "bench-quick"
 # Quick runs use one torch thread. On 2 cores that other work shares, torch's two threads
 # wait on each other at every op: a head-training step measured 22 ms median but 1.8 s at
 # p90 with two threads, 26 ms at p90 with one (the app serves with one thread for the
 # same reason, ui/search.py). Smoke runs want a predictable wall time, not peak speed.
 QUICK_ENV = {"OMP_NUM_THREADS": "1"}
+# Quick steps run two at a time, each on one thread: the machine's two cores. The smoke
+# figures they print are not comparable anyway; full runs go one step at a time, so no
+# step's timings include another's work.
+QUICK_JOBS = 2
+# Quick steps that read the quick model or its index, or (ablations) the feature-cache
+# entries its training writes, so would extract them a second time; the others start at once.
+NEEDS_QUICK_MODEL = {"ablations", "flip_tta", "query_expansion", "load", "seed"}
 
 
 def step_command(name: str, args) -> list[str] | None:
@@ -62,19 +98,134 @@ def step_command(name: str, args) -> list[str] | None:
     command = [f"benchmarks/{script}", *(quick if args.quick else full)]
     for option, steps in PASS.items():
         if getattr(args, option) and name in steps:
-            command += [f"--{option}", getattr(args, option)]
+            command += [f"--{option}", str(getattr(args, option))]
     if args.work and name in WORK:
         command += ["--work", str(Path(args.work) / WORK[name])]
     return command
 
 
 def record(mode: str, figures: dict) -> None:
-    """benchmarks/results/run.json keeps the last full and the last quick run side by side."""
-    path = RESULTS / "run.json"
+    """A full run's timings go to benchmarks/results/run.json (beside the quick run the
+    report still shows from there, when no newer quick run is stored); a quick run's to
+    results/run_quick.json, which git ignores like every *_quick.json."""
+    path = RESULTS / ("run_quick.json" if mode == "quick" else "run.json")
     saved = json.loads(path.read_text()) if path.is_file() else {}
     saved[mode] = {**machine(), **figures}
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(saved, indent=2) + "\n")
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of the children it waited for. On cores other work
+    shares, a step's wall time says how long it waited beside that work; its CPU time
+    says what it costs, about its wall time on an idle machine (steps use one thread)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@contextmanager
+def timed(name: str, seconds: dict):
+    """Wall and CPU seconds of the block into seconds["wall"][name] and seconds["cpu"][name]."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    yield
+    seconds["wall"][name] = round(time.perf_counter() - wall, 1)
+    seconds["cpu"][name] = round(cpu_seconds() - cpu, 1)
+
+
+def run_step(name: str, command: list[str], env: dict, seconds: dict, log: Path | None = None) -> None:
+    """One step in a child process from the checkout, timed into `seconds`; its output to
+    `log` instead of this terminal when given. Its CPU time comes from wait4, the child's
+    own and its children's: steps that run side by side keep theirs apart."""
+    print(f"== {name}: {' '.join(command)}" + (f" > {log}" if log else ""), flush=True)
+    began = time.perf_counter()
+    with open(log, "w") if log else nullcontext() as output:
+        child = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT if log else None
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    seconds["wall"][name] = round(time.perf_counter() - began, 1)
+    seconds["cpu"][name] = round(usage.ru_utime + usage.ru_stime, 1)
+    if child.returncode:
+        tail = "".join(Path(log).read_text().splitlines(keepends=True)[-30:]) if log else ""
+        raise SystemExit(f"{tail}\n{name} failed with exit status {child.returncode}: {' '.join(command)}")
+    if log:
+        print(f"== {name} done in {seconds['wall'][name]:.0f} s", flush=True)
+
+
+def run_steps(names: list[str], args, seconds: dict) -> None:
+    """Every step that has a version for this mode: one at a time for a full run; for a
+    quick one, QUICK_JOBS at a time beside the making of the quick model and index."""
+    steps = []
+    for name in names:
+        command = step_command(name, args)
+        if command is None:
+            print(f"skipping {name} in --quick mode (it has no small version)")
+        else:
+            steps.append((name, [sys.executable, *command]))
+    if args.quick:
+        run_quick_steps(steps, args, seconds)
+        return
+    for name, command in steps:
+        run_step(name, command, {}, seconds)
+
+
+def run_quick_steps(steps: list[tuple[str, list[str]]], args, seconds: dict) -> None:
+    """The quick model and index (one job) and the steps, QUICK_JOBS at a time, outputs in
+    <work>/logs/. A step in NEEDS_QUICK_MODEL waits for the model and index; the others
+    need only the slice and start at once."""
+    from benchmarks.quick import index_command, train_command
+
+    logs = args.quick_work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    made = {"done": threading.Event(), "ok": False}
+
+    def model_and_index() -> None:
+        try:
+            run_step("quick_model", train_command(args.data, args.model), QUICK_ENV, seconds, logs / "quick_model.log")
+            run_step(
+                "quick_index",
+                index_command(args.model, args.data, args.index),
+                QUICK_ENV,
+                seconds,
+                logs / "quick_index.log",
+            )
+            made["ok"] = True
+        finally:
+            made["done"].set()  # steps waiting for them go on (or give up, when they failed)
+
+    def step(name: str, command: list[str]) -> None:
+        if name in NEEDS_QUICK_MODEL:
+            made["done"].wait()
+            if not made["ok"]:
+                return  # the model's failure is the one reported
+        run_step(name, command, QUICK_ENV, seconds, logs / f"{name}.log")
+
+    pool = ThreadPoolExecutor(QUICK_JOBS)
+    try:
+        # The model first, then the steps that need nothing else, so no worker waits while another could run.
+        order = sorted(steps, key=lambda s: s[0] in NEEDS_QUICK_MODEL)
+        running = [pool.submit(model_and_index)] + [pool.submit(step, name, command) for name, command in order]
+        for job in as_completed(running):
+            job.result()  # the first failure stops the run (jobs not started are cancelled)
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def quick_inputs(args, seconds: dict) -> None:
+    """--quick: the slice (benchmarks/quick.py), made before anything else; args.data, model
+    and index then name the slice and the model and index run_quick_steps makes from it."""
+    from benchmarks.quick import QUICK_ROWS, slice_folder
+
+    if args.model or args.index:
+        print("--quick: --model and --index are not used; the quick steps read a model and an index of the slice")
+    work = args.quick_work = Path(args.work) if args.work else QUICK_WORK
+    with timed("quick_data", seconds):
+        data = slice_folder(
+            args.data or ROOT.parent / "shared" / "data" / "epicurious", work / "quick-data", QUICK_ROWS
+        )
+    print(f"== quick inputs: the first {QUICK_ROWS} usable rows in {data}", flush=True)
+    args.data, args.model, args.index = data, work / "quick-model", work / "quick-index"
 
 
 def main() -> None:
@@ -82,30 +233,49 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="smaller runs (under 5 minutes in all), for development")
     p.add_argument("--only", nargs="*", choices=list(STEPS), help="run only these (default: all)")
     p.add_argument("--data", help="collection (default: ../shared/data/epicurious)")
-    p.add_argument("--model", help="trained model folder for the index, flip and seed benchmarks")
-    p.add_argument("--index", help="index folder for the app and load benchmarks")
-    p.add_argument("--work", help="scratch folder for the training, ablation and index benchmarks "
-                                  "(default: each benchmark's own, under artifacts/ or /tmp)")
+    p.add_argument(
+        "--model",
+        help="trained model folder for the index, flip, seed and expansion benchmarks (not used with --quick)",
+    )
+    p.add_argument("--index", help="index folder for the app and load benchmarks (not used with --quick)")
+    p.add_argument(
+        "--work",
+        help="scratch folder for the training, ablation and index benchmarks "
+        "(default: each benchmark's own, under artifacts/ or /tmp; --quick's inputs: "
+        f"{QUICK_WORK.relative_to(ROOT)})",
+    )
     args = p.parse_args()
-    started, load_start, seconds = time.perf_counter(), load_average(), {}
-    for name in args.only or list(STEPS):
-        command = step_command(name, args)
-        if command is None:
-            print(f"skipping {name} in --quick mode (it has no small version)")
-            continue
-        print(f"== {name}: {' '.join(command)}", flush=True)
-        began = time.perf_counter()
-        subprocess.run([sys.executable, *command], cwd=ROOT, check=True, env={**os.environ, **(QUICK_ENV if args.quick else {})})
-        seconds[name] = round(time.perf_counter() - began, 1)
+    started, started_cpu, load_start = time.perf_counter(), cpu_seconds(), load_average()
+    seconds = {"wall": {}, "cpu": {}}
+    if args.quick:
+        quick_inputs(args, seconds)
+    run_steps(args.only or list(STEPS), args, seconds)
     # Recorded before the report (which takes about a second) so the report can show it.
-    wall = time.perf_counter() - started
-    record("quick" if args.quick else "full", {
-        "command": "python -m benchmarks.run " + " ".join(sys.argv[1:]), "wall_seconds": round(wall, 1),
-        "step_seconds": seconds, "environment": QUICK_ENV if args.quick else {},
-        "load_average_start": load_start, "load_average_end": load_average()})
-    print(f"written {write_report().relative_to(ROOT)}")
-    print(f"benchmarks.run{' --quick' if args.quick else ''}: {wall / 60:.1f} min ({wall:.0f} s) in all; "
-          + ", ".join(f"{n} {s:.0f} s" for n, s in seconds.items()))
+    wall, cpu = time.perf_counter() - started, cpu_seconds() - started_cpu
+    record(
+        "quick" if args.quick else "full",
+        {
+            "command": "python -m benchmarks.run " + " ".join(sys.argv[1:]),
+            "wall_seconds": round(wall, 1),
+            "step_seconds": seconds["wall"],
+            "cpu_seconds": round(cpu, 1),
+            "step_cpu_seconds": seconds["cpu"],
+            "environment": QUICK_ENV if args.quick else {},
+            "load_average_start": load_start,
+            "load_average_end": load_average(),
+        },
+    )
+    if args.quick:  # smoke figures are never reported: RESULTS.md and the README stay as the full runs left them
+        print("RESULTS.md not rewritten (--quick); `python -m benchmarks.report` rewrites it from the stored results")
+    else:
+        from benchmarks.report import write_report
+
+        print(f"written {write_report().relative_to(ROOT)}")
+    print(
+        f"benchmarks.run{' --quick' if args.quick else ''}: {wall / 60:.1f} min ({wall:.0f} s) in all, "
+        f"{cpu:.0f} s of CPU; load average {load_start[0]:.1f} at start, {load_average()[0]:.1f} at end; "
+        + ", ".join(f"{n} {s:.0f} s ({seconds['cpu'][n]:.0f} s CPU)" for n, s in seconds["wall"].items())
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """`python app.py` as a child process for the app benchmarks: start it, wait until the
 page answers, read its memory from /proc, stop it."""
+
 from __future__ import annotations
 
 import subprocess
@@ -15,7 +16,10 @@ from benchmarks.common import ROOT
 def process_memory_mb(pid: int) -> dict:
     """VmRSS (resident now) and VmHWM (the resident high-water mark) of a process."""
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return {"rss_mb": round(int(status["VmRSS"].split()[0]) / 1024, 1), "peak_rss_mb": round(int(status["VmHWM"].split()[0]) / 1024, 1)}
+    return {
+        "rss_mb": round(int(status["VmRSS"].split()[0]) / 1024, 1),
+        "peak_rss_mb": round(int(status["VmHWM"].split()[0]) / 1024, 1),
+    }
 
 
 @contextmanager
