@@ -56,7 +56,7 @@ def dir_mb(path: Path) -> float:
 def part_build(args) -> dict:
     """Build float32 from scratch (timed), then the float16 index from it by re-running
     build on a copy: every row is reused, so this also times the incremental path."""
-    from embeddings import build_index
+    from embeddings.build import build_index
 
     f32, f16 = args.work / "index_f32", args.work / "index_f16"
     shutil.rmtree(f32, ignore_errors=True)

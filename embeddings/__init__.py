@@ -6,15 +6,17 @@ them, and publish model + index to the Hub (hub.py, the only module that talks t
     index = load_index("artifacts/index")            # or "user/repo", revision="v1"
     hits = index.search(query_vector, "recipe", k=10)
 
+    from embeddings.build import build_index         # (the build side, which reads collections)
+
 May import: model and pipeline (building an index embeds a collection). Never train/, ui/
-or app.py: the app loads this package without the training code.
+or app.py. This file imports the load-and-search side only, so the app starts without the
+feature pipeline; build.py brings it in.
 """
 
 import model  # noqa: F401  (first, so the OpenMP wait policy is set before torch loads)
 
-from .build import BuildReport, build_index
 from .hub import load_index
 from .index import Hit, RecipeIndex
 from .manifest import SEARCH_FIELDS, CorruptIndexError
 
-__all__ = ["BuildReport", "CorruptIndexError", "Hit", "RecipeIndex", "SEARCH_FIELDS", "build_index", "load_index"]
+__all__ = ["CorruptIndexError", "Hit", "RecipeIndex", "SEARCH_FIELDS", "load_index"]

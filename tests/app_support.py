@@ -16,7 +16,8 @@ from PIL import Image
 def make_index(model_dir: Path, work: Path):
     """A real index (embeddings.build_index) of a generated Kaggle-layout collection, with
     recipe text that holds markup the app must show as text. Returns (index, model)."""
-    from embeddings import build_index, load_index
+    from embeddings import load_index
+    from embeddings.build import build_index
     from embeddings.hub import load_model
     from tiny import make_kaggle_folder
 

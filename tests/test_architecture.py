@@ -137,3 +137,16 @@ def test_the_rule_catches_a_cycle_and_a_wrong_arrow():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
     assert "train" not in ALLOWED["embeddings"] and "train" not in ALLOWED["ui"]
     assert not ALLOWED["model"]
+
+
+def test_the_app_starts_without_the_training_code_or_the_feature_pipeline():
+    """What the served app imports (a fresh interpreter) holds nothing of train/ or pipeline/."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, app; from ui import layout, search, startup; from embeddings import hub; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'train', 'pipeline'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import embeddings.hub as hub
-from embeddings import CorruptIndexError, build_index, load_index
+from embeddings import CorruptIndexError, load_index
+from embeddings.build import build_index
 from embeddings.manifest import model_fingerprint
 from tiny import make_tiny_model_dir
 

@@ -7,7 +7,8 @@ import os
 import pytest
 from PIL import Image
 
-from embeddings import CorruptIndexError, build_index, load_index
+from embeddings import CorruptIndexError, load_index
+from embeddings.build import build_index
 from embeddings.manifest import MANIFEST_FILE
 from model import FeatureRecord, load_pretrained
 from pipeline.read import KAGGLE_CSV
