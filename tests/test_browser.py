@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium m
 @pytest.fixture(scope="module")
 def app_url(tiny_model_dir, tmp_path_factory):
     index, model = support.make_index(tiny_model_dir, tmp_path_factory.mktemp("browser_index"))
-    demo, url = support.launch_app(index, model, tmp_path_factory.mktemp("browser_thumbs"))
+    demo, url, _ = support.launch_app(index, model, tmp_path_factory.mktemp("browser_app"))
     yield url
     demo.close()
 
