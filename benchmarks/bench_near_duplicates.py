@@ -55,9 +55,12 @@ THRESHOLDS = list(range(0, 21))  # Hamming distance over the 64 bits of an 8x8 h
 # and two it may miss (a half-size copy, a heavier crop), to show where it stops.
 MUST_CATCH = ("jpeg_q70", "resized_2x", "cropped_3pct")
 SAME_PICTURE_MAD = 6.0  # mean absolute pixel difference (0-255) at 64x64: the same picture re-saved
-# The chosen rule may hide another dish for at most this share of queries (over every row,
-# the worst case: the app only looks at a search's best few rows).
+# The chosen rule may hide another dish for at most this share of copies where the app looks
+# (a search's best few rows; over every row when no index is given), and for at most
+# ALL_ROWS_MAX_WRONG_SHARE over every row: the margin for a model that ranks other dishes
+# of the same layout higher than the one measured.
 MAX_WRONG_SHARE = 0.002
+ALL_ROWS_MAX_WRONG_SHARE = 0.05
 
 
 def crop(image: Image.Image, share: float) -> Image.Image:
@@ -92,7 +95,20 @@ def distances(query: np.uint64, rows: np.ndarray) -> np.ndarray:
 
 
 def small(image: Image.Image) -> np.ndarray:
-    return np.asarray(image.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR), dtype=np.float32)
+    return np.asarray(image.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def readable(photos: list[Path]) -> list[Path]:
+    """The photos an index keeps (a photo that does not decode is skipped by the build too)."""
+    kept = []
+    for path in photos:
+        try:
+            with Image.open(path) as image:
+                image.load()
+            kept.append(path)
+        except OSError:
+            continue
+    return kept
 
 
 def hash_rows(photos: list[Path]) -> tuple[dict[str, np.ndarray], list[bytes], dict]:
@@ -116,7 +132,7 @@ def same_picture(thumbnails: list[bytes], a: int, b: int, memo: dict) -> bool:
     for row in (a, b):
         if row not in memo:
             memo[row] = small(Image.open(io.BytesIO(thumbnails[row])))
-    return float(np.abs(memo[a] - memo[b]).mean()) < SAME_PICTURE_MAD
+    return float(np.abs(memo[a].astype(np.int16) - memo[b]).mean()) < SAME_PICTURE_MAD
 
 
 def query_copies(photos: list[Path], queries: list[int]):
@@ -170,13 +186,16 @@ def measure_all_rows(photos, queries, row_hashes, thumbnails) -> dict:
     return table
 
 
-def choose(table: dict) -> dict:
+def choose(table: dict, all_rows: dict) -> dict:
     """The method and threshold that catch the most of MUST_CATCH (their worst variant
-    first, then their mean) while hiding another dish for at most MAX_WRONG_SHARE of copies."""
+    first, then their mean) within the wrong-drop limits above."""
     best = None
     for name, per_t in table.items():
         for t, row in per_t.items():
-            if row["copies_with_a_wrong_drop"] > MAX_WRONG_SHARE:
+            if (
+                row["copies_with_a_wrong_drop"] > MAX_WRONG_SHARE
+                or all_rows[name][t]["copies_with_a_wrong_drop"] > ALL_ROWS_MAX_WRONG_SHARE
+            ):
                 continue
             caught = [row["caught"][v] for v in MUST_CATCH]
             key = (min(caught), sum(caught) / len(caught), -t)
@@ -185,51 +204,90 @@ def choose(table: dict) -> dict:
     return best[1]
 
 
-def measure_in_app(args, photos, queries, rule, extra: int) -> dict:
-    """The chosen rule and the old one inside the app's candidates: the real model's top
-    k + extra rows for each copy (k = the app's default)."""
+def measure_in_app(args, photos, queries, extra: int) -> dict:
+    """The same counts inside the app's candidates (the real model's top k + extra rows of
+    the image search for each copy, k = the app's default), beside the old rule (the first
+    hit left out when it scores >= 0.999) and how often the copy's own row is shown at all."""
+    import torch
+
     from embeddings import load_index
     from embeddings.hub import load_model
     from ui.inputs import TOP_K_DEFAULT
 
+    torch.set_num_threads(1)  # as served
     index = load_index(args.index)
     model = load_model(args.model or index.manifest["model"]["source"]).eval()
     row_of = {photo_id: row for row, photo_id in enumerate(index.recipes["id"])}
-    method = METHODS[rule["method"]]
-    hashes: dict[int, np.uint64] = {}
-    tally = {v: {"own_in_candidates": 0, "caught": 0, "old_rule_caught": 0, "wrong": 0, "queries": 0} for v in VARIANTS}
-    import torch
+    thumbnails = [None] * index.count
+    hashes = {name: {} for name in METHODS}
 
-    torch.set_num_threads(1)  # as served
+    def row_hash(name: str, row: int) -> np.uint64:
+        if row not in hashes[name]:
+            hashes[name][row] = bits(METHODS[name](index.thumbnail(row).convert("RGB")))
+        return hashes[name][row]
+
+    def thumbnail(row: int) -> bytes:
+        if thumbnails[row] is None:
+            buffer = io.BytesIO()
+            index.thumbnail(row).save(buffer, "JPEG", quality=95)
+            thumbnails[row] = buffer.getvalue()
+        return thumbnails[row]
+
+    counts = {
+        name: {t: {"caught": dict.fromkeys(VARIANTS, 0), "wrong": 0, "wrong_queries": 0} for t in THRESHOLDS}
+        for name in METHODS
+    }
+    seen = {v: {"copies": 0, "own_in_candidates": 0, "own_shown_in_top_k": 0, "old_rule_caught": 0} for v in VARIANTS}
+    memo: dict = {}
     copies = query_copies(photos, queries)
     for row, variant, image in tqdm(copies, total=len(queries) * len(VARIANTS), desc="in-app candidates", unit="copy"):
         own = row_of.get(photos[row].stem)
         if own is None:
             continue
         with torch.no_grad():
-            query = model.encode_photos([image])[0].numpy()
-        hits = index.search(query, "image", TOP_K_DEFAULT + extra)
-        query_hash = bits(method(image))
-        t = tally[variant]
-        t["queries"] += 1
-        t["old_rule_caught"] += hits[0].row == own and hits[0].score >= 0.999
-        for hit in hits:
-            if hit.row not in hashes:
-                hashes[hit.row] = bits(method(index.thumbnail(hit.row).convert("RGB")))
-            dropped = int(distances(query_hash, np.array([hashes[hit.row]]))[0]) <= rule["max_distance"]
-            if hit.row == own:
-                t["own_in_candidates"] += 1
-                t["caught"] += dropped
-            elif dropped:
-                t["wrong"] += 1
-    return {
-        "candidates": f"top {TOP_K_DEFAULT} + {extra} of the image search",
-        "index": args.index,
-        **{
-            v: {k: (n if k == "queries" else round(n / max(1, t["queries"]), 4)) for k, n in t.items()}
-            for v, t in tally.items()
-        },
+            hits = index.search(model.encode_photos([image])[0].numpy(), "image", TOP_K_DEFAULT + extra)
+        rows = [hit.row for hit in hits]
+        tally = seen[variant]
+        tally["copies"] += 1
+        tally["own_in_candidates"] += own in rows
+        tally["own_shown_in_top_k"] += own in rows[:TOP_K_DEFAULT]
+        tally["old_rule_caught"] += rows[0] == own and hits[0].score >= 0.999
+        others = [r for r in rows if r != own and not same_picture_rows(thumbnail, own, r, memo)]
+        for name, method in METHODS.items():
+            query = bits(method(image))
+            found = {r: int(distances(query, np.array([row_hash(name, r)]))[0]) for r in rows}
+            for t in THRESHOLDS:
+                c = counts[name][t]
+                c["caught"][variant] += own in found and found[own] <= t
+                wrong = sum(found[r] <= t for r in others)
+                c["wrong"] += wrong
+                c["wrong_queries"] += bool(wrong)
+    in_candidates = {v: max(1, seen[v]["own_in_candidates"]) for v in VARIANTS}
+    copies_made = max(1, sum(seen[v]["copies"] for v in VARIANTS))
+    table = {
+        name: {
+            t: {
+                "caught": {v: round(n / in_candidates[v], 4) for v, n in c["caught"].items()},
+                "wrong_drops_per_1000_copies": round(1000 * c["wrong"] / copies_made, 2),
+                "copies_with_a_wrong_drop": round(c["wrong_queries"] / copies_made, 4),
+            }
+            for t, c in per_t.items()
+        }
+        for name, per_t in counts.items()
     }
+    shares = {
+        v: {k: (n if k == "copies" else round(n / max(1, tally["copies"]), 4)) for k, n in tally.items()}
+        for v, tally in seen.items()
+    }
+    return {"candidates": f"top {TOP_K_DEFAULT} + {extra} of the image search", "per_variant": shares, "table": table}
+
+
+def same_picture_rows(thumbnail, a: int, b: int, memo: dict) -> bool:
+    """same_picture for two index rows, their thumbnails read through `thumbnail(row)`."""
+    key = (min(a, b), max(a, b))
+    if key not in memo:
+        memo[key] = same_picture([thumbnail(a), thumbnail(b)], 0, 1, {})
+    return memo[key]
 
 
 def main() -> None:
@@ -242,11 +300,13 @@ def main() -> None:
     p.add_argument("--extra", type=int, default=8, help="candidates searched beyond k (ui/search.py's choice)")
     args = p.parse_args()
     load_start = load_average()
-    photos = sorted((args.data / KAGGLE_IMAGES).glob("*.jpg"))
+    photos = readable(sorted((args.data / KAGGLE_IMAGES).glob("*.jpg")))
     row_hashes, thumbnails, per_hash_ms = hash_rows(photos)
     queries = sorted(random.Random(args.seed).sample(range(len(photos)), args.queries))
     table = measure_all_rows(photos, queries, row_hashes, thumbnails)
-    rule = choose(table)
+    in_app = measure_in_app(args, photos, queries, args.extra) if args.index else None
+    # The app checks only a search's candidates: with an index, the rule is chosen on those.
+    rule = choose(in_app["table"] if in_app else table, table)
     figures = {
         "rows": len(photos),
         "queries": len(queries),
@@ -254,12 +314,13 @@ def main() -> None:
         "must_catch": list(MUST_CATCH),
         "same_picture_mad": SAME_PICTURE_MAD,
         "max_wrong_share": MAX_WRONG_SHARE,
+        "all_rows_max_wrong_share": ALL_ROWS_MAX_WRONG_SHARE,
         "hash_ms_per_thumbnail": per_hash_ms,
         "all_rows": table,
         "chosen": rule,
     }
-    if args.index:
-        figures["in_app"] = measure_in_app(args, photos, queries, rule, args.extra)
+    if in_app:
+        figures["in_app"] = {**in_app, "index": args.index}
     figures.update(load_average_start=load_start, load_average_end=load_average(), cpu_cores=os.cpu_count())
     print(
         f"{len(photos)} rows, {len(queries)} query photos x {len(VARIANTS)} alterations; caught share per "
@@ -274,13 +335,21 @@ def main() -> None:
                 f"({row['copies_with_a_wrong_drop']:.4f}); same picture {row['same_picture_drops']}"
             )
     print(f"chosen: {rule['method']} <= {rule['max_distance']}; ms per hash of a thumbnail: {per_hash_ms}")
-    if "in_app" in figures:
-        for variant in VARIANTS:
-            m = figures["in_app"][variant]
+    if in_app:
+        print(f"inside the app's candidates ({in_app['candidates']}):")
+        for variant, m in in_app["per_variant"].items():
             print(
-                f"  in the app's candidates, {variant}: own row among them {m['own_in_candidates']:.3f}, "
-                f"caught {m['caught']:.3f} (old rule {m['old_rule_caught']:.3f}), wrong drops per copy {m['wrong']:.4f}"
+                f"  {variant}: own row among them {m['own_in_candidates']:.3f}, shown in the top k without a rule "
+                f"{m['own_shown_in_top_k']:.3f}, left out by the old rule {m['old_rule_caught']:.3f}"
             )
+        for name in ("phash", "dhash"):
+            for t in (4, 6, 8, 10, 12, 14):
+                row = in_app["table"][name][t]
+                caught = " ".join(f"{v} {row['caught'][v]:.3f}" for v in VARIANTS)
+                print(
+                    f"  {name:>12} <= {t:2d}: {caught} | wrong {row['wrong_drops_per_1000_copies']:.1f}/1000 "
+                    f"({row['copies_with_a_wrong_drop']:.4f})"
+                )
     write_result("near_duplicates", figures)
 
 

@@ -2,6 +2,7 @@
 page answers, read its memory from /proc, stop it."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -16,6 +17,12 @@ def process_memory_mb(pid: int) -> dict:
     """VmRSS (resident now) and VmHWM (the resident high-water mark) of a process."""
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return {"rss_mb": round(int(status["VmRSS"].split()[0]) / 1024, 1), "peak_rss_mb": round(int(status["VmHWM"].split()[0]) / 1024, 1)}
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds a process has used so far, all its threads, user + system (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager

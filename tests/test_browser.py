@@ -78,6 +78,17 @@ def test_photo_to_recipe_in_a_browser(page, tmp_path):
     assert (tmp_path / "photo_to_recipe.png").stat().st_size > 10_000
 
 
+def test_an_example_photo_can_be_searched_again(page):
+    """An example's photo reaches the handler from the thumbnails folder Gradio serves as
+    static files: it must be read, not refused as a path Gradio did not receive."""
+    page.locator("#photo_to_recipe_status").get_by_text("8 recipes match").wait_for()  # the preloaded answer
+    page.locator("#top_k input[type=number]").fill("3")
+    page.locator("#top_k input[type=number]").press("Enter")
+    page.locator("#photo_to_recipe_button").click()
+    page.locator("#photo_to_recipe_status").get_by_text("3 recipes match this photo").wait_for()
+    assert page.get_by_text("did not arrive").count() == 0
+
+
 def test_title_tab_and_escaped_markup_in_a_browser(page, tmp_path):
     page.get_by_role("tab", name="Title \u2192 Recipe").click()
     page.get_by_label("Dish name").fill("spicy soup")

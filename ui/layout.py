@@ -43,6 +43,13 @@ def build_layout(
     reuses what it finds there, so a restart with the same index skips re-running them
     (ui/storage.py keys the folder)."""
     os.environ["GRADIO_EXAMPLES_CACHE"] = str(examples_cache)
+    # Gradio recomputes a pandas summary of up to 10,000 past events after every event, for
+    # its /monitoring page, which launch() turns off: a few ms of CPU per query for nothing.
+    os.environ["GRADIO_ANALYTICS_CACHE_FREQUENCY"] = str(10**9)
+    os.environ["GRADIO_ANALYTICS_MAX_EVENTS"] = "1"
+    # Thumbnails are served from their folder as they are: without this, every answer's
+    # files are hashed and copied into Gradio's cache, on the server's one event loop.
+    gr.set_static_paths([search.thumbnails.folder])
     picks = ExamplePicker(search)
     with gr.Blocks(
         title="Recipe Finder \u2014 photo, title and recipe search",

@@ -18,7 +18,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from model.atomic import atomic_write
+from model.atomic import atomic_write_bytes
 
 from . import inputs, render
 from .duplicates import RowHashes
@@ -48,12 +48,14 @@ def configure_torch_for_serving() -> None:
 
 
 # How ThumbnailFiles writes a row's file; part of the thumbnails folder's key (ui/storage.py).
-THUMBNAIL_FORMAT = "jpeg-q88"
+THUMBNAIL_FORMAT = "index-jpeg"
 
 
 class ThumbnailFiles:
-    """Row -> a JPEG on disk, written on first use. Gradio galleries serve files, and
-    writing each thumbnail once is cheaper than re-encoding a PIL image per request."""
+    """Row -> a JPEG on disk, written on first use. Gradio galleries serve files. The file is
+    the index's own thumbnail, byte for byte (192 px, JPEG q70: ~6 kB): nothing is decoded
+    or re-encoded, and the browser fetches the smallest file that still fills a tile. The
+    folder is served as Gradio static files (ui/layout.py), so answers need no copy of it."""
 
     def __init__(self, index, folder: str | Path | None = None):
         self.index = index
@@ -64,13 +66,14 @@ class ThumbnailFiles:
         path = self.folder / f"{row}.jpg"
         if not path.exists():
             # Written whole, then renamed: a concurrent request never serves half a file.
-            atomic_write(path, lambda tmp: self.index.thumbnail(row).convert("RGB").save(tmp, "JPEG", quality=88))
+            atomic_write_bytes(path, self.index.thumbnail_bytes(row))
         return str(path)
 
 
 class RecipeSearch:
     """`photo_folders`: where a photo given as a path may be read from (default: the
-    folders Gradio writes what it received to, ui.inputs.gradio_folders)."""
+    folders Gradio writes what it received to, ui.inputs.gradio_folders, and the thumbnails
+    folder, which Gradio serves as static files: an example photo arrives from there)."""
 
     def __init__(self, index, model, thumbnail_folder: str | Path | None = None, photo_folders=None):
         self.index = index
@@ -143,7 +146,8 @@ class RecipeSearch:
             return self.model.expand(direction, query.unsqueeze(0))[0]
 
     def _read_photo(self, photo):
-        return inputs.read_photo(photo, self.photo_folders)
+        folders = self.photo_folders or [*inputs.gradio_folders(), self.thumbnails.folder]
+        return inputs.read_photo(photo, folders)
 
     def _encode_photo(self, image) -> torch.Tensor:
         try:
