@@ -33,7 +33,7 @@ import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from benchmarks.common import load_average, percentiles_ms, write_result  # noqa: E402
-from benchmarks.serving import process_memory_mb, served_app  # noqa: E402
+from benchmarks.serving import process_cpu_seconds, process_memory_mb, served_app  # noqa: E402
 from pipeline.read import KAGGLE_CSV, KAGGLE_IMAGES  # noqa: E402
 from pipeline.records import parse_list
 
@@ -153,10 +153,18 @@ def main() -> None:
     load_start = load_average()
     with served_app(args.port, args.log, args.index, args.model) as (server, url, serving_s):
         before = process_memory_mb(server.pid)
+        # CPU seconds of the server and of this process (the load generator, on the same
+        # cores): how much of the machine each query costs, whoever waits for whom.
+        server_cpu, client_cpu = process_cpu_seconds(server.pid), process_cpu_seconds(os.getpid())
         records, wall = run_load(url, queries, args.concurrency)
+        server_cpu = process_cpu_seconds(server.pid) - server_cpu
+        client_cpu = process_cpu_seconds(os.getpid()) - client_cpu
         after = process_memory_mb(server.pid)
     figures = {"concurrency": args.concurrency, "top_k": TOP_K, "index": args.index, "start_to_serving_s": round(serving_s, 1),
                **summarise(records, wall),
+               "server_cpu_s": round(server_cpu, 2), "client_cpu_s": round(client_cpu, 2),
+               "server_cpu_ms_per_query": round(1000 * server_cpu / len(records), 1),
+               "client_cpu_ms_per_query": round(1000 * client_cpu / len(records), 1),
                "server_memory_before_mb": before, "server_memory_after_mb": after,
                "load_average_start": load_start, "load_average_end": load_average(), "cpu_cores": os.cpu_count(),
                "note": "clients and server share the machine's cores; latency is client-side, upload included, "
@@ -167,6 +175,9 @@ def main() -> None:
         m = figures[kind]
         if m.get("count"):
             print(f"  {kind:>8}: p50 {m['p50_ms']:.0f} ms  p99 {m['p99_ms']:.0f} ms  ({m['count']} answered)")
+    print(f"CPU per query: server {figures['server_cpu_ms_per_query']} ms, "
+          f"load generator {figures['client_cpu_ms_per_query']} ms "
+          f"(wall {1000 * figures['wall_s'] / figures['queries']:.0f} ms per query on {os.cpu_count()} cores)")
     print(f"server RSS {before['rss_mb']:.0f} MB before, {after['rss_mb']:.0f} MB after; high-water mark {after['peak_rss_mb']:.0f} MB")
     print(f"load average (1, 5, 15 min): {load_start} at start, {figures['load_average_end']} at end")
     for example in figures["error_examples"]:

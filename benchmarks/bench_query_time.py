@@ -41,7 +41,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.common import load_average, write_result  # noqa: E402
+from benchmarks.common import load_average, shown, write_result  # noqa: E402
 from benchmarks.serving import process_cpu_seconds, served_app  # noqa: E402
 
 SAMPLE_PHOTOS = ROOT.parent / "shared" / "data" / "epicurious" / "Food Images" / "Food Images"
@@ -279,13 +279,16 @@ def main() -> None:
     p.add_argument("--no-browser", action="store_true")
     p.add_argument("--log", default="/tmp/bench_query_time_server.log", help="the served app's output")
     p.add_argument("--work", type=Path, default=Path("/tmp/bench_query_time"), help="gradio_client's downloads")
+    p.add_argument("--app", type=Path, default=ROOT, help="the checkout whose app.py is served (default: this one)")
+    p.add_argument("--save-as", default="query_time", help="results file name (default: query_time)")
     args = p.parse_args()
     titles, photos = queries(args.index, args.queries + args.warmup, args.seed)
     warm_titles, titles = titles[: args.warmup], titles[args.warmup :]
     warm_photos, photos = photos[: args.warmup], photos[args.warmup :]
     args.work.mkdir(parents=True, exist_ok=True)
-    figures = {"queries_each": args.queries, "top_k": TOP_K, "index": args.index, "load_average_start": load_average()}
-    with served_app(args.port, args.log, args.index, args.model) as (server, url, serving_s):
+    figures = {"queries_each": args.queries, "top_k": TOP_K, "index": args.index, "app": shown(args.app)}
+    figures["load_average_start"] = load_average()
+    with served_app(args.port, args.log, args.index, args.model, root=args.app) as (server, url, serving_s):
         time.sleep(2)  # let start-up's last work settle
         idle = process_cpu_seconds(server.pid)
         time.sleep(10)
@@ -299,7 +302,7 @@ def main() -> None:
             figures["browser"] = measured(server.pid, in_browser, url, titles, photos)
     figures.update(load_average_end=load_average(), cpu_cores=os.cpu_count())
     report(figures)
-    write_result("query_time", figures)
+    write_result(args.save_as, figures)
 
 
 def report(figures: dict) -> None:

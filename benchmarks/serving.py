@@ -26,14 +26,16 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def served_app(port: int, log: str | Path, index: str | None = None, model: str | None = None, limit_s: float = 300):
-    """Yields (server process, url, seconds from launch until the page answered)."""
+def served_app(port: int, log: str | Path, index: str | None = None, model: str | None = None, limit_s: float = 300,
+               root: Path = ROOT):
+    """Yields (server process, url, seconds from launch until the page answered). `root`: the
+    checkout whose app.py is served (another one to compare an older version's figures)."""
     command = [sys.executable, "app.py", "--port", str(port)]
     command += (["--index", str(index)] if index else []) + (["--model", str(model)] if model else [])
     url = f"http://127.0.0.1:{port}/"
     with open(log, "w") as handle:
         started = time.perf_counter()
-        server = subprocess.Popen(command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(command, cwd=root, stdout=handle, stderr=subprocess.STDOUT)
         try:
             while True:
                 if server.poll() is not None:
