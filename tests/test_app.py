@@ -338,6 +338,31 @@ def test_build_demo_names_the_four_endpoints(loaded, tmp_path):
     assert "Recipe Finder" in page and loaded[0].manifest["model"]["source"] not in page  # no server paths
 
 
+def test_one_thumbnails_folder_and_one_examples_cache_per_index(loaded, tmp_path):
+    """Found again by the next start with the same index; another index's folders are
+    removed once no running app holds them."""
+    import fcntl
+
+    from ui import storage
+    from ui.search import THUMBNAIL_FORMAT
+
+    first = storage.app_folders(*loaded, THUMBNAIL_FORMAT, tmp_path)
+    (first.thumbnails / "3.jpg").write_bytes(b"written by the first start")
+    stale = tmp_path / "thumbnails-0123456789abcdef"
+    stale.mkdir()
+    (stale / storage.LOCK_FILE).touch()
+    busy = tmp_path / "examples-fedcba9876543210"
+    busy.mkdir()
+    held = open(busy / storage.LOCK_FILE, "a")  # another app, still serving that index
+    fcntl.flock(held, fcntl.LOCK_SH)
+    again = storage.app_folders(*loaded, THUMBNAIL_FORMAT, tmp_path)
+    assert again == first and (again.thumbnails / "3.jpg").read_bytes() == b"written by the first start"
+    assert not stale.exists() and busy.exists()
+    held.close()
+    other_format = storage.app_folders(*loaded, "another-format", tmp_path)
+    assert other_format.thumbnails != first.thumbnails and first.thumbnails.exists()  # still held by this process
+
+
 def test_examples_only_offer_what_can_answer(search, monkeypatch):
     from ui.layout import ExamplePicker
 

@@ -198,3 +198,26 @@ def test_a_refusal_is_logged_as_one_line(client, caplog, capfd):
     assert "Traceback" not in printed.err + printed.out
     refusals = [r for r in caplog.records if "Type a dish name" in r.getMessage()]
     assert len(refusals) == 1 and refusals[0].exc_info is None and "\n" not in refusals[0].getMessage()
+
+
+def test_a_restart_with_the_same_index_reuses_its_example_answers(tiny_model_dir, tmp_path, capsys):
+    """The second start finds the first one's example answers (Gradio says which it does)
+    instead of running them again. Gradio names an example's cache after its component's
+    number, counted from 0 in each process: the counter is set back as a restart would."""
+    from gradio.context import Context
+
+    import app
+
+    index, model = support.make_index(tiny_model_dir, tmp_path)
+    first_number = Context.id
+    said = []
+    for _ in range(2):
+        Context.id = first_number
+        demo = app.build_demo(index, model, cache_root=tmp_path / "cache")
+        app.launch(demo, port=support.free_port(), prevent_thread_lock=True, quiet=True)
+        demo.close()
+        said.append(capsys.readouterr().out)
+    assert "Caching examples at" in said[0] and "Using cache from" not in said[0]
+    assert "Using cache from" in said[1] and "Caching examples at" not in said[1]
+    cache = tmp_path / "cache"
+    assert len(list(cache.glob("examples-*"))) == len(list(cache.glob("thumbnails-*"))) == 1
