@@ -14,6 +14,7 @@ belongs to an index (or code) no longer served, and is removed.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import hashlib
 import json
@@ -36,6 +37,7 @@ LOCK_FILE = ".in-use"
 # left alone for this long.
 UNLOCKED_GRACE_S = 600
 _held: list = []  # the open lock files of this process's folders: a lock lasts as long as its file
+atexit.register(lambda: [handle.close() for handle in _held])  # closed on purpose, not left to the collector
 
 
 def default_root() -> Path:
