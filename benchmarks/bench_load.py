@@ -32,7 +32,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from benchmarks.common import load_average, percentiles_ms, write_result  # noqa: E402
+from benchmarks.common import load_average, percentiles_ms, shown, write_result  # noqa: E402
 from benchmarks.serving import process_cpu_seconds, process_memory_mb, served_app  # noqa: E402
 from pipeline.read import KAGGLE_CSV, KAGGLE_IMAGES  # noqa: E402
 from pipeline.records import parse_list
@@ -147,11 +147,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log", default="/tmp/bench_load_server.log", help="the served app's output")
     p.add_argument("--quick", action="store_true", help="48 queries; written to load_quick.json")
+    p.add_argument("--app", type=Path, default=ROOT, help="the checkout whose app.py is served (default: this one)")
+    p.add_argument("--save-as", help="results file name (default: load, or load_quick with --quick)")
     args = p.parse_args()
     count = 48 if args.quick else args.queries
     queries = make_queries(args.data, count, args.seed)
     load_start = load_average()
-    with served_app(args.port, args.log, args.index, args.model) as (server, url, serving_s):
+    with served_app(args.port, args.log, args.index, args.model, root=args.app) as (server, url, serving_s):
         before = process_memory_mb(server.pid)
         # CPU seconds of the server and of this process (the load generator, on the same
         # cores): how much of the machine each query costs, whoever waits for whom.
@@ -160,7 +162,8 @@ def main() -> None:
         server_cpu = process_cpu_seconds(server.pid) - server_cpu
         client_cpu = process_cpu_seconds(os.getpid()) - client_cpu
         after = process_memory_mb(server.pid)
-    figures = {"concurrency": args.concurrency, "top_k": TOP_K, "index": args.index, "start_to_serving_s": round(serving_s, 1),
+    figures = {"concurrency": args.concurrency, "top_k": TOP_K, "index": args.index, "app": shown(args.app),
+               "start_to_serving_s": round(serving_s, 1),
                **summarise(records, wall),
                "server_cpu_s": round(server_cpu, 2), "client_cpu_s": round(client_cpu, 2),
                "server_cpu_ms_per_query": round(1000 * server_cpu / len(records), 1),
@@ -182,7 +185,7 @@ def main() -> None:
     print(f"load average (1, 5, 15 min): {load_start} at start, {figures['load_average_end']} at end")
     for example in figures["error_examples"]:
         print(f"  error: {example}")
-    write_result("load_quick" if args.quick else "load", figures)
+    write_result(args.save_as or ("load_quick" if args.quick else "load"), figures)
 
 
 if __name__ == "__main__":

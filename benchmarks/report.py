@@ -168,7 +168,17 @@ def load_section() -> str:
             f"{ld['cpu_cores']} cores; {load_note(ld)}."
             + (f" CPU per query: server {ld['server_cpu_ms_per_query']:.0f} ms, load generator "
                f"{ld['client_cpu_ms_per_query']:.0f} ms." if "server_cpu_ms_per_query" in ld else "")
-            + f"  \n{source_line(ld)}")
+            + f"  \n{source_line(ld)}" + load_before_line())
+
+
+def load_before_line() -> str:
+    """The same run against an older app (bench_load.py --app DIR --save-as load_before), if stored."""
+    old = load_result("load_before")
+    if not old:
+        return ""
+    return (f"  \nThe same run against the app before its serving changes (`{old['app']}`): "
+            f"{old['throughput_qps']:.1f} queries/s, p50 {old['overall']['p50_ms']:.0f} ms, server CPU {old['server_cpu_ms_per_query']:.0f} ms and "
+            f"load generator {old['client_cpu_ms_per_query']:.0f} ms per query; {load_note(old)}. {source_line(old)}")
 
 
 def seed_section() -> str:
