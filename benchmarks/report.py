@@ -177,7 +177,8 @@ def load_before_line() -> str:
     if not old:
         return ""
     return (f"  \nThe same run against the app before its serving changes (`{old['app']}`): "
-            f"{old['throughput_qps']:.1f} queries/s, p50 {old['overall']['p50_ms']:.0f} ms, server CPU {old['server_cpu_ms_per_query']:.0f} ms and "
+            f"{old['throughput_qps']:.1f} queries/s, p50 {old['overall']['p50_ms']:.0f} ms, "
+            f"server CPU {old['server_cpu_ms_per_query']:.0f} ms and "
             f"load generator {old['client_cpu_ms_per_query']:.0f} ms per query; {load_note(old)}. {source_line(old)}")
 
 
