@@ -19,9 +19,12 @@ from PIL import Image
 from model.preprocess import to_rgb
 
 HASH = imagehash.phash  # 64 bits from the 8x8 lowest frequencies of a 32x32 DCT
-# Copies measured: JPEG q70 re-saves, 2x resizes and 3%-per-edge crops of the sample's
-# photos; the largest distance that hid another dish for none of the copies measured.
-MAX_DISTANCE = 10
+# Measured over 500 of the sample's photos, each re-saved (JPEG q70), resized 2x and cropped
+# 3% off every edge, against the index's thumbnails: within 8 bits, the copy's own row is
+# caught for 99.8%, 99.8% and 76% of copies, and another dish among a search's candidates
+# is hidden for 0.16% of copies (over every row: 0.28%). At 10 bits crops are caught for
+# 92%, but another dish is hidden twice as often; dhash did no better at any distance.
+MAX_DISTANCE = 8
 
 
 def photo_hash(image: Image.Image) -> int:
