@@ -172,10 +172,14 @@ def through_client(url: str, titles: list[str], photos: list[Path], work: Path) 
 
 
 # Notes the gallery's image sources, runs the query, and resolves when the gallery shows
-# other sources, each loaded and decoded, plus two animation frames (painted); -1 when the
-# answer never changes the gallery (the same results as the query before).
+# other sources, each loaded and decoded, plus two animation frames (painted): the ms from
+# the start to each step, read from the page's Resource Timing entries (upload: the photo's
+# POST done; join: the query sent; answer: the event stream closed, the answer in; images:
+# the last gallery file in; painted). null when the answer never changed the gallery (the
+# same results as the query before).
 PAINTED_JS = """
 async ([api, start]) => {
+  performance.clearResourceTimings();
   const gallery = document.querySelector(`#${api}_gallery`);
   const sources = () => [...gallery.querySelectorAll('.thumbnail-item img')].map(i => i.src).join(' ');
   const before = sources();
@@ -192,9 +196,20 @@ async ([api, start]) => {
       : (performance.now() > deadline ? resolve(false) : requestAnimationFrame(check));
     check();
   });
-  if (!ok) return -1;
+  if (!ok) return null;
   await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-  return performance.now() - t0;
+  const done = performance.now() - t0;
+  const entries = performance.getEntriesByType('resource').filter(e => e.startTime >= t0 - 1);
+  const last = (test, key) => Math.max(-1, ...entries.filter(e => test(e.name)).map(e => e[key] - t0));
+  const first = (test, key) => Math.min(1e9, ...entries.filter(e => test(e.name)).map(e => e[key] - t0));
+  const srcs = new Set([...gallery.querySelectorAll('.thumbnail-item img')].map(i => i.src));
+  return {
+    upload: last(n => n.includes('/gradio_api/upload?'), 'responseEnd'),
+    join: first(n => n.includes('/queue/join'), 'startTime'),
+    answer: last(n => n.includes('/queue/data'), 'responseEnd'),
+    images: last(n => srcs.has(n), 'responseEnd'),
+    painted: done,
+  };
 }
 """
 # Resolves with the time the file input's change event fired (the visitor chose a file).
@@ -216,13 +231,13 @@ def in_browser(url: str, titles: list[str], photos: list[Path]) -> dict:
         page.set_default_timeout(60_000)
         page.goto(url)
         page.get_by_role("tab", name="Title \u2192 Recipe").click()
-        spent = []
+        steps = []
         for title in titles:
             page.get_by_label("Dish name").fill(title)
-            spent.append(page.evaluate(PAINTED_JS, ["title_to_recipe", "click"]))
-        out["title_click_to_painted"] = spent
+            steps.append(page.evaluate(PAINTED_JS, ["title_to_recipe", "click"]))
+        out["title_click_to_painted"] = steps
         page.get_by_role("tab", name="Photo \u2192 Recipe").click()
-        spent = []
+        steps = []
         for photo in photos:
             remove = page.locator("#photo_to_recipe_input button[aria-label='Remove Image']")
             if remove.count():
@@ -231,18 +246,35 @@ def in_browser(url: str, titles: list[str], photos: list[Path]) -> dict:
             # Started, not awaited: it waits for the file chosen next.
             page.evaluate(f"() => {{ window.__painted = ({PAINTED_JS})(['photo_to_recipe', 'file']); }}")
             page.locator("#photo_to_recipe_input input[type=file]").set_input_files(str(photo))
-            spent.append(page.evaluate("() => window.__painted"))
-        out["photo_chosen_to_painted"] = spent
+            steps.append(page.evaluate("() => window.__painted"))
+        out["photo_chosen_to_painted"] = steps
         browser.close()
-    return {
-        name: {
-            "median_ms": median([ms for ms in v if ms >= 0]),
-            "p90_ms": p90([ms for ms in v if ms >= 0]),
-            "count": sum(ms >= 0 for ms in v),
-            "unchanged_gallery": sum(ms < 0 for ms in v),
-        }
-        for name, v in out.items()
+    return {name: browser_summary(steps) for name, steps in out.items()}
+
+
+BROWSER_STEPS = ("upload", "join", "answer", "images", "painted")
+
+
+def browser_summary(steps: list[dict | None]) -> dict:
+    """Median and p90 of the time to a painted gallery, and the median of each step's share:
+    to the query sent (after the upload, for a photo), to the answer in, to the gallery
+    files in, to painted."""
+    done = [s for s in steps if s]
+    out = {
+        "median_ms": median([s["painted"] for s in done]),
+        "p90_ms": p90([s["painted"] for s in done]),
+        "count": len(done),
+        "unchanged_gallery": len(steps) - len(done),
     }
+    for i, step in enumerate(BROWSER_STEPS):
+        spans = []
+        for s in done:
+            if 0 <= s[step] < 1e9:
+                earlier = [s[e] for e in BROWSER_STEPS[:i] if 0 <= s[e] < 1e9]
+                spans.append(s[step] - max(earlier, default=0.0))
+        if spans:
+            out[f"{step}_step_median_ms"] = median(spans)
+    return out
 
 
 def queries(index_dir: str, count: int, seed: int) -> tuple[list[str], list[Path]]:
@@ -326,7 +358,9 @@ def report(figures: dict) -> None:
     if "browser" in figures:
         for name, m in figures["browser"].items():
             if isinstance(m, dict):
-                print(f"  browser {name}: {m['median_ms']} (p90 {m['p90_ms']})")
+                shown = [k for k in BROWSER_STEPS if f"{k}_step_median_ms" in m]
+                steps = ", ".join(f"{k} +{m[f'{k}_step_median_ms']}" for k in shown)
+                print(f"  browser {name}: {m['median_ms']} (p90 {m['p90_ms']}); median steps: {steps}")
         print(f"  browser: server CPU {1000 * figures['browser']['server_cpu_s'] / (2 * n):.1f} ms per query")
     print(
         f"load average (1, 5, 15 min): {figures['load_average_start']} at start, {figures['load_average_end']} at end"
