@@ -2,6 +2,7 @@
 
     python benchmarks/bench_query_time.py                        # artifacts/index + its model
     python benchmarks/bench_query_time.py --index DIR [--model DIR] [--queries 30] [--no-browser]
+    python benchmarks/bench_query_time.py --index DIR --before OLD   # beside an older checkout's app
 
 Starts `python app.py` on 127.0.0.1 (benchmarks/serving.py), then, for title queries
 (/title_to_recipe, titles of the index) and photo queries (/photo_to_recipe, photos of
@@ -17,7 +18,9 @@ the sample):
                   click -> every gallery image loaded and painted; a photo chosen in the
                   file input -> the same (the upload starts the search, as for a visitor)
 Beside each: the server process's CPU seconds per query (utime + stime from /proc), and
-the load average, since the clients share the machine's cores.
+the load average, since the clients share the machine's cores. With --before OLD, OLD's
+app.py is served too and every query goes to both apps in turn (the order alternating),
+so a machine shared with other work loads both alike.
 Figures, not tests; printed with the command and written to benchmarks/results/query_time.json.
 """
 
@@ -31,6 +34,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,45 +133,60 @@ class Protocol:
         return 1000 * (time.perf_counter() - began), sum(sizes)
 
 
-def split(protocol: Protocol, titles: list[str], photos: list[Path]) -> dict:
-    out = {}
+def in_turn(targets: dict, i: int) -> list:
+    """The targets' items, in one order for even queries and the other for odd ones."""
+    items = list(targets.items())
+    return items if i % 2 == 0 else items[::-1]
+
+
+def split(protocols: dict[str, Protocol], titles: list[str], photos: list[Path]) -> dict:
+    out = {label: {} for label in protocols}
     for kind, queries in (("title", titles), ("photo", photos)):
-        records, sizes = [], []
-        for query in queries:
-            began = time.perf_counter()
-            upload = None
-            if kind == "photo":
-                file_data = protocol.upload(query)
-                upload = 1000 * (time.perf_counter() - began)
-                phases, output = protocol.call("photo_to_recipe", [file_data, TOP_K])
-            else:
-                phases, output = protocol.call("title_to_recipe", [query, TOP_K])
-            thumbnails, size = protocol.thumbnails(output)
-            sizes.append(size)
-            total = 1000 * (time.perf_counter() - began)
-            records.append({"upload": upload, **phases, "thumbnails": thumbnails, "total": total})
-        out[kind] = {**summary(records), "gallery_bytes_median": int(np.median(sizes))}
+        records = {label: [] for label in protocols}
+        sizes = {label: [] for label in protocols}
+        for i, query in enumerate(queries):
+            for label, protocol in in_turn(protocols, i):
+                began = time.perf_counter()
+                upload = None
+                if kind == "photo":
+                    file_data = protocol.upload(query)
+                    upload = 1000 * (time.perf_counter() - began)
+                    phases, output = protocol.call("photo_to_recipe", [file_data, TOP_K])
+                else:
+                    phases, output = protocol.call("title_to_recipe", [query, TOP_K])
+                thumbnails, size = protocol.thumbnails(output)
+                sizes[label].append(size)
+                total = 1000 * (time.perf_counter() - began)
+                records[label].append({"upload": upload, **phases, "thumbnails": thumbnails, "total": total})
+        for label in protocols:
+            out[label][kind] = {**summary(records[label]), "gallery_bytes_median": int(np.median(sizes[label]))}
     return out
 
 
-def through_client(url: str, titles: list[str], photos: list[Path], work: Path) -> dict:
+def through_client(urls: dict[str, str], titles: list[str], photos: list[Path], work: Path) -> dict:
     from gradio_client import Client, handle_file
 
-    out = {}
+    out = {label: {} for label in urls}
     for downloads in (False, True):
-        client = Client(url, verbose=False, analytics_enabled=False, download_files=str(work) if downloads else False)
+        clients = {
+            label: Client(url, verbose=False, analytics_enabled=False, download_files=str(work) if downloads else False)
+            for label, url in urls.items()
+        }
         for kind, queries in (("title", titles), ("photo", photos)):
-            spent = []
-            for query in queries:
-                began = time.perf_counter()
-                if kind == "title":
-                    client.predict(query, TOP_K, api_name="/title_to_recipe")
-                else:
-                    client.predict(handle_file(str(query)), TOP_K, api_name="/photo_to_recipe")
-                spent.append(1000 * (time.perf_counter() - began))
+            spent = {label: [] for label in urls}
+            for i, query in enumerate(queries):
+                for label, client in in_turn(clients, i):
+                    began = time.perf_counter()
+                    if kind == "title":
+                        client.predict(query, TOP_K, api_name="/title_to_recipe")
+                    else:
+                        client.predict(handle_file(str(query)), TOP_K, api_name="/photo_to_recipe")
+                    spent[label].append(1000 * (time.perf_counter() - began))
             name = f"{kind}_{'with' if downloads else 'without'}_downloads"
-            out[name] = {"median_ms": median(spent), "p90_ms": p90(spent)}
-        client.close()
+            for label in urls:
+                out[label][name] = {"median_ms": median(spent[label]), "p90_ms": p90(spent[label])}
+        for client in clients.values():
+            client.close()
     return out
 
 
@@ -221,35 +240,40 @@ FILE_CHOSEN_JS = """
 """
 
 
-def in_browser(url: str, titles: list[str], photos: list[Path]) -> dict:
+def in_browser(urls: dict[str, str], titles: list[str], photos: list[Path]) -> dict:
+    """One tab per app in one browser; each query in every tab, the tab in front."""
     from playwright.sync_api import sync_playwright
 
-    out = {}
+    steps = {label: {"title_click_to_painted": [], "photo_chosen_to_painted": []} for label in urls}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(url)
-        page.get_by_role("tab", name="Title \u2192 Recipe").click()
-        steps = []
-        for title in titles:
-            page.get_by_label("Dish name").fill(title)
-            steps.append(page.evaluate(PAINTED_JS, ["title_to_recipe", "click"]))
-        out["title_click_to_painted"] = steps
-        page.get_by_role("tab", name="Photo \u2192 Recipe").click()
-        steps = []
-        for photo in photos:
-            remove = page.locator("#photo_to_recipe_input button[aria-label='Remove Image']")
-            if remove.count():
-                remove.click()
-            page.evaluate(FILE_CHOSEN_JS)
-            # Started, not awaited: it waits for the file chosen next.
-            page.evaluate(f"() => {{ window.__painted = ({PAINTED_JS})(['photo_to_recipe', 'file']); }}")
-            page.locator("#photo_to_recipe_input input[type=file]").set_input_files(str(photo))
-            steps.append(page.evaluate("() => window.__painted"))
-        out["photo_chosen_to_painted"] = steps
+        pages = {}
+        for label, url in urls.items():
+            pages[label] = page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(url)
+            page.get_by_role("tab", name="Title \u2192 Recipe").click()
+        for i, title in enumerate(titles):
+            for label, page in in_turn(pages, i):
+                page.bring_to_front()
+                page.get_by_label("Dish name").fill(title)
+                steps[label]["title_click_to_painted"].append(page.evaluate(PAINTED_JS, ["title_to_recipe", "click"]))
+        for page in pages.values():
+            page.bring_to_front()
+            page.get_by_role("tab", name="Photo \u2192 Recipe").click()
+        for i, photo in enumerate(photos):
+            for label, page in in_turn(pages, i):
+                page.bring_to_front()
+                remove = page.locator("#photo_to_recipe_input button[aria-label='Remove Image']")
+                if remove.count():
+                    remove.click()
+                page.evaluate(FILE_CHOSEN_JS)
+                # Started, not awaited: it waits for the file chosen next.
+                page.evaluate(f"() => {{ window.__painted = ({PAINTED_JS})(['photo_to_recipe', 'file']); }}")
+                page.locator("#photo_to_recipe_input input[type=file]").set_input_files(str(photo))
+                steps[label]["photo_chosen_to_painted"].append(page.evaluate("() => window.__painted"))
         browser.close()
-    return {name: browser_summary(steps) for name, steps in out.items()}
+    return {label: {name: browser_summary(v) for name, v in by_name.items()} for label, by_name in steps.items()}
 
 
 BROWSER_STEPS = ("upload", "join", "answer", "images", "painted")
@@ -289,15 +313,14 @@ def queries(index_dir: str, count: int, seed: int) -> tuple[list[str], list[Path
     return chosen_titles, rng.sample(photos, count)
 
 
-def measured(server_pid: int, work, *args) -> dict:
-    """work(*args) with the server's CPU seconds it cost and the load average around it."""
-    cpu, load = process_cpu_seconds(server_pid), load_average()
+def measured(pids: dict[str, int], work, *args) -> dict:
+    """work(*args) -> {label: figures}, each with its server's CPU seconds; the load average
+    around it beside them."""
+    cpu, load = {label: process_cpu_seconds(pid) for label, pid in pids.items()}, load_average()
     figures = work(*args)
-    return {
-        **figures,
-        "server_cpu_s": round(process_cpu_seconds(server_pid) - cpu, 2),
-        "load_average": [load, load_average()],
-    }
+    for label, pid in pids.items():
+        figures[label]["server_cpu_s"] = round(process_cpu_seconds(pid) - cpu[label], 2)
+    return {**figures, "load_average": [load, load_average()]}
 
 
 def main() -> None:
@@ -306,32 +329,43 @@ def main() -> None:
     p.add_argument("--model", help="model for app.py (default: the one the index names)")
     p.add_argument("--queries", type=int, default=30, help="title queries and photo queries, each, per client")
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--port", type=int, default=7875)
+    p.add_argument("--port", type=int, default=7875, help="this app's port; an app --before gets the next one")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-browser", action="store_true")
-    p.add_argument("--log", default="/tmp/bench_query_time_server.log", help="the served app's output")
+    p.add_argument("--log", default="/tmp/bench_query_time_server", help="the served apps' output: LOG.<label>.log")
     p.add_argument("--work", type=Path, default=Path("/tmp/bench_query_time"), help="gradio_client's downloads")
-    p.add_argument("--app", type=Path, default=ROOT, help="the checkout whose app.py is served (default: this one)")
+    p.add_argument("--before", type=Path, help="an older checkout (or `git archive` of one) to serve beside this one")
     p.add_argument("--save-as", default="query_time", help="results file name (default: query_time)")
     args = p.parse_args()
     titles, photos = queries(args.index, args.queries + args.warmup, args.seed)
     warm_titles, titles = titles[: args.warmup], titles[args.warmup :]
     warm_photos, photos = photos[: args.warmup], photos[args.warmup :]
     args.work.mkdir(parents=True, exist_ok=True)
-    figures = {"queries_each": args.queries, "top_k": TOP_K, "index": args.index, "app": shown(args.app)}
+    apps = {"now": ROOT, **({"before": args.before} if args.before else {})}
+    figures = {"queries_each": args.queries, "top_k": TOP_K, "index": args.index}
+    figures["apps"] = {label: "this checkout" if root == ROOT else shown(root) for label, root in apps.items()}
     figures["load_average_start"] = load_average()
-    with served_app(args.port, args.log, args.index, args.model, root=args.app) as (server, url, serving_s):
+    with ExitStack() as stack:
+        urls, pids = {}, {}
+        for offset, (label, root) in enumerate(apps.items()):
+            log = f"{args.log}.{label}.log"
+            server, urls[label], _ = stack.enter_context(
+                served_app(args.port + offset, log, args.index, args.model, root=root)
+            )
+            pids[label] = server.pid
         time.sleep(2)  # let start-up's last work settle
-        idle = process_cpu_seconds(server.pid)
+        idle = {label: process_cpu_seconds(pid) for label, pid in pids.items()}
         time.sleep(10)
-        figures["server_idle_cpu_share"] = round((process_cpu_seconds(server.pid) - idle) / 10, 3)
-        protocol = Protocol(url)
-        split(protocol, warm_titles, warm_photos)  # the first searches build caches and warm the model
-        figures["split"] = measured(server.pid, split, protocol, titles, photos)
-        figures["gradio_client"] = measured(server.pid, through_client, url, titles, photos, args.work)
+        figures["server_idle_cpu_share"] = {
+            label: round((process_cpu_seconds(pid) - idle[label]) / 10, 3) for label, pid in pids.items()
+        }
+        protocols = {label: Protocol(url) for label, url in urls.items()}
+        split(protocols, warm_titles, warm_photos)  # the first searches build caches and warm the model
+        figures["split"] = measured(pids, split, protocols, titles, photos)
+        figures["gradio_client"] = measured(pids, through_client, urls, titles, photos, args.work)
         if not args.no_browser and os.path.exists(CHROMIUM):
-            in_browser(url, warm_titles, warm_photos)
-            figures["browser"] = measured(server.pid, in_browser, url, titles, photos)
+            in_browser(urls, warm_titles, warm_photos)
+            figures["browser"] = measured(pids, in_browser, urls, titles, photos)
     figures.update(load_average_end=load_average(), cpu_cores=os.cpu_count())
     report(figures)
     write_result(args.save_as, figures)
@@ -339,29 +373,32 @@ def main() -> None:
 
 def report(figures: dict) -> None:
     n = figures["queries_each"]
-    print(f"one query at a time, {n} titles and {n} photos each; medians in ms")
-    print(f"server idle: {100 * figures['server_idle_cpu_share']:.1f}% of a core")
-    s = figures["split"]
-    for kind in ("title", "photo"):
-        k = s[kind]
-        print(
-            f"  split {kind:>5}: upload {k['upload_median_ms']}, queue {k['queue_median_ms']:.1f}, handler "
-            f"{k['handler_median_ms']:.1f}, response {k['response_median_ms']:.1f}, thumbnails "
-            f"{k['thumbnails_median_ms']:.1f} ({k['gallery_bytes_median']:,} bytes); total {k['total_median_ms']:.1f} "
-            f"(p90 {k['total_p90_ms']:.1f})"
-        )
-    print(f"  split: server CPU {1000 * s['server_cpu_s'] / (2 * n):.1f} ms per query")
-    for name, m in figures["gradio_client"].items():
-        if isinstance(m, dict):
-            print(f"  gradio_client {name}: {m['median_ms']} (p90 {m['p90_ms']})")
-    print(f"  gradio_client: server CPU {1000 * figures['gradio_client']['server_cpu_s'] / (4 * n):.1f} ms per query")
-    if "browser" in figures:
-        for name, m in figures["browser"].items():
+    print(f"one query at a time, {n} titles and {n} photos each, to each app in turn; medians in ms")
+    for label, app in figures["apps"].items():
+        print(f"{label} ({app}): server idle {100 * figures['server_idle_cpu_share'][label]:.1f}% of a core")
+        s = figures["split"][label]
+        for kind in ("title", "photo"):
+            k = s[kind]
+            print(
+                f"  split {kind:>5}: upload {k['upload_median_ms']}, queue {k['queue_median_ms']:.1f}, handler "
+                f"{k['handler_median_ms']:.1f}, response {k['response_median_ms']:.1f}, thumbnails "
+                f"{k['thumbnails_median_ms']:.1f} ({k['gallery_bytes_median']:,} bytes); "
+                f"total {k['total_median_ms']:.1f} (p90 {k['total_p90_ms']:.1f})"
+            )
+        print(f"  split: server CPU {1000 * s['server_cpu_s'] / (2 * n):.1f} ms per query")
+        c = figures["gradio_client"][label]
+        for name, m in c.items():
             if isinstance(m, dict):
-                shown = [k for k in BROWSER_STEPS if f"{k}_step_median_ms" in m]
-                steps = ", ".join(f"{k} +{m[f'{k}_step_median_ms']}" for k in shown)
-                print(f"  browser {name}: {m['median_ms']} (p90 {m['p90_ms']}); median steps: {steps}")
-        print(f"  browser: server CPU {1000 * figures['browser']['server_cpu_s'] / (2 * n):.1f} ms per query")
+                print(f"  gradio_client {name}: {m['median_ms']} (p90 {m['p90_ms']})")
+        print(f"  gradio_client: server CPU {1000 * c['server_cpu_s'] / (4 * n):.1f} ms per query")
+        if "browser" in figures:
+            b = figures["browser"][label]
+            for name, m in b.items():
+                if isinstance(m, dict):
+                    shown_steps = [k for k in BROWSER_STEPS if f"{k}_step_median_ms" in m]
+                    steps = ", ".join(f"{k} +{m[f'{k}_step_median_ms']}" for k in shown_steps)
+                    print(f"  browser {name}: {m['median_ms']} (p90 {m['p90_ms']}); median steps: {steps}")
+            print(f"  browser: server CPU {1000 * b['server_cpu_s'] / (2 * n):.1f} ms per query")
     print(
         f"load average (1, 5, 15 min): {figures['load_average_start']} at start, {figures['load_average_end']} at end"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from benchmarks.report_format import load_note, load_result, markdown_table, source_line
 
 PHASES = ("upload", "queue", "handler", "response", "thumbnails")
+BROWSER_STEPS = ("upload", "join", "answer", "images", "painted")
 
 
 def _ms(value) -> str:
@@ -13,47 +14,49 @@ def _ms(value) -> str:
 
 
 def query_time_section() -> str:
-    runs = [(label, load_result(name)) for label, name in (("before", "query_time_before"), ("after", "query_time"))]
-    runs = [(label, r) for label, r in runs if r]
-    if not runs:
+    r = load_result("query_time")
+    if not r:
         return "_Not run yet: `python benchmarks/bench_query_time.py`._"
     rows = []
-    for label, r in runs:
+    for label in r["apps"]:
         for kind, browser in (("title", "title_click_to_painted"), ("photo", "photo_chosen_to_painted")):
-            s, c = r["split"][kind], r["gradio_client"]
-            painted = r.get("browser", {}).get(browser, {})
+            s, c = r["split"][label][kind], r["gradio_client"][label]
+            painted = r.get("browser", {}).get(label, {}).get(browser, {})
+            steps = " / ".join(_ms(painted.get(f"{step}_step_median_ms")) for step in BROWSER_STEPS)
             rows.append(
                 [
                     f"{label}: {kind}",
-                    f"{_ms(painted.get('median_ms'))} (p90 {_ms(painted.get('p90_ms'))})",
+                    f"**{_ms(painted.get('median_ms'))}** (p90 {_ms(painted.get('p90_ms'))})",
+                    steps,
                     _ms(c[f"{kind}_without_downloads"]["median_ms"]),
                     _ms(c[f"{kind}_with_downloads"]["median_ms"]),
                     " / ".join(_ms(s[f"{p}_median_ms"]) for p in PHASES),
-                    f"{1000 * r['split']['server_cpu_s'] / (2 * r['queries_each']):.0f}",
+                    f"{1000 * r['split'][label]['server_cpu_s'] / (2 * r['queries_each']):.0f}",
                 ]
             )
     table = markdown_table(
         [
             "app: query",
             "browser: to gallery painted, ms",
+            "… steps: upload / query sent / answer in / files in / painted",
             "gradio_client ms",
             "… with file downloads",
-            "split ms: upload / queue / handler / response / thumbnails",
-            "server CPU ms per query (split)",
+            "protocol ms: upload / queue / handler / response / thumbnails",
+            "server CPU ms per query",
         ],
         rows,
     )
-    notes = "; ".join(
-        f"{label}: {source_line(r)[:-1]}, app `{r['app']}`, {load_note(r)}, server idle "
-        f"{100 * r['server_idle_cpu_share']:.0f}% of a core"
-        for label, r in runs
-    )
+    apps = "; ".join(f"{label}: `{app}`" for label, app in r["apps"].items())
+    idle = ", ".join(f"{label} {100 * share:.0f}%" for label, share in r["server_idle_cpu_share"].items())
     return (
-        f"One query at a time against `python app.py` on 127.0.0.1, {runs[-1][1]['queries_each']} titles and "
-        f"{runs[-1][1]['queries_each']} photos each (medians). Browser: Debian's chromium, headless, from the click "
-        "(title) or the file chosen (photo: the upload starts the search) until every gallery image is loaded and "
-        "painted. Split: Gradio's protocol spoken directly, phase by phase; handler is the server's own timing of "
-        f"the function; thumbnails are the answer's gallery files fetched 6 at a time.\n\n{table}\n\n{notes}."
+        f"One query at a time against `python app.py` on 127.0.0.1 ({apps}; with two apps, every query goes to "
+        f"both in turn, so both see the same load), {r['queries_each']} titles and {r['queries_each']} photos "
+        "(medians). Browser: Debian's chromium, headless, from the click (title) or the file chosen (photo: the "
+        "upload starts the search) until every gallery image is loaded and painted, and the step each part took "
+        "(from Resource Timing). Protocol: Gradio's queue protocol spoken directly, phase by phase; handler is the "
+        "server's own timing of the function; thumbnails are the answer's gallery files fetched 6 at a time. "
+        f"gradio_client downloads each file with a new HTTP client.\n\n{table}\n\nServer idle: {idle} of a core. "
+        f"{load_note(r).capitalize()}. {source_line(r)}"
     )
 
 
