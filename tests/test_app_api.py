@@ -133,17 +133,21 @@ def test_a_lone_surrogate_inside_a_title_is_replaced_not_fatal(served):
     assert reply.startswith("event: complete"), reply[:300]
 
 
-def test_an_unexpected_fault_gets_our_message_not_gradios(served, client, monkeypatch):
+def test_an_unexpected_fault_gets_our_message_not_gradios(served, client, monkeypatch, caplog, capfd):
+    """Our message to the visitor; the fault logged once, with its traceback, by us."""
     _, _, search = served
 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated fault deep inside the model at /srv/secret/path")
 
     monkeypatch.setattr(search.model, "encode_title", broken)
-    with pytest.raises(AppError) as raised:
+    capfd.readouterr()
+    with caplog.at_level("INFO"), pytest.raises(AppError) as raised:
         client.predict("soup", 3, api_name="/title_to_recipe")
     assert "went wrong" in str(raised.value) and "show_error" not in str(raised.value)
     assert "/srv/secret" not in str(raised.value)
+    faults = [r for r in caplog.records if r.exc_info and "simulated fault" in str(r.exc_info[1])]
+    assert len(faults) == 1 and "Traceback" not in capfd.readouterr().err  # not printed a second time by Gradio
 
 
 def test_monitoring_is_closed(served):
