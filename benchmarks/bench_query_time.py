@@ -3,6 +3,7 @@
     python benchmarks/bench_query_time.py                        # artifacts/index + its model
     python benchmarks/bench_query_time.py --index DIR [--model DIR] [--queries 30] [--no-browser]
     python benchmarks/bench_query_time.py --index DIR --before OLD   # beside an older checkout's app
+    (OLD from a commit: mkdir OLD && git archive COMMIT | tar -x -C OLD)
 
 Starts `python app.py` on 127.0.0.1 (benchmarks/serving.py), then, for title queries
 (/title_to_recipe, titles of the index) and photo queries (/photo_to_recipe, photos of

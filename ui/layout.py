@@ -44,7 +44,8 @@ def build_layout(
     (ui/storage.py keys the folder)."""
     os.environ["GRADIO_EXAMPLES_CACHE"] = str(examples_cache)
     # Gradio recomputes a pandas summary of up to 10,000 past events after every event, for
-    # its /monitoring page, which launch() turns off: a few ms of CPU per query for nothing.
+    # its /monitoring page, which launch() turns off: CPU per query for nothing, and more of
+    # it the more queries came before.
     os.environ["GRADIO_ANALYTICS_CACHE_FREQUENCY"] = str(10**9)
     os.environ["GRADIO_ANALYTICS_MAX_EVENTS"] = "1"
     # Thumbnails are served from their folder as they are: without this, every answer's
