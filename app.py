@@ -23,28 +23,37 @@ if TYPE_CHECKING:
 # it fails: a missing index is reported in a second, not after the ten it takes to import them.
 
 
-def build_demo(index, model, model_name: str | None = None) -> gr.Blocks:
-    """A loaded RecipeIndex and Retriever -> the app, ready to launch()."""
-    from ui import layout, search, startup  # here, not at the top: start-up (see above)
+def build_demo(index, model, model_name: str | None = None, cache_root=None) -> gr.Blocks:
+    """A loaded RecipeIndex and Retriever -> the app, ready to launch(). Its thumbnails and
+    example answers live in this index's folders under `cache_root` (ui/storage.py)."""
+    from ui import layout, search, startup, storage  # here, not at the top: start-up (see above)
 
     search.configure_torch_for_serving()
     named = index.manifest.get("model") or {}
     name = model_name or startup.Source(str(named.get("source", "retriever")), named.get("revision")).display()
-    return layout.build_layout(search.RecipeSearch(index, model), name)
+    folders = storage.app_folders(index, model, search.THUMBNAIL_FORMAT, cache_root)
+    return layout.build_layout(search.RecipeSearch(index, model, folders.thumbnails), name, folders.examples)
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, **options):
-    """launch() with the theme, CSS and upload limit; tests call this too."""
-    from ui import inputs, layout  # here, not at the top: start-up (see above)
+    """launch() with the theme, CSS, upload limit, no monitoring and nosniff; tests call this too."""
+    from starlette.middleware import Middleware  # here, not at the top: start-up (see above)
+
+    from ui import headers, inputs, layout  # here, not at the top: start-up (see above)
 
     # show_error=False: refusals are gr.Error and always shown; an unexpected exception's
-    # text (paths, internals) stays in the server log instead of a public page.
+    # text (paths, internals) stays in the server log instead of a public page (ui/guard.py
+    # answers it with our own message).
+    # enable_monitoring=False: Gradio's default (None) serves /monitoring/summary, every
+    # endpoint's request counts and success rates, to anyone; False answers 403 there.
     return demo.launch(
         server_name=host,
         server_port=port,
         max_file_size=inputs.MAX_UPLOAD_BYTES,
         footer_links=["api", "settings"],
         show_error=False,
+        enable_monitoring=False,
+        app_kwargs={"middleware": [Middleware(headers.NoSniff)]},
         **layout.launch_style(),
         **options,
     )
@@ -78,8 +87,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from ui import startup  # here, not at the top: start-up (see above)
+    from ui import guard, startup  # here, not at the top: start-up (see above)
 
+    guard.configure_logging()
     index, model, model_from = startup.load(args.index, args.model, args.revision, args.model_revision)
     print(f"Loaded {index.count:,} recipes; model {model_from}.", flush=True)
     launch(build_demo(index, model, model_from.display()), host=args.host, port=args.port)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,7 +60,10 @@ def handler_latency(args) -> dict:
     started = time.perf_counter()
     index, model, model_from = load(args.index, args.model)
     load_s = time.perf_counter() - started
-    search = RecipeSearch(index, model)
+    # The handlers open photo paths only inside the folders named here (in the app: Gradio's
+    # upload folder); the sample's photos are read from where they are, as uploads would be.
+    thumbnails = Path(tempfile.mkdtemp(prefix="bench-app-thumbnails-"))
+    search = RecipeSearch(index, model, thumbnails, photo_folders=[SAMPLE_PHOTOS, thumbnails])
     n = args.repeats + args.warmup
     photos = sorted(SAMPLE_PHOTOS.glob("*.jpg"))[::97][:n] if SAMPLE_PHOTOS.is_dir() else []
     if len(photos) < n:  # no sample here: the index's own thumbnails, written to files

@@ -33,8 +33,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from benchmarks.common import load_average, percentiles_ms, write_result  # noqa: E402
-from benchmarks.serving import process_memory_mb, served_app  # noqa: E402
+from benchmarks.common import load_average, percentiles_ms, shown, write_result  # noqa: E402
+from benchmarks.serving import process_cpu_seconds, process_memory_mb, served_app  # noqa: E402
 from pipeline.read import KAGGLE_CSV, KAGGLE_IMAGES  # noqa: E402
 from pipeline.records import parse_list  # noqa: E402
 
@@ -157,22 +157,34 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log", default="/tmp/bench_load_server.log", help="the served app's output")
     p.add_argument("--quick", action="store_true", help="24 queries at concurrency 4; written to load_quick.json")
+    p.add_argument("--app", type=Path, default=ROOT, help="the checkout whose app.py is served (default: this one)")
+    p.add_argument("--save-as", help="results file name (default: load, or load_quick with --quick)")
     args = p.parse_args()
     count = 24 if args.quick else args.queries
     if args.quick:  # every client is a session the server sets up: four exercise concurrency as well as sixteen
         args.concurrency = 4
     queries = make_queries(args.data, count, args.seed)
     load_start = load_average()
-    with served_app(args.port, args.log, args.index, args.model) as (server, url, serving_s):
+    with served_app(args.port, args.log, args.index, args.model, root=args.app) as (server, url, serving_s):
         before = process_memory_mb(server.pid)
+        # CPU seconds of the server and of this process (the load generator, on the same
+        # cores): how much of the machine each query costs, whoever waits for whom.
+        server_cpu, client_cpu = process_cpu_seconds(server.pid), process_cpu_seconds(os.getpid())
         records, wall = run_load(url, queries, args.concurrency)
+        server_cpu = process_cpu_seconds(server.pid) - server_cpu
+        client_cpu = process_cpu_seconds(os.getpid()) - client_cpu
         after = process_memory_mb(server.pid)
     figures = {
         "concurrency": args.concurrency,
         "top_k": TOP_K,
         "index": args.index,
+        "app": shown(args.app),
         "start_to_serving_s": round(serving_s, 1),
         **summarise(records, wall),
+        "server_cpu_s": round(server_cpu, 2),
+        "client_cpu_s": round(client_cpu, 2),
+        "server_cpu_ms_per_query": round(1000 * server_cpu / len(records), 1),
+        "client_cpu_ms_per_query": round(1000 * client_cpu / len(records), 1),
         "server_memory_before_mb": before,
         "server_memory_after_mb": after,
         "load_average_start": load_start,
@@ -190,13 +202,18 @@ def main() -> None:
         if m.get("count"):
             print(f"  {kind:>8}: p50 {m['p50_ms']:.0f} ms  p99 {m['p99_ms']:.0f} ms  ({m['count']} answered)")
     print(
+        f"CPU per query: server {figures['server_cpu_ms_per_query']} ms, "
+        f"load generator {figures['client_cpu_ms_per_query']} ms "
+        f"(wall {1000 * figures['wall_s'] / figures['queries']:.0f} ms per query on {os.cpu_count()} cores)"
+    )
+    print(
         f"server RSS {before['rss_mb']:.0f} MB before, {after['rss_mb']:.0f} MB after; "
         f"high-water mark {after['peak_rss_mb']:.0f} MB"
     )
     print(f"load average (1, 5, 15 min): {load_start} at start, {figures['load_average_end']} at end")
     for example in figures["error_examples"]:
         print(f"  error: {example}")
-    write_result("load_quick" if args.quick else "load", figures)
+    write_result(args.save_as or ("load_quick" if args.quick else "load"), figures)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from benchmarks.common import ROOT, machine
+from benchmarks.report_app import near_duplicates_section, query_time_section
 from benchmarks.report_format import load_note, load_result, markdown_table, quality_table, source_line
 from benchmarks.report_quality import quality_ladder_section
 from benchmarks.report_splits import query_expansion_section, split_noise_section
@@ -235,7 +236,28 @@ def load_section() -> str:
         + f"\n\nServer resident memory {before['rss_mb'] / 1024:.2f} GB before, {after['rss_mb'] / 1024:.2f} GB after "
         f"(high-water mark {after['peak_rss_mb'] / 1024:.2f} GB). Latency is client-side and includes the photo upload "
         f"and waiting in the app's queue (two searches run at once); clients and server share the "
-        f"{ld['cpu_cores']} cores; {load_note(ld)}.  \n{source_line(ld)}"
+        f"{ld['cpu_cores']} cores; {load_note(ld)}."
+        + (
+            f" CPU per query: server {ld['server_cpu_ms_per_query']:.0f} ms, load generator "
+            f"{ld['client_cpu_ms_per_query']:.0f} ms."
+            if "server_cpu_ms_per_query" in ld
+            else ""
+        )
+        + f"  \n{source_line(ld)}"
+        + load_before_line()
+    )
+
+
+def load_before_line() -> str:
+    """The same run against an older app (bench_load.py --app DIR --save-as load_before), if stored."""
+    old = load_result("load_before")
+    if not old:
+        return ""
+    return (
+        f"  \nThe same run against the app before its serving changes (`{old['app']}`): "
+        f"{old['throughput_qps']:.1f} queries/s, p50 {old['overall']['p50_ms']:.0f} ms, "
+        f"server CPU {old['server_cpu_ms_per_query']:.0f} ms and "
+        f"load generator {old['client_cpu_ms_per_query']:.0f} ms per query; {load_note(old)}. {source_line(old)}"
     )
 
 
@@ -358,6 +380,14 @@ shared: each benchmark stores the load average at its start and end.
 ## Load run: the served app under concurrent users
 
 {load_section()}
+
+## Where a served query's time goes
+
+{query_time_section()}
+
+## "Similar dishes": which photos are copies of the query
+
+{near_duplicates_section()}
 """
     OUT.write_text(text)
     update_readme(

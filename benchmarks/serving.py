@@ -3,6 +3,7 @@ page answers, read its memory from /proc, stop it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -22,15 +23,29 @@ def process_memory_mb(pid: int) -> dict:
     }
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds a process has used so far, all its threads, user + system (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def served_app(port: int, log: str | Path, index: str | None = None, model: str | None = None, limit_s: float = 300):
-    """Yields (server process, url, seconds from launch until the page answered)."""
+def served_app(
+    port: int,
+    log: str | Path,
+    index: str | None = None,
+    model: str | None = None,
+    limit_s: float = 300,
+    root: Path = ROOT,
+):
+    """Yields (server process, url, seconds from launch until the page answered). `root`: the
+    checkout whose app.py is served (another one to compare an older version's figures)."""
     command = [sys.executable, "app.py", "--port", str(port)]
     command += (["--index", str(index)] if index else []) + (["--model", str(model)] if model else [])
     url = f"http://127.0.0.1:{port}/"
     with open(log, "w") as handle:
         started = time.perf_counter()
-        server = subprocess.Popen(command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(command, cwd=root, stdout=handle, stderr=subprocess.STDOUT)
         try:
             while True:
                 if server.poll() is not None:

@@ -116,9 +116,13 @@ class RecipeIndex:
         return [Hit(int(p), self._ids[p], float(s)) for s, p in zip(scores, positions)]
 
     def thumbnail(self, row: int) -> Image.Image:
-        image = Image.open(io.BytesIO(self._thumbnails[row]))
+        image = Image.open(io.BytesIO(self.thumbnail_bytes(row)))
         image.load()
         return image
+
+    def thumbnail_bytes(self, row: int) -> bytes:
+        """The row's thumbnail as stored: a JPEG file's bytes (embeddings/thumbnails.py)."""
+        return self._thumbnails[row]
 
     def check_model(self, model) -> None:
         check_model(self.manifest, model)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
 
 def make_index(model_dir: Path, work: Path):
@@ -22,6 +22,8 @@ def make_index(model_dir: Path, work: Path):
     from tiny import make_kaggle_folder
 
     collection = make_kaggle_folder(work / "collection", n=30, title_only=6)
+    for seed, path in enumerate(sorted((collection / "Food Images" / "Food Images").glob("*.jpg"))[:-1]):
+        dish_photo(path, seed)  # the last one stays truncated: the build skips it
     table = collection / "Food Ingredients and Recipe Dataset with Image Name Mapping.csv"
     rows = pd.read_csv(table, index_col=0, keep_default_na=False)
     rows.loc[0, "Title"] = "<b>spicy</b> **soup** [click](javascript:alert(1))"
@@ -31,6 +33,27 @@ def make_index(model_dir: Path, work: Path):
     rows.to_csv(table)
     build_index(model_dir, collection, work / "index", progress=False)
     return load_index(work / "index"), load_model(model_dir)
+
+
+def dish_photo(path: Path, seed: int, size=(274, 169)) -> Path:
+    """A photo-like JPEG as large as the sample's: a plate with food on a background, each
+    seed its own picture (make_kaggle_folder's flat colours look alike to a perceptual hash,
+    and smooth noise changes under a slight crop as no photo does)."""
+    rng = np.random.default_rng(seed)
+
+    def colour(low: int, high: int) -> tuple:
+        return tuple(int(c) for c in rng.integers(low, high, 3))
+
+    image = Image.new("RGB", size, colour(150, 256))
+    draw = ImageDraw.Draw(image)
+    x, y = size[0] / 2 + rng.uniform(-30, 30), size[1] / 2 + rng.uniform(-15, 15)
+    radius = rng.uniform(50, 75)
+    draw.ellipse((x - 1.3 * radius, y - radius, x + 1.3 * radius, y + radius), fill=colour(180, 256))
+    for _ in range(12):
+        bx, by, side = x + rng.uniform(-radius, radius), y + rng.uniform(-0.7, 0.7) * radius, rng.uniform(6, 22)
+        draw.ellipse((bx - side, by - side, bx + side, by + side), fill=colour(0, 200))
+    image.filter(ImageFilter.GaussianBlur(1.5)).save(path, "JPEG", quality=90)
+    return path
 
 
 def free_port() -> int:
@@ -88,12 +111,14 @@ def decompression_bomb(path: Path, side: int = 100_000) -> Path:
     return path
 
 
-def launch_app(index, model, thumbs: Path):
-    """The real app on 127.0.0.1 at a free port, not blocking. Returns (demo, url)."""
+def launch_app(index, model, work: Path):
+    """The real app on 127.0.0.1 at a free port, not blocking, its thumbnails and examples
+    cache under `work`; old uploads are swept every second. Returns (demo, url, search)."""
     import app
     from ui.layout import build_layout
     from ui.search import RecipeSearch
 
-    demo = build_layout(RecipeSearch(index, model, thumbs), "tiny test model")
+    search = RecipeSearch(index, model, work / "thumbnails")
+    demo = build_layout(search, "tiny test model", work / "examples", upload_sweep_s=1)
     app.launch(demo, host="127.0.0.1", port=free_port(), prevent_thread_lock=True, quiet=True)
-    return demo, demo.local_url
+    return demo, demo.local_url, search

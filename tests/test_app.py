@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import subprocess
 import sys
 import warnings
@@ -14,8 +15,9 @@ import pytest
 from PIL import Image
 
 import app_support as support
+from embeddings.index import Hit
 from ui import inputs
-from ui.search import SAME_PHOTO_SCORE, RecipeSearch
+from ui.search import RecipeSearch
 from ui.startup import NO_INDEX_MESSAGE, index_source, parse_source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,8 +30,10 @@ def loaded(tiny_model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def search(loaded, tmp_path_factory):
+    """Photos given as paths are read from the tests' own temporary folders (in the app,
+    only from Gradio's: tested in test_app_api.py)."""
     index, model = loaded
-    return RecipeSearch(index, model, tmp_path_factory.mktemp("thumbs"))
+    return RecipeSearch(index, model, tmp_path_factory.mktemp("thumbs"), [tmp_path_factory.getbasetemp()])
 
 
 def check_answer(answer, k):
@@ -75,13 +79,55 @@ def test_photo_and_recipe_queries_go_through_the_models_query_expansion(search, 
     assert [r["row"] for r in flipped] != [r["row"] for r in plain]
 
 
-def test_similar_photos_leaves_out_the_photo_itself(search, loaded):
+def rank_like_the_real_model(search, monkeypatch, own_row: int) -> None:
+    """The tiny model cannot rank photos (its image vectors all score ~1.0 with each
+    other), so the image search answers as the real model did in the probe: the query's
+    own dish first at 0.967, then the other dishes, lower."""
+    real, probe = search.index.search, np.ones(search.index.dim, dtype=np.float32)
+
+    def search_images(query, field, k, rows=None):
+        others = [hit for hit in real(probe, field, search.index.count, rows) if hit.row != own_row]
+        hits = [Hit(own_row, search.recipes.id.iat[own_row], 0.967)]
+        hits += [Hit(hit.row, hit.id, 0.9 - 0.01 * rank) for rank, hit in enumerate(others)]
+        return hits[:k]
+
+    monkeypatch.setattr(search.index, "search", search_images)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        None,  # the collection's file itself
+        lambda image: image,  # the same pixels, saved again
+        lambda image: image.resize((image.width * 2, image.height * 2), Image.Resampling.BICUBIC),
+        lambda image: image.crop((8, 5, image.width - 8, image.height - 5)),  # 3% off every edge
+    ],
+    ids=["same_file", "jpeg_q70", "resized_2x", "cropped_3pct"],
+)
+def test_similar_dishes_leave_out_near_copies_of_the_query(search, loaded, tmp_path, monkeypatch, change):
+    """The probe's case: a re-encoded, resized or cropped copy of a collection photo must
+    not find that photo as a "similar dish"; the other dishes stay."""
     collection = Path(loaded[0].manifest["data"]["source"]) / "Food Images" / "Food Images"
-    own = str(next(iter(sorted(collection.glob("dish-0010-*.jpg")))))
-    itself = search.index.search(search._encode_photo(own).numpy(), "image", 1)[0]
-    assert itself.score >= SAME_PHOTO_SCORE
-    results = check_answer(search.similar_photos(own, 3), 3)
-    assert itself.row not in [r["row"] for r in results]
+    own = next(iter(sorted(collection.glob("dish-0010-*.jpg"))))
+    own_row = int(np.flatnonzero(search.recipes.id.str.contains("dish-0010"))[0])
+    copy = own if change is None else tmp_path / "copy.jpg"
+    if change is not None:
+        change(Image.open(own).convert("RGB")).save(copy, "JPEG", quality=70)
+    rank_like_the_real_model(search, monkeypatch, own_row)
+    results = check_answer(search.similar_photos(str(copy), 5), 5)
+    shown = [r["row"] for r in results]
+    assert own_row not in shown
+    assert shown == [hit.row for hit in search.index.search(None, "image", 6)[1:]]  # no other dish left out
+
+
+def test_status_line_counts_in_english(search, tmp_path):
+    assert "1 recipe matches this title." in search.title_to_recipe("cake", 1)[-1]
+    assert "3 recipes match this title." in search.title_to_recipe("cake", 3)[-1]
+    assert "1 photo matches this recipe." in search.recipe_to_photo("flour", "", 1)[-1]
+    photo = str(support.photo(tmp_path / "a.png"))
+    assert "1 recipe matches this photo." in search.photo_to_recipe(photo, 1)[-1]
+    assert "1 similar dish." in search.similar_photos(photo, 1)[-1]
+    assert "2 similar dishes." in search.similar_photos(photo, 2)[-1]
 
 
 def test_choosing_a_result_shows_its_card(search):
@@ -126,6 +172,22 @@ def test_no_photo(search, empty):
     refuses(search.similar_photos, empty, 5, match="Add a photo")
 
 
+def test_only_files_inside_the_photo_folders_are_opened(tmp_path):
+    """A link or a '..' leading out of the folders is refused as a lost upload is; by default
+    the folders are Gradio's own, which the tests' files are not in."""
+    inside = tmp_path / "uploads"
+    inside.mkdir()
+    outside = support.photo(tmp_path / "elsewhere.png")
+    (inside / "link.png").symlink_to(outside)
+    lost = re.escape(inputs.LOST_PHOTO)
+    for path in (inside / "link.png", inside / ".." / "elsewhere.png", outside, inside / "missing.png", inside):
+        with pytest.raises(gr.Error, match=lost):
+            inputs.read_photo({"path": str(path)}, [inside])
+    assert inputs.read_photo({"path": str(support.photo(inside / "real.png"))}, [inside]).size == (80, 60)
+    with pytest.raises(gr.Error, match=lost):
+        inputs.read_photo(str(outside))
+
+
 def test_not_an_image(search, tmp_path):
     fake = tmp_path / "recipe.jpg"
     fake.write_text("this is a text file, not a photo")
@@ -166,17 +228,29 @@ def test_exif_rotated_photo_is_turned_upright_before_embedding(search, tmp_path)
     path, upright = support.exif_rotated(tmp_path / "phone.jpg")
     sideways = Image.fromarray(np.asarray(Image.open(path).convert("RGB")))  # as stored, no EXIF
     # What the backbone sees: the pixels after the retriever's own preprocessing.
-    seen = search.model.pixel_values([inputs.read_photo(str(path))])
+    seen = search.model.pixel_values([inputs.read_photo(str(path), [tmp_path])])
     assert (seen - search.model.pixel_values([upright])).abs().mean() < 0.05  # JPEG noise only
     assert (seen - search.model.pixel_values([sideways])).abs().mean() > 0.2
     check_answer(search.photo_to_recipe(str(path), 2), 2)
 
 
 # --- bad text and top-k ------------------------------------------------------------------
-@pytest.mark.parametrize("blank", ["", "   \n\t ", None])
+@pytest.mark.parametrize(
+    "blank", ["", "   \n\t ", None, "\x00\x00\x00", "\ud800", "\udfff\ud800", "\u200b\u2060\ufeff\u202e", "\x07\x7f"]
+)
 def test_empty_text_refused(search, blank):
     refuses(search.title_to_recipe, blank, 5, match="Type a dish name")
     refuses(search.recipe_to_photo, blank, blank, 5, match="Paste some ingredients")
+
+
+def test_text_is_normalised_before_it_is_read(search):
+    """Composed and decomposed accents, zero-width and control characters, a lone
+    surrogate: the same words must give the same search."""
+    plain = search.title_to_recipe("cr\u00e8me br\u00fbl\u00e9e", 3)[1]
+    assert search.title_to_recipe("cre\u0300me\x00 bru\u0302\u200ble\u0301e\u2060", 3)[1] == plain
+    assert search.title_to_recipe("cr\u00e8me br\u00fbl\u00e9e\ud800", 3)[1] != []  # replaced, not fatal
+    pasted = search.recipe_to_photo("1 cup flour\r\n2 eggs\x0c", "Mix\u200b.\r\nBake.", 3)[1]
+    assert pasted == search.recipe_to_photo("1 cup flour\n2 eggs", "Mix.\nBake.", 3)[1]
 
 
 def test_huge_text_is_cut_and_said_so(search):
@@ -253,15 +327,40 @@ def test_app_without_an_index_prints_one_message_and_exits(tmp_path):
     assert done.returncode == 1 and "make demo" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_build_demo_names_the_four_endpoints(loaded):
+def test_build_demo_names_the_four_endpoints(loaded, tmp_path):
     import app
 
-    demo = app.build_demo(*loaded)
+    demo = app.build_demo(*loaded, cache_root=tmp_path)
     assert isinstance(demo, gr.Blocks)
     named = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
     assert {"photo_to_recipe", "title_to_recipe", "recipe_to_photo", "similar_photos"} <= named
     page = " ".join(str(c.get("props", {}).get("value", "")) for c in demo.config["components"])
     assert "Recipe Finder" in page and loaded[0].manifest["model"]["source"] not in page  # no server paths
+
+
+def test_one_thumbnails_folder_and_one_examples_cache_per_index(loaded, tmp_path):
+    """Found again by the next start with the same index; another index's folders are
+    removed once no running app holds them."""
+    import fcntl
+
+    from ui import storage
+    from ui.search import THUMBNAIL_FORMAT
+
+    first = storage.app_folders(*loaded, THUMBNAIL_FORMAT, tmp_path)
+    (first.thumbnails / "3.jpg").write_bytes(b"written by the first start")
+    stale = tmp_path / "thumbnails-0123456789abcdef"
+    stale.mkdir()
+    (stale / storage.LOCK_FILE).touch()
+    busy = tmp_path / "examples-fedcba9876543210"
+    busy.mkdir()
+    held = open(busy / storage.LOCK_FILE, "a")  # another app, still serving that index
+    fcntl.flock(held, fcntl.LOCK_SH)
+    again = storage.app_folders(*loaded, THUMBNAIL_FORMAT, tmp_path)
+    assert again == first and (again.thumbnails / "3.jpg").read_bytes() == b"written by the first start"
+    assert not stale.exists() and busy.exists()
+    held.close()
+    other_format = storage.app_folders(*loaded, "another-format", tmp_path)
+    assert other_format.thumbnails != first.thumbnails and first.thumbnails.exists()  # still held by this process
 
 
 def test_examples_only_offer_what_can_answer(search, monkeypatch):

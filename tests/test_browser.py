@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium m
 @pytest.fixture(scope="module")
 def app_url(tiny_model_dir, tmp_path_factory):
     index, model = support.make_index(tiny_model_dir, tmp_path_factory.mktemp("browser_index"))
-    demo, url = support.launch_app(index, model, tmp_path_factory.mktemp("browser_thumbs"))
+    demo, url, _ = support.launch_app(index, model, tmp_path_factory.mktemp("browser_app"))
     yield url
     demo.close()
 
@@ -76,6 +76,17 @@ def test_photo_to_recipe_in_a_browser(page, tmp_path):
     assert heading.inner_text() == title
     page.screenshot(path=str(tmp_path / "photo_to_recipe.png"), full_page=True)
     assert (tmp_path / "photo_to_recipe.png").stat().st_size > 10_000
+
+
+def test_an_example_photo_can_be_searched_again(page):
+    """An example's photo reaches the handler from the thumbnails folder Gradio serves as
+    static files: it must be read, not refused as a path Gradio did not receive."""
+    page.locator("#photo_to_recipe_status").get_by_text("8 recipes match").wait_for()  # the preloaded answer
+    page.locator("#top_k input[type=number]").fill("3")
+    page.locator("#top_k input[type=number]").press("Enter")
+    page.locator("#photo_to_recipe_button").click()
+    page.locator("#photo_to_recipe_status").get_by_text("3 recipes match this photo").wait_for()
+    assert page.get_by_text("did not arrive").count() == 0
 
 
 def test_title_tab_and_escaped_markup_in_a_browser(page, tmp_path):

@@ -4,16 +4,22 @@ Every refusal is a `gr.Error` with a sentence a person can act on: the UI shows 
 toast, gradio_client raises it with the same text, and the server goes on serving.
 Fixable inputs (a long text, a top-k out of range) are fixed and the fix is reported
 as a note, which the handlers show in the status line and as a `gr.Warning`.
+
+A photo sent to the API as {"path": ...} reaches the handler as it is (Gradio checks only
+paths that carry its upload marker), so only files inside the folders Gradio writes what
+it received to are opened; any other path is answered exactly as a lost upload is.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import unicodedata
 import warnings
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_cache_folder, get_upload_folder
 from PIL import Image, UnidentifiedImageError
 
 # A 48-megapixel phone photo is 8000x6000; anything above this many pixels is refused
@@ -31,7 +37,19 @@ TOP_K_MIN, TOP_K_MAX, TOP_K_DEFAULT = 1, 30, 8
 MAX_TITLE_CHARS = 300
 MAX_RECIPE_CHARS = 10_000
 
+NO_PHOTO = "Add a photo first: upload one, paste one, or take one with the webcam."
+# Also the answer for any path Gradio did not receive: it must not tell whether a file is there.
+LOST_PHOTO = "The photo did not arrive; please upload it again."
+
 _BULLET = re.compile(r"^\s*(?:[-*\u2022\u25cf\u00b7]|\d+[.)]|step\s*\d+[:.)]?)\s*", re.IGNORECASE)
+
+
+def gradio_folders() -> list[Path]:
+    """Where Gradio writes what it received: its upload folder (GRADIO_TEMP_DIR, else
+    <temp>/gradio), which also holds its copies of the examples and of every file it
+    serves, and its examples cache (GRADIO_EXAMPLES_CACHE). Read at each call, as Gradio
+    reads them."""
+    return [Path(get_upload_folder()), Path(get_cache_folder())]
 
 
 def _as_path(value) -> Path | None:
@@ -39,13 +57,30 @@ def _as_path(value) -> Path | None:
     or the FileData dict Gradio passes when the listener runs with preprocess=False."""
     if isinstance(value, dict):
         value = value.get("path")
-    if value in (None, ""):
+    if value in (None, "") or not isinstance(value, (str, os.PathLike)):
         return None
     return Path(os.fspath(value))
 
 
-def read_photo(value) -> Image.Image:
+def received_file(path: Path, folders: list[Path]) -> Path:
+    """The file itself, when it lies inside one of `folders` (Gradio's, or a test's);
+    otherwise the lost-upload refusal, before anything about the path is looked up.
+    Checked twice: by name (no file-system access, '..' folded away), then with every
+    symbolic link followed, so a link inside a folder cannot lead out of it."""
+    named = Path(os.path.abspath(path))
+    roots = [Path(os.path.abspath(folder)) for folder in folders]
+    real_roots = [Path(os.path.realpath(folder)) for folder in folders]
+    if not any(named.is_relative_to(root) for root in roots + real_roots):
+        raise gr.Error(LOST_PHOTO)
+    real = Path(os.path.realpath(named))
+    if not any(real.is_relative_to(root) for root in real_roots) or not real.is_file():
+        raise gr.Error(LOST_PHOTO)
+    return real
+
+
+def read_photo(value, folders: list[Path] | None = None) -> Image.Image:
     """A photo (PIL image, path, or Gradio FileData dict) -> a fully decoded PIL image.
+    A path is opened only inside `folders` (default: gradio_folders()).
 
     Mode, EXIF rotation and animation are left to model.preprocess.to_rgb, which the
     retriever applies to every photo it encodes."""
@@ -53,9 +88,8 @@ def read_photo(value) -> Image.Image:
         return _check_size(value.size, value)
     path = _as_path(value)
     if path is None:
-        raise gr.Error("Add a photo first: upload one, paste one, or take one with the webcam.")
-    if not path.is_file():
-        raise gr.Error("The photo did not arrive; please upload it again.")
+        raise gr.Error(NO_PHOTO)
+    path = received_file(path, gradio_folders() if folders is None else folders)
     if path.stat().st_size > MAX_UPLOAD_BYTES:
         raise gr.Error(f"That file is larger than {MAX_UPLOAD_BYTES // 2**20} MB; please send a smaller photo.")
     try:
@@ -76,12 +110,14 @@ def read_photo(value) -> Image.Image:
         raise gr.Error(
             "That file is not an image this app can read. Please send a JPEG, PNG, WebP or GIF photo."
         ) from None
-    except (OSError, SyntaxError, ValueError) as error:
-        # Truncated downloads ("image file is truncated"), broken headers, bad chunks.
-        raise gr.Error(
-            f"The photo seems damaged or incomplete and cannot be read ({error}). Please try another file."
-        ) from None
+    except (OSError, SyntaxError, ValueError):
+        # Truncated downloads ("image file is truncated"), broken headers, bad chunks. PIL's
+        # own text is left out: it can name the file and says nothing a visitor can act on.
+        raise gr.Error(DAMAGED_PHOTO) from None
     return image
+
+
+DAMAGED_PHOTO = "The photo seems damaged or incomplete and cannot be read. Please try another file."
 
 
 def _too_big_message() -> str:
@@ -102,9 +138,31 @@ def _check_size(size: tuple[int, int], image: Image.Image) -> Image.Image:
     return image
 
 
+def normalise_text(text) -> str:
+    """What a visitor typed or pasted -> text the tokenizer can read: lone UTF-16
+    surrogates (which a JSON client can send as "\\ud800" and the tokenizer rejects) become
+    U+FFFD, accents are composed (NFC), a tab becomes a space and the other whitespace
+    control characters (\\r, \\v, \\f, \\x1c-\\x1f, \\x85: line breaks to str.splitlines) "\\n",
+    and every other control or format character (NUL, escape, zero-width and direction
+    marks, byte-order marks) is dropped."""
+    text = "" if text is None else str(text)
+    # A surrogate pair left split is joined; a lone surrogate is replaced.
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n")
+    if text.isprintable():
+        return text  # no control or format character: most titles
+    kept = []
+    for char in text:
+        if unicodedata.category(char) not in ("Cc", "Cf"):
+            kept.append(char)
+        elif char.isspace():
+            kept.append(" " if char == "\t" else "\n")
+    return "".join(kept)
+
+
 def clean_text(text: str | None, limit: int, what: str) -> tuple[str, list[str]]:
-    """Strip, refuse empty, cut to `limit` characters. Returns (text, notes)."""
-    text = ("" if text is None else str(text)).strip()
+    """Normalise, strip, cut to `limit` characters. Returns (text, notes)."""
+    text = normalise_text(text).strip()
     notes = []
     if len(text) > limit:
         notes.append(f"The {what} was {len(text):,} characters long; only the first {limit:,} were read.")
@@ -113,7 +171,8 @@ def clean_text(text: str | None, limit: int, what: str) -> tuple[str, list[str]]
 
 
 def require_text(text: str, message: str) -> str:
-    if not text:
+    """Refuse text with nothing to read: empty, or only the U+FFFD left of broken characters."""
+    if not text.replace("\ufffd", "").strip():
         raise gr.Error(message)
     return text
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from html import escape
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
 from . import inputs, render
+from .guard import guarded
 from .search import RecipeSearch
 
 # The model is CPU-bound and torch already spreads one query over every core, so running
@@ -20,6 +21,12 @@ MODEL_CONCURRENCY = 2
 # a visitor is told at once that the app is busy rather than left waiting for a timeout.
 QUEUE_MAX_SIZE = 64
 EXAMPLES_PER_TAB = 6
+# Uploads (and Gradio's copies of the files it served) are deleted once this old, checked
+# this often: long enough to search the same photo again in another tab, short enough that
+# a busy day's uploads never fill the disk (25 MB at most each). Gradio also deletes them
+# all when the server stops.
+UPLOAD_MAX_AGE_S = 3600
+UPLOAD_SWEEP_S = 600
 
 THEME = gr.themes.Soft(primary_hue="orange", secondary_hue="amber", neutral_hue="stone")
 
@@ -29,13 +36,26 @@ def launch_style() -> dict:
     return {"theme": THEME, "css": render.CSS}
 
 
-def build_layout(search: RecipeSearch, model_name: str) -> gr.Blocks:
-    # Examples are cached at start-up from *this* index. Gradio reuses a cache folder that
-    # already exists, which would show answers from an older index, so each start gets a
-    # fresh one.
-    os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="recipe-examples-cache-")
+def build_layout(
+    search: RecipeSearch, model_name: str, examples_cache: str | Path, upload_sweep_s: int = UPLOAD_SWEEP_S
+) -> gr.Blocks:
+    """`examples_cache`: a folder for this index's (and this code's) example answers; Gradio
+    reuses what it finds there, so a restart with the same index skips re-running them
+    (ui/storage.py keys the folder)."""
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(examples_cache)
+    # Gradio recomputes a pandas summary of up to 10,000 past events after every event, for
+    # its /monitoring page, which launch() turns off: CPU per query for nothing, and more of
+    # it the more queries came before.
+    os.environ["GRADIO_ANALYTICS_CACHE_FREQUENCY"] = str(10**9)
+    os.environ["GRADIO_ANALYTICS_MAX_EVENTS"] = "1"
+    # Thumbnails are served from their folder as they are: without this, every answer's
+    # files are hashed and copied into Gradio's cache, on the server's one event loop.
+    gr.set_static_paths([search.thumbnails.folder])
     picks = ExamplePicker(search)
-    with gr.Blocks(title="Recipe Finder \u2014 photo, title and recipe search") as demo:
+    with gr.Blocks(
+        title="Recipe Finder \u2014 photo, title and recipe search",
+        delete_cache=(upload_sweep_s, UPLOAD_MAX_AGE_S),
+    ) as demo:
         with gr.Row(equal_height=True, elem_id="header-row"):
             gr.HTML(render.header(search.index.count, model_name), scale=4)
             top_k = gr.Slider(
@@ -171,6 +191,7 @@ class ResultPanel:
 
 def _search_tab(handler, api_name, button_text, top_k, make_inputs, search, examples, labels=None):
     """Query inputs + button beside the examples, the result panel below, all wired."""
+    handler = guarded(handler, api_name)
     panel = ResultPanel(api_name)
     with gr.Row():
         with gr.Column(scale=3):
@@ -212,7 +233,7 @@ def _search_tab(handler, api_name, button_text, top_k, make_inputs, search, exam
 
     # No model involved, so no place in the model's queue is needed.
     panel.gallery.select(
-        choose,
+        guarded(choose, f"{api_name} (choose a result)"),
         inputs=[panel.results],
         outputs=[panel.photo, panel.card],
         api_visibility="private",

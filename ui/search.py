@@ -18,9 +18,10 @@ import gradio as gr
 import numpy as np
 import torch
 
-from model.atomic import atomic_write
+from model.atomic import atomic_write_bytes
 
 from . import inputs, render
+from .duplicates import RowHashes
 
 # Which stored vectors each query is compared with (fields of embeddings' index). A photo
 # is compared with the recipe vector the model chose on val (model.fitted.recipe_vector):
@@ -30,9 +31,9 @@ from . import inputs, render
 TITLE_TO_RECIPE_FIELD = "fused"
 RECIPE_TO_PHOTO_FIELD = "image"
 SIMILAR_PHOTO_FIELD = "image"
-# A hit this close is the query photo itself (or a copy of it), not a "similar" one;
-# vectors stored as float16 score ~1e-4 below 1.0 against themselves.
-SAME_PHOTO_SCORE = 0.999
+# "Similar dishes" searches this many rows beyond k, so that leaving out copies of the
+# query photo (ui/duplicates.py) still leaves k; the sample repeats a photo at most a few times.
+SIMILAR_EXTRA = 8
 
 
 # One intra-op thread per search. On a 2-vCPU machine that other processes share (a free
@@ -46,9 +47,15 @@ def configure_torch_for_serving() -> None:
     torch.set_num_threads(TORCH_THREADS)
 
 
+# How ThumbnailFiles writes a row's file; part of the thumbnails folder's key (ui/storage.py).
+THUMBNAIL_FORMAT = "index-jpeg"
+
+
 class ThumbnailFiles:
-    """Row -> a JPEG on disk, written on first use. Gradio galleries serve files, and
-    writing each thumbnail once is cheaper than re-encoding a PIL image per request."""
+    """Row -> a JPEG on disk, written on first use. Gradio galleries serve files. The file is
+    the index's own thumbnail, byte for byte (192 px, JPEG q70: ~6 kB): nothing is decoded
+    or re-encoded, and the browser fetches the smallest file that still fills a tile. The
+    folder is served as Gradio static files (ui/layout.py), so answers need no copy of it."""
 
     def __init__(self, index, folder: str | Path | None = None):
         self.index = index
@@ -59,18 +66,24 @@ class ThumbnailFiles:
         path = self.folder / f"{row}.jpg"
         if not path.exists():
             # Written whole, then renamed: a concurrent request never serves half a file.
-            atomic_write(path, lambda tmp: self.index.thumbnail(row).convert("RGB").save(tmp, "JPEG", quality=88))
+            atomic_write_bytes(path, self.index.thumbnail_bytes(row))
         return str(path)
 
 
 class RecipeSearch:
-    def __init__(self, index, model, thumbnail_folder: str | Path | None = None):
+    """`photo_folders`: where a photo given as a path may be read from (default: the
+    folders Gradio writes what it received to, ui.inputs.gradio_folders, and the thumbnails
+    folder, which Gradio serves as static files: an example photo arrives from there)."""
+
+    def __init__(self, index, model, thumbnail_folder: str | Path | None = None, photo_folders=None):
         self.index = index
         self.model = model.eval()
         self.recipes = index.recipes
         self.has_recipe = index.has_recipe
         self.photo_to_recipe_field = self.model.fitted.recipe_vector
         self.thumbnails = ThumbnailFiles(index, thumbnail_folder)
+        self.photo_folders = None if photo_folders is None else [Path(folder) for folder in photo_folders]
+        self.row_hashes = RowHashes(index)
         probe = np.ones(index.dim, dtype=np.float32)
         for field in {TITLE_TO_RECIPE_FIELD, self.photo_to_recipe_field, RECIPE_TO_PHOTO_FIELD}:
             index.search(probe, field, 1)  # builds each field's searcher now, not on the first request
@@ -81,9 +94,9 @@ class RecipeSearch:
     def photo_to_recipe(self, photo, top_k=inputs.TOP_K_DEFAULT):
         """A photo of a dish -> the recipes that best match it."""
         k, notes = inputs.clamp_top_k(top_k)
-        query = self._expand("image_to_recipe", self._encode_photo(photo))
+        query = self._expand("image_to_recipe", self._encode_photo(self._read_photo(photo)))
         hits = self._search(query, self.photo_to_recipe_field, k, recipes_only=True)
-        return self._answer(hits, notes, "recipes match this photo")
+        return self._answer(hits, notes, ("recipe matches this photo", "recipes match this photo"))
 
     def title_to_recipe(self, title, top_k=inputs.TOP_K_DEFAULT):
         """A dish title -> matching recipes, with photos and instructions."""
@@ -93,7 +106,7 @@ class RecipeSearch:
         with torch.no_grad():
             query = self.model.encode_title([title])[0]
         hits = self._search(query, TITLE_TO_RECIPE_FIELD, k, recipes_only=True)
-        return self._answer(hits, notes + more, "recipes match this title")
+        return self._answer(hits, notes + more, ("recipe matches this title", "recipes match this title"))
 
     def recipe_to_photo(self, ingredients, instructions, top_k=inputs.TOP_K_DEFAULT):
         """Ingredients and/or instructions (one per line) -> photos of dishes like it."""
@@ -104,16 +117,17 @@ class RecipeSearch:
         with torch.no_grad():
             query = self.model.encode_recipe([inputs.split_lines(ingredients)], [inputs.split_lines(instructions)])[0]
         hits = self._search(self._expand("recipe_to_image", query), RECIPE_TO_PHOTO_FIELD, k, recipes_only=False)
-        return self._answer(hits, notes + more_i + more_s, "photos match this recipe")
+        return self._answer(hits, notes + more_i + more_s, ("photo matches this recipe", "photos match this recipe"))
 
     def similar_photos(self, photo, top_k=inputs.TOP_K_DEFAULT):
-        """A photo -> the most similar photos in the collection (the photo itself left out)."""
+        """A photo -> the most similar photos in the collection, copies of the photo itself
+        (the same picture re-saved, resized or slightly cropped) left out."""
         k, notes = inputs.clamp_top_k(top_k)
-        query = self._encode_photo(photo)
-        hits = self._search(query, SIMILAR_PHOTO_FIELD, k + 1, recipes_only=False)
-        if hits and hits[0].score >= SAME_PHOTO_SCORE:
-            hits = hits[1:]  # a photo from the collection finds itself first
-        return self._answer(hits[:k], notes, "similar dishes")
+        image = self._read_photo(photo)
+        hits = self._search(self._encode_photo(image), SIMILAR_PHOTO_FIELD, k + SIMILAR_EXTRA, recipes_only=False)
+        copies = self.row_hashes.copies_of(image, [hit.row for hit in hits])
+        hits = [hit for hit in hits if hit.row not in copies]
+        return self._answer(hits[:k], notes, ("similar dish", "similar dishes"))
 
     def show_result(self, results, position):
         """A result chosen in the gallery -> (photo, card) for that recipe."""
@@ -131,13 +145,17 @@ class RecipeSearch:
         with torch.no_grad():
             return self.model.expand(direction, query.unsqueeze(0))[0]
 
-    def _encode_photo(self, photo) -> torch.Tensor:
-        image = inputs.read_photo(photo)
+    def _read_photo(self, photo):
+        folders = self.photo_folders or [*inputs.gradio_folders(), self.thumbnails.folder]
+        return inputs.read_photo(photo, folders)
+
+    def _encode_photo(self, image) -> torch.Tensor:
         try:
-            return self.model.encode_photos([image])[0]
-        except (OSError, ValueError) as error:
+            with torch.no_grad():
+                return self.model.encode_photos([image])[0]
+        except (OSError, ValueError):
             # A frame that decodes lazily (some GIF/TIFF variants) can still fail here.
-            raise gr.Error(f"The photo could not be read ({error}). Please try another file.") from None
+            raise gr.Error(inputs.DAMAGED_PHOTO) from None
 
     def _search(self, query: torch.Tensor, field: str, k: int, recipes_only: bool) -> list:
         vector = query.detach().cpu().float().numpy().astype(np.float32)
@@ -146,14 +164,15 @@ class RecipeSearch:
             raise gr.Error("This input could not be turned into a search; please try another photo or text.")
         return self.index.search(vector, field, k, rows=self.has_recipe if recipes_only else None)
 
-    def _answer(self, hits: list, notes: list[str], what: str):
+    def _answer(self, hits: list, notes: list[str], what: tuple[str, str]):
+        """`what`: the status line's words after the count, for one result and for more."""
         for note in notes:
             gr.Warning(note)
         results = [self._result(rank, hit) for rank, hit in enumerate(hits, start=1)]
         gallery = [(self.thumbnails.path(r["row"]), render.caption(r["title"], r["score"])) for r in results]
         photo, card = self.show_result(results, 0)
         summary = (
-            f"{len(results)} {what}."
+            f"{len(results)} {what[0] if len(results) == 1 else what[1]}."
             if results
             else "Nothing in the collection matches; try other words or another photo."
         )
