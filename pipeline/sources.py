@@ -65,11 +65,21 @@ class CachedSource:
     def __len__(self) -> int:
         return len(self.has_recipe)
 
-    def batch(self, rows: torch.Tensor, device: torch.device, training: bool) -> dict[str, torch.Tensor]:
-        # The loop seeds torch per epoch, so a resumed run draws the same views. One view:
-        # nothing to draw (and no draw, so the dropout masks that follow stay as they were).
-        if training and self.images.shape[1] > 1:
-            view = torch.randint(self.images.shape[1], (len(rows),))
+    @property
+    def view_count(self) -> int:
+        return self.images.shape[1]
+
+    def batch(
+        self, rows: torch.Tensor, device: torch.device, training: bool, views: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """`views`: the view of each row, drawn by the caller (the training loop draws an
+        epoch's views from its own seeded generator, so every rank agrees on them). Without
+        it, training draws from torch's stream; one view: nothing to draw (and no draw, so
+        the dropout masks that follow stay as they were); evaluation reads view 0."""
+        if views is not None:
+            view = views
+        elif training and self.view_count > 1:
+            view = torch.randint(self.view_count, (len(rows),))
         else:
             view = torch.zeros(len(rows), dtype=torch.long)
         image = self.images[rows, view].to(device, torch.float32)
@@ -87,7 +97,10 @@ class LiveSource:
     def __len__(self) -> int:
         return len(self.recipes)
 
-    def batch(self, rows: torch.Tensor, device: torch.device, training: bool) -> dict[str, torch.Tensor]:
+    def batch(
+        self, rows: torch.Tensor, device: torch.device, training: bool, views: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """`views` is for cached sources; a live one augments each photo afresh as it reads it."""
         picked = [self.recipes[i] for i in rows.tolist()]
         transform = self.augment if training else self.model.preprocess
         pixels = []

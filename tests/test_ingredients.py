@@ -28,6 +28,14 @@ def test_words_name_foods_not_quantities_or_preparation():
     assert words == {"tomato", "olive", "oil", "salt", "cherry"}
 
 
+def test_tied_words_keep_one_order_in_every_process():
+    """Words come out of sets (their order follows the per-process string hash): ties go
+    alphabetically, or each torchrun rank would give the label columns its own order."""
+    foods = ["zucchini", "apple", "mango", "kale", "leek", "bean", "fig", "date", "pear", "plum", "lime", "corn"]
+    recipes = [recipe(0, ["rice", *foods]), recipe(1, ["rice", *reversed(foods)]), recipe(2, ["rice"])]
+    assert build_vocabulary(recipes, size=20, min_count=2) == ["rice", *sorted(foods)]
+
+
 def test_vocabulary_counts_training_recipes_and_labels_are_multi_hot():
     recipes = [
         recipe(0, ["1 cup rice", "salt"]),

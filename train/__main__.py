@@ -3,6 +3,10 @@
 With only --data and --out it trains the recommended default (the one `make demo` uses):
 EfficientNet-Lite0 + all-MiniLM-L6-v2 from their pip packages, frozen, features cached
 once, heads trained contrastively on the six modality pairs, best epoch chosen on val.
+
+`torchrun --nproc-per-node N -m train ...` trains the same on N processes (one per GPU
+with nccl, or CPU processes with gloo): each step's global batch is N × --batch-size rows
+whose embeddings every rank sees (train/distributed.py); rank 0 alone evaluates and writes.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pipeline.read import load_recipes
 from pipeline.sources import cached_sources, live_sources
 from pipeline.splits import split_rows
 
+from .distributed import World, join, leave, main_first
 from .expansion import describe, fit_query_expansion, score_test
 from .ingredients import build_vocabulary, label_matrix
 from .loop import TrainOptions, train_model, unfreeze_top
@@ -58,7 +63,7 @@ def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_di
     return sources, trainable, seconds
 
 
-def fit_lexical(model: Retriever, train_recipes: list) -> None:
+def fit_lexical(model: Retriever, train_recipes: list, report: bool = True) -> None:
     """Fit the model's lexical features to the training rows (titles of all, recipe texts of
     those with a recipe): never to val or test. About 15 s for the sample's 7.5k rows."""
     if not model.config.lexical_dims:
@@ -69,6 +74,8 @@ def fit_lexical(model: Retriever, train_recipes: list) -> None:
         [recipe_text(r.ingredients, r.instructions) for r in train_recipes if r.has_recipe],
     )
     sizes = model.fitted.lexical_vocabulary
+    if not report:
+        return
     print(
         f"lexical features fitted on {len(train_recipes)} training rows: {sizes['title']} title terms, "
         f"{sizes['recipe']} recipe terms ({time.time() - started:.0f} s)",
@@ -125,7 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
         "rows) beside MiniLM's; 0: none (preset default: 256)",
     )
     p.add_argument("--epochs", type=int, default=d.epochs, help="planned epochs (the LR schedule spans them)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="pairs per step (in-batch negatives)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        help="pairs per step and process (in-batch negatives); under torchrun the global batch is N processes × this",
+    )
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate of the heads")
     p.add_argument("--backbone-lr", type=float, default=d.backbone_lr, help="learning rate of unfrozen backbone blocks")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay")
@@ -185,10 +197,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Under torchrun each process is one rank of a world; a plain run is a world of one.
+    world, device = join(pick_device(args.device))
+    try:
+        return train(args, world, device)
+    finally:
+        leave(world)
+
+
+def train(args: argparse.Namespace, world: World, device: torch.device) -> int:
     d = TrainOptions()
     started = time.time()
-    progress = not args.quiet
-    device = pick_device(args.device)
+    progress = not args.quiet and world.is_main
     options = TrainOptions(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -213,10 +233,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"the {name} split of {args.data} has {len(rows)} rows "
                 f"({sum(r.has_recipe for r in rows)} full recipes): too few to train and choose on val"
             )
-    print(
-        " / ".join(f"{n}: {len(rows)} rows, {sum(r.has_recipe for r in rows)} full" for n, rows in splits.items()),
-        file=sys.stderr,
-    )
+    if world.is_main:
+        # Said even with --quiet: which world the run trains in decides its batches.
+        print(f"world size {world.size}, global batch {options.batch_size * world.size}", file=sys.stderr)
+        print(
+            " / ".join(f"{n}: {len(rows)} rows, {sum(r.has_recipe for r in rows)} full" for n, rows in splits.items()),
+            file=sys.stderr,
+        )
 
     torch.manual_seed(args.seed)  # head initialisation
     overrides = {"embed_dim": args.embed_dim} if args.embed_dim else {}
@@ -239,11 +262,12 @@ def main(argv: list[str] | None = None) -> int:
         # The default fine-tunes the photo tail on cached activations; towers with no
         # trunk/tail split (CLIP's ViT) train heads only unless asked for --live.
         options = dataclasses.replace(options, finetune_top=0)
-    fit_lexical(model, splits["train"])
-    sources, trainable, feature_seconds = make_sources(
-        model, splits, options, None if args.no_cache else args.cache_dir, progress
-    )
-    if trainable:
+    fit_lexical(model, splits["train"], report=world.is_main)
+    with main_first(world):  # rank 0 fills the feature cache, the others read it
+        sources, trainable, feature_seconds = make_sources(
+            model, splits, options, None if args.no_cache else args.cache_dir, progress
+        )
+    if trainable and world.is_main:
         print(f"fine-tuning {len(trainable)} backbone tensors on {device}", file=sys.stderr)
     extracted = time.time()
 
@@ -259,7 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         stop_after=args.stop_after,
         progress=progress,
         labels=labels,
+        world=world,
     )
+    if not world.is_main:
+        return 0  # rank 0 alone evaluates and writes the model folder
     if args.stop_after is not None and result["history"][-1]["epoch"] < options.epochs:
         print(f"stopped after epoch {args.stop_after}; continue with --resume", file=sys.stderr)
         return 0

@@ -56,7 +56,11 @@ def ingredient_words(lines: list[str]) -> set[str]:
 def build_vocabulary(recipes: list[Recipe], size: int = 300, min_count: int = 2) -> list[str]:
     """The `size` most frequent ingredient words over the recipes given (the training rows)."""
     counts = Counter(w for r in recipes if r.has_recipe for w in ingredient_words(r.ingredients))
-    return [w for w, c in counts.most_common(size) if c >= min_count]
+    # Ties go by the word, not by first appearance: words come out of sets, whose order
+    # follows Python's per-process string hash, so every process (every torchrun rank, and
+    # a rerun) would otherwise order tied words, and so the label columns, its own way.
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [w for w, c in ranked[:size] if c >= min_count]
 
 
 def label_matrix(recipes: list[Recipe], vocabulary: list[str]) -> torch.Tensor:

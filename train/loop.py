@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from model import Retriever, multi_pair_loss
 from model.atomic import atomic_write_bytes
 from pipeline.embed import embed_source
 
+from .distributed import World, broadcast, wrap
 from .metrics import evaluate_embeddings
+from .step import EmbedRows, global_loss
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -61,25 +62,14 @@ def batch_loss(
     labels: torch.Tensor | None = None,
     ingredient_weight: float = 0.0,
 ):
-    """Six-pair InfoNCE over the batch (+ the ingredient-word loss): (loss, {term: value})."""
+    """Six-pair InfoNCE over one process's batch of features (+ the ingredient-word loss):
+    (loss, {term: value})."""
     embeds = {
         "image": model.embed_image_features(features["image"]),
         "title": model.embed_title_features(features["title"]),
         "recipe": model.embed_recipe_features(features["recipe"]),
     }
-    ones = torch.ones_like(has_recipe)
-    present = {"image": ones, "title": ones, "recipe": has_recipe}
-    loss, terms = multi_pair_loss(embeds, present, model.clamped_logit_scale())
-    if ingredient_weight and labels is not None and bool(has_recipe.any()):
-        # Both the photo and the recipe embedding should tell which ingredients the dish has.
-        head, target = model.ingredient_head, labels[has_recipe]
-        ingredients = (
-            sum(F.binary_cross_entropy_with_logits(head(embeds[m][has_recipe]), target) for m in ("image", "recipe"))
-            / 2
-        )
-        terms["ingredients"] = float(ingredients.detach())
-        loss = loss + ingredient_weight * ingredients
-    return loss, terms
+    return global_loss(model, embeds, has_recipe, World(), labels, ingredient_weight)
 
 
 def make_optimizer(model: Retriever, options: TrainOptions) -> torch.optim.Optimizer:
@@ -117,58 +107,65 @@ def train_model(
     stop_after: int | None = None,
     progress: bool = True,
     labels: torch.Tensor | None = None,
+    world: World = World(),
 ) -> dict:
     """Trains in place; returns {"history", "best_epoch", "best_score"} and leaves the best
-    epoch's weights loaded in `model`. `labels`: (len(train_source), K) ingredient labels
-    for the auxiliary loss, when options.ingredient_weight > 0."""
+    epoch's weights loaded in `model` (on rank 0; the other ranks keep the last epoch's).
+    `labels`: (len(train_source), K) ingredient labels for the auxiliary loss, when
+    options.ingredient_weight > 0. In a world of N ranks, each step's global batch is
+    N × options.batch_size rows, each rank embedding its share (train/distributed.py)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model.to(device)
+    step = wrap(EmbedRows(model), world, device)
     optimizer = make_optimizer(model, options)
-    steps_per_epoch = max(1, math.ceil(len(train_source) / options.batch_size))
+    global_batch = options.batch_size * world.size
+    steps_per_epoch = max(1, math.ceil(len(train_source) / global_batch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, options))
     state = {"history": [], "best_epoch": 0, "best_score": -1.0, "best_state": trainable_state(model)}
     first_epoch = 1
     checkpoint_path = out_dir / CHECKPOINT
-    if resume and checkpoint_path.is_file():
-        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        if saved["options"] != dataclasses.asdict(options):
-            raise ValueError(
-                f"{checkpoint_path} was made with other options {saved['options']}; "
-                "resume with the same flags, or start afresh without --resume"
-            )
+    saved = broadcast(read_checkpoint(checkpoint_path, options, global_batch) if resume else None, world)
+    if saved is not None:
         model.load_state_dict(saved["trainable"], strict=False)
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         state = {k: saved[k] for k in ("history", "best_epoch", "best_score", "best_state")}
         first_epoch = saved["epoch"] + 1
-        print(f"resuming from {checkpoint_path} after epoch {saved['epoch']}", file=sys.stderr)
+        if world.is_main:
+            print(f"resuming from {checkpoint_path} after epoch {saved['epoch']}", file=sys.stderr)
 
     epochs = tqdm(
         range(first_epoch, options.epochs + 1),
         desc="epochs",
-        disable=not progress,
+        disable=not progress or not world.is_main,
         initial=first_epoch - 1,
         total=options.epochs,
     )
     for epoch in epochs:
         if epoch - state["best_epoch"] > options.patience and state["best_epoch"] > 0:
-            print(f"early stop: val score has not improved since epoch {state['best_epoch']}", file=sys.stderr)
+            if world.is_main:
+                print(f"early stop: val score has not improved since epoch {state['best_epoch']}", file=sys.stderr)
             break
-        # Seeds derived from the epoch, not carried along: a resumed run draws exactly the
-        # batches and dropout masks the uninterrupted run would have drawn.
-        torch.manual_seed(options.seed * 100_003 + epoch)
-        order = torch.randperm(len(train_source), generator=torch.Generator().manual_seed(options.seed * 7919 + epoch))
-        model.train()
+        # Seeds derived from the epoch (and the rank, for dropout), not carried along: a
+        # resumed run draws exactly the batches, views and dropout masks the uninterrupted
+        # run would have drawn. Rows and views come from one generator every rank seeds
+        # alike, so the ranks agree on the global batches whatever their number.
+        torch.manual_seed(options.seed * 100_003 + epoch + 1_000_003 * world.rank)
+        draw = torch.Generator().manual_seed(options.seed * 7919 + epoch)
+        order = torch.randperm(len(train_source), generator=draw)
+        views = epoch_views(train_source, len(order), draw)
+        step.train()
         total, batches = 0.0, 0
-        for start in range(0, len(order), options.batch_size):
-            rows = order[start : start + options.batch_size]
-            if len(rows) < 2:
+        for start in range(0, len(order), global_batch):
+            rows = order[start : start + global_batch]
+            if len(rows) < max(2, world.size):  # no negatives, or a rank with no row
                 continue
-            features = train_source.batch(rows, device, training=True)
-            loss, _ = batch_loss(
+            local = step(train_source, world.share(rows), device, None if views is None else world.share(views[rows]))
+            loss, _ = global_loss(
                 model,
-                features,
+                local,
                 train_source.has_recipe[rows].to(device),
+                world,
                 None if labels is None else labels[rows].to(device),
                 options.ingredient_weight,
             )
@@ -177,38 +174,70 @@ def train_model(
             optimizer.step()
             scheduler.step()
             total, batches = total + float(loss.detach()), batches + 1
-        model.eval()
-        val_embeds = embed_source(model, val_source, device)
-        val = evaluate_embeddings(val_embeds, val_source.has_recipe)
-        with torch.no_grad():
-            ones = torch.ones_like(val_source.has_recipe)
-            val_loss, _ = multi_pair_loss(
-                {k: val_embeds[k] for k in ("image", "title", "recipe")},
-                {"image": ones, "title": ones, "recipe": val_source.has_recipe},
-                model.clamped_logit_scale().cpu(),
-            )
-        score = val_score(val)
-        state["history"].append(
-            {
-                "epoch": epoch,
-                "train_loss": total / max(1, batches),
-                "val_loss": float(val_loss),
-                "val_score": score,
-                "val": val,
-                "temperature": float(1 / model.logit_scale.detach().exp()),
-            }
+        evaluated = broadcast(evaluate_epoch(model, val_source, device) if world.is_main else None, world)
+        entry = {"epoch": epoch, "train_loss": total / max(1, batches), **evaluated}
+        state["history"].append(entry)
+        if entry["val_score"] > state["best_score"]:
+            state.update(best_epoch=epoch, best_score=entry["val_score"], best_state=trainable_state(model))
+        epochs.set_postfix(
+            loss=f"{entry['train_loss']:.3f}", val_r1=f"{entry['val_score']:.3f}", best=state["best_epoch"]
         )
-        if score > state["best_score"]:
-            state.update(best_epoch=epoch, best_score=score, best_state=trainable_state(model))
-        epochs.set_postfix(loss=f"{total / max(1, batches):.3f}", val_r1=f"{score:.3f}", best=state["best_epoch"])
-        save_checkpoint(checkpoint_path, epoch, model, optimizer, scheduler, options, state)
+        if world.is_main:
+            save_checkpoint(checkpoint_path, epoch, model, optimizer, scheduler, options, state, global_batch)
         if stop_after is not None and epoch >= stop_after:
             break
     model.load_state_dict(state["best_state"], strict=False)
     return {k: state[k] for k in ("history", "best_epoch", "best_score")}
 
 
-def save_checkpoint(path: Path, epoch, model, optimizer, scheduler, options, state) -> None:
+def epoch_views(source, rows: int, draw: torch.Generator) -> torch.Tensor | None:
+    """Which cached view each row shows this epoch (indexed by row), or None for a
+    source with one view or none (live sources augment as they read)."""
+    count = getattr(source, "view_count", 1)
+    return torch.randint(count, (rows,), generator=draw) if count > 1 else None
+
+
+def evaluate_epoch(model: Retriever, val_source, device: torch.device) -> dict:
+    """The val metrics, loss and score of the epoch's weights (rank 0 only: once)."""
+    model.eval()
+    val_embeds = embed_source(model, val_source, device)
+    val = evaluate_embeddings(val_embeds, val_source.has_recipe)
+    with torch.no_grad():
+        ones = torch.ones_like(val_source.has_recipe)
+        val_loss, _ = multi_pair_loss(
+            {k: val_embeds[k] for k in ("image", "title", "recipe")},
+            {"image": ones, "title": ones, "recipe": val_source.has_recipe},
+            model.clamped_logit_scale().cpu(),
+        )
+    return {
+        "val_loss": float(val_loss),
+        "val_score": val_score(val),
+        "val": val,
+        "temperature": float(1 / model.logit_scale.detach().exp()),
+    }
+
+
+def read_checkpoint(path: Path, options: TrainOptions, global_batch: int) -> dict | None:
+    """The checkpoint to resume from (None when there is none), refused when it was made
+    with other options or another global batch (the schedule and the negatives differ)."""
+    if not path.is_file():
+        return None
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if saved["options"] != dataclasses.asdict(options):
+        raise ValueError(
+            f"{path} was made with other options {saved['options']}; "
+            "resume with the same flags, or start afresh without --resume"
+        )
+    made_with = saved.get("global_batch", options.batch_size)  # older checkpoints: one process
+    if made_with != global_batch:
+        raise ValueError(
+            f"{path} was made with a global batch of {made_with}, this run's is {global_batch}; "
+            "resume with as many processes as it had, or start afresh without --resume"
+        )
+    return saved
+
+
+def save_checkpoint(path: Path, epoch, model, optimizer, scheduler, options, state, global_batch: int) -> None:
     buffer = io.BytesIO()
     torch.save(
         {
@@ -217,6 +246,7 @@ def save_checkpoint(path: Path, epoch, model, optimizer, scheduler, options, sta
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "options": dataclasses.asdict(options),
+            "global_batch": global_batch,
             **state,
         },
         buffer,
