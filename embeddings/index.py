@@ -62,6 +62,10 @@ class RecipeIndex:
         self._backend = backend
         self._searchers: dict[str, object] = {}  # field -> searcher over every row
 
+    def column(self, name: str) -> list:
+        """Every row's value of a recipe column ("ingredients", "instructions", "title", ...)."""
+        return self.recipes[name].tolist()
+
     @property
     def has_recipe(self) -> np.ndarray:
         """(count,) bool: rows with ingredients or instructions (the others are title-only)."""

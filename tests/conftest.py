@@ -41,3 +41,21 @@ def sample_dir():
     if not (SAMPLE / "Food Images").is_dir():
         pytest.fail(f"the Epicurious sample is expected at {SAMPLE} (see README)")
     return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def loaded(tiny_model_dir, tmp_path_factory):
+    """(index, model): a real index of a generated collection (tests/app_support.py)."""
+    import app_support
+
+    return app_support.make_index(tiny_model_dir, tmp_path_factory.mktemp("app_index"))
+
+
+@pytest.fixture(scope="session")
+def search(loaded, tmp_path_factory):
+    """Photos given as paths are read from the tests' own temporary folders (in the app,
+    only from Gradio's: tested in test_app_api.py)."""
+    from ui.search import RecipeSearch
+
+    index, model = loaded
+    return RecipeSearch(index, model, tmp_path_factory.mktemp("thumbs"), [tmp_path_factory.getbasetemp()])

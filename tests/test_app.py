@@ -17,23 +17,9 @@ from PIL import Image
 import app_support as support
 from embeddings.index import Hit
 from ui import inputs
-from ui.search import RecipeSearch
 from ui.startup import NO_INDEX_MESSAGE, index_source, parse_source
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def loaded(tiny_model_dir, tmp_path_factory):
-    return support.make_index(tiny_model_dir, tmp_path_factory.mktemp("app_index"))
-
-
-@pytest.fixture(scope="session")
-def search(loaded, tmp_path_factory):
-    """Photos given as paths are read from the tests' own temporary folders (in the app,
-    only from Gradio's: tested in test_app_api.py)."""
-    index, model = loaded
-    return RecipeSearch(index, model, tmp_path_factory.mktemp("thumbs"), [tmp_path_factory.getbasetemp()])
 
 
 def check_answer(answer, k):
@@ -133,7 +119,8 @@ def test_status_line_counts_in_english(search, tmp_path):
 def test_choosing_a_result_shows_its_card(search):
     _, results, *_ = search.title_to_recipe("pepper beans", 3)
     photo, card = search.show_result(results, 2)
-    assert f"<h2>{html.escape(results[2]['title'])}</h2>" in card and photo.endswith(f"{results[2]['row']}.jpg")
+    shown = card.replace("<mark>", "").replace("</mark>", "")  # the query's words are marked
+    assert f"<h2>{html.escape(results[2]['title'])}</h2>" in shown and photo.endswith(f"{results[2]['row']}.jpg")
     assert search.show_result([], 0)[1] == search.show_result(results, 99)[1]  # placeholder
 
 
@@ -327,13 +314,13 @@ def test_app_without_an_index_prints_one_message_and_exits(tmp_path):
     assert done.returncode == 1 and "make demo" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_build_demo_names_the_four_endpoints(loaded, tmp_path):
+def test_build_demo_names_the_five_endpoints(loaded, tmp_path):
     import app
 
     demo = app.build_demo(*loaded, cache_root=tmp_path)
     assert isinstance(demo, gr.Blocks)
     named = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
-    assert {"photo_to_recipe", "title_to_recipe", "recipe_to_photo", "similar_photos"} <= named
+    assert {"photo_to_recipe", "title_to_recipe", "recipe_to_photo", "similar_photos", "cook_from_what_i_have"} <= named
     page = " ".join(str(c.get("props", {}).get("value", "")) for c in demo.config["components"])
     assert "Recipe Finder" in page and loaded[0].manifest["model"]["source"] not in page  # no server paths
 

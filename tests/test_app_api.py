@@ -15,8 +15,9 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 import app_support as support
+from embeddings.refine import BUT_WEIGHT
 
-ENDPOINTS = ("/photo_to_recipe", "/title_to_recipe", "/recipe_to_photo", "/similar_photos")
+ENDPOINTS = ("/photo_to_recipe", "/title_to_recipe", "/recipe_to_photo", "/similar_photos", "/cook_from_what_i_have")
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +34,20 @@ def client(served, tmp_path_factory):
     return Client(served[1], verbose=False, analytics_enabled=False, download_files=str(tmp_path_factory.mktemp("dl")))
 
 
+# What a raw HTTP caller sends after the query and top_k: the refinement and filter inputs
+# (a raw call, unlike gradio_client, must send every input).
+REST = {
+    "photo_to_recipe": ["", BUT_WEIGHT, "", "", []],
+    "title_to_recipe": ["", "", []],
+    "cook_from_what_i_have": ["", []],
+}
+
+
 def raw_call(url: str, api: str, data: list) -> str:
     """The two requests of Gradio's HTTP API, as any HTTP client (not gradio_client) sends
     them: POST the inputs, then GET the event's stream. Returns the stream's text.
     json.dumps escapes a lone surrogate as \\ud800, as a hostile client would send it."""
-    body = json.dumps({"data": data})
+    body = json.dumps({"data": data + REST.get(api, [])})
     posted = httpx.post(f"{url}gradio_api/call/{api}", content=body, headers={"content-type": "application/json"})
     posted.raise_for_status()
     return httpx.get(f"{url}gradio_api/call/{api}/{posted.json()['event_id']}", timeout=60).text

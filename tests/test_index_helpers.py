@@ -47,6 +47,13 @@ def write_synthetic_index(
     recipes = synthetic_recipes(n, title_only)
     vectors = {field: unit_rows(n, dim, seed + k) for k, field in enumerate(("image", "title", "recipe"))}
     vectors["recipe"][:title_only] = 0.0
+    write_index(directory, recipes, vectors, dtype)
+    return vectors
+
+
+def write_index(directory: Path, recipes: list[Recipe], vectors: dict[str, np.ndarray], dtype: str = "float32") -> None:
+    """An index folder holding exactly these rows and vectors ("image", "title", "recipe": (n, D) unit rows)."""
+    dim = vectors["image"].shape[1]
     model = {"source": "synthetic", "revision": None, "fingerprint": "0" * 64, "preset": "none"}
     thumbnail = {"max_side": 192, "quality": 70, "format": "JPEG"}
     Path(directory).mkdir(parents=True, exist_ok=True)
@@ -58,4 +65,3 @@ def write_synthetic_index(
         [r.image_bytes for r in recipes],
         index_manifest(model, dim, dtype, recipes, thumbnail, "synthetic"),
     )
-    return vectors

@@ -13,6 +13,7 @@ from collections import Counter
 
 import torch
 
+from model.words import singular
 from pipeline.records import Recipe
 
 # Quantities, units, preparations and filler: words that name no food.
@@ -29,17 +30,6 @@ removed crosswise melted frozen wedge wedges sprig sprigs stem stems flake flake
 total sea heavy dry black white red green ripe raw store-bought homemade low-sodium reduced-sodium
 """.split()
 )
-
-
-def singular(word: str) -> str:
-    """tomatoes -> tomato, onions -> onion, glass stays: one label per food, crudely."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith("oes"):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
 
 
 WORD = re.compile(r"[a-z][a-z-]+")

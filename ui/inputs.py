@@ -193,3 +193,19 @@ def clamp_top_k(top_k) -> tuple[int, list[str]]:
     if clamped != value:
         return clamped, [f"The number of results must be between {TOP_K_MIN} and {TOP_K_MAX}; showing {clamped}."]
     return clamped, []
+
+
+def clamp_weight(weight, default: float) -> tuple[float, list[str]]:
+    """The "but" slider's weight (or None, or a string from an API call) -> a float in [0, 1], plus a note."""
+    if weight is None or weight == "":
+        return default, []
+    try:
+        value = float(weight)
+    except (TypeError, ValueError, OverflowError):
+        return default, [f"The weight of the \u201cbut\u201d words was not a number; used {default}."]
+    if value != value:  # NaN
+        return default, [f"The weight of the \u201cbut\u201d words was not a number; used {default}."]
+    clamped = min(max(value, 0.0), 1.0)
+    if clamped != value:
+        return clamped, [f"The weight of the \u201cbut\u201d words must be between 0 and 1; used {clamped:g}."]
+    return clamped, []

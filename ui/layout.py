@@ -1,4 +1,4 @@
-"""The Blocks layout: four tabs over one RecipeSearch, each with the same result panel."""
+"""The Blocks layout: five tabs over one RecipeSearch, each with the same result panel."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from embeddings.refine import BUT_WEIGHT, BUT_WEIGHT_MAX, BUT_WEIGHT_MIN
+
 from . import inputs, render
+from .filters import DIET_CHOICES, DISCLAIMER
 from .guard import guarded
 from .search import RecipeSearch
 
@@ -21,6 +24,16 @@ MODEL_CONCURRENCY = 2
 # a visitor is told at once that the app is busy rather than left waiting for a timeout.
 QUEUE_MAX_SIZE = 64
 EXAMPLES_PER_TAB = 6
+# Fridge lists for the "Cook from what I have" examples: common enough that any recipe
+# collection holds dishes using them.
+PANTRY_EXAMPLES = [
+    "eggs, spinach, feta",
+    "chicken, lemon, garlic",
+    "chocolate, butter, eggs, sugar",
+    "tomatoes, basil, mozzarella",
+    "rice, black beans, onion",
+    "salmon, dill, potatoes",
+]
 # Uploads (and Gradio's copies of the files it served) are deleted once this old, checked
 # this often: long enough to search the same photo again in another tab, short enough that
 # a busy day's uploads never fill the disk (25 MB at most each). Gradio also deletes them
@@ -70,7 +83,10 @@ def build_layout(
             )
         with gr.Tabs():
             with gr.Tab("Photo \u2192 Recipe", id="photo"):
-                _hint("Upload, paste or take a photo of a dish to find the recipes that match it.")
+                _hint(
+                    "Upload, paste or take a photo of a dish to find the recipes that match it. Add a few words "
+                    "(\u201cwith chicken\u201d, \u201cas a soup\u201d) to find dishes like it, but different."
+                )
                 _search_tab(
                     search.photo_to_recipe,
                     "photo_to_recipe",
@@ -79,6 +95,7 @@ def build_layout(
                     lambda: _photo_input("photo_to_recipe_input"),
                     search,
                     picks.photos(0),
+                    extras=lambda: _but_inputs("photo_to_recipe") + _filter_inputs("photo_to_recipe"),
                 )
             with gr.Tab("Title \u2192 Recipe", id="title"):
                 _hint("Type the name of a dish; press Enter or the button to see matching recipes.")
@@ -90,6 +107,22 @@ def build_layout(
                     _title_input,
                     search,
                     picks.titles(),
+                    extras=lambda: _filter_inputs("title_to_recipe"),
+                )
+            with gr.Tab("Cook from what I have", id="pantry"):
+                _hint(
+                    "List what is in your fridge: the recipes that use the most of it and need the fewest other "
+                    "things come first (salt, pepper, water and oil count as staples you have)."
+                )
+                _search_tab(
+                    search.cook_from_what_i_have,
+                    "cook_from_what_i_have",
+                    "Find recipes",
+                    top_k,
+                    _pantry_input,
+                    search,
+                    [[example] for example in PANTRY_EXAMPLES],
+                    extras=lambda: _filter_inputs("cook_from_what_i_have", must_have=False, open=True),
                 )
             with gr.Tab("Recipe \u2192 Photo", id="recipe"):
                 _hint("Paste the ingredients, the instructions or both, to see what such a dish looks like.")
@@ -138,6 +171,50 @@ def _title_input():
         label="Dish name", placeholder="e.g. lemon chicken with olives", max_lines=1, elem_id="title_to_recipe_input"
     )
     return [title], [title.submit]
+
+
+def _pantry_input():
+    have = gr.Textbox(
+        label="Ingredients you have, one per line or separated by commas",
+        lines=4,
+        placeholder="eggs\nspinach\nfeta",
+        elem_id="cook_from_what_i_have_input",
+    )
+    return [have], []
+
+
+def _optional_line(label: str, placeholder: str, elem_id: str, scale: int | None = None) -> gr.Textbox:
+    # value="" (and [] for the diet chips): API clients may leave these inputs out.
+    return gr.Textbox(value="", label=label, placeholder=placeholder, max_lines=1, scale=scale, elem_id=elem_id)
+
+
+def _but_inputs(api_name: str) -> list:
+    """ "Like this, but …": words that move a photo search, and how far."""
+    with gr.Row():
+        but = _optional_line("\u2026 but (optional)", "e.g. with chicken, vegetarian, as a soup", f"{api_name}_but", 3)
+        weight = gr.Slider(
+            BUT_WEIGHT_MIN,
+            BUT_WEIGHT_MAX,
+            value=BUT_WEIGHT,
+            step=0.05,
+            label="How far the words move it",
+            info="0: the photo alone; 1: the words alone",
+            scale=2,
+            elem_id=f"{api_name}_but_weight",
+        )
+    return [but, weight]
+
+
+def _filter_inputs(api_name: str, must_have: bool = True, open: bool = False) -> list:
+    """ "Without", "with" and diet chips: ingredient filters applied inside the search."""
+    with gr.Accordion("Ingredient filters", open=open, elem_id=f"{api_name}_filters"):
+        with gr.Row():
+            fields = [_optional_line("Without", "e.g. nuts, pork, shellfish", f"{api_name}_without")]
+            if must_have:
+                fields.append(_optional_line("With (must contain)", "e.g. lemon, garlic", f"{api_name}_with"))
+        diets = gr.CheckboxGroup(DIET_CHOICES, value=[], label="Diet", elem_id=f"{api_name}_diets")
+        gr.HTML(f'<p class="filter-note">{escape(DISCLAIMER)}</p>')
+    return [*fields, diets]
 
 
 def _recipe_inputs():
@@ -189,13 +266,20 @@ class ResultPanel:
         self.results.render()
 
 
-def _search_tab(handler, api_name, button_text, top_k, make_inputs, search, examples, labels=None):
-    """Query inputs + button beside the examples, the result panel below, all wired."""
+def _search_tab(handler, api_name, button_text, top_k, make_inputs, search, examples, labels=None, extras=None):
+    """Query inputs + button beside the examples, the result panel below, all wired.
+    `extras`: builds the inputs the handler takes after top_k (refinement, filters), in
+    its parameter order; examples leave them at their defaults."""
     handler = guarded(handler, api_name)
     panel = ResultPanel(api_name)
     with gr.Row():
         with gr.Column(scale=3):
             query_inputs, triggers = make_inputs()
+            extra_inputs = extras() if extras else []
+            # Enter in a one-line extra field ("but", "without", "with") searches, as in the title.
+            triggers += [
+                field.submit for field in extra_inputs if isinstance(field, gr.Textbox) and field.max_lines == 1
+            ]
             button = gr.Button(button_text, variant="primary", elem_id=f"{api_name}_button")
         with gr.Column(scale=2):
             if examples:
@@ -218,7 +302,7 @@ def _search_tab(handler, api_name, button_text, top_k, make_inputs, search, exam
     gr.on(
         [button.click, *triggers],
         handler,
-        inputs=[*query_inputs, top_k],
+        inputs=[*query_inputs, top_k, *extra_inputs],
         outputs=panel.outputs,
         api_name=api_name,
         preprocess=False,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from html import escape
 
+from .explain import mark
+
 CSS = """
 .recipe-card { padding: 0.25rem 0.5rem; line-height: 1.55; }
 .recipe-card h2 { margin: 0 0 0.35rem 0; font-size: 1.45rem; }
@@ -26,6 +28,13 @@ CSS = """
   .result-gallery .grid-container { --grid-cols: 2 !important; }
   #header-row { flex-direction: column; }
 }
+.recipe-card mark { background: #ffe8a3; color: inherit; padding: 0 0.1em; border-radius: 0.2em; }
+.recipe-card .why { margin: 0.2rem 0; font-size: 0.92rem; }
+.filter-note { font-size: 0.85rem; color: var(--body-text-color-subdued); }
+/* Gallery captions: the dish's whole title, on up to three lines, not cut after a dozen letters. */
+.result-gallery .caption-label, .result-gallery figcaption {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  max-width: 100% !important; line-height: 1.25; }
 .credits { text-align: center; font-size: 0.85rem; color: var(--body-text-color-subdued); margin-top: 1rem; }
 """
 
@@ -38,24 +47,31 @@ def caption(title: str, score: float) -> str:
     return f"{title} \u00b7 {score:.2f}"
 
 
-def recipe_card(title: str, ingredients: list[str], instructions: list[str], score: float | None = None) -> str:
-    """Title, ingredients as a list, numbered instructions; all escaped."""
-    parts = ['<article class="recipe-card">', f"<h2>{escape(title or 'Untitled dish')}</h2>"]
+def recipe_card(
+    title: str, ingredients: list[str], instructions: list[str], score: float | None = None, why: dict | None = None
+) -> str:
+    """Title, ingredients as a list, numbered instructions; all escaped. `why` (ui/explain.py):
+    {"reasons": [sentences], "marked": [normalised words]}: the reasons are shown above the
+    ingredients and the marked words highlighted in the title and the ingredient lines."""
+    marked = set((why or {}).get("marked", ()))
+    parts = ['<article class="recipe-card">', f"<h2>{mark(title or 'Untitled dish', marked)}</h2>"]
     if score is not None:
         parts.append(f'<div class="match">match score {score:.2f} (cosine similarity)</div>')
+    for reason in (why or {}).get("reasons", ()):
+        parts.append(f'<p class="why">{escape(reason)}</p>')
     parts.append("<h3>Ingredients</h3>")
-    parts.append(_list("ul", ingredients, "No ingredient list for this dish in the collection."))
+    parts.append(_list("ul", ingredients, "No ingredient list for this dish in the collection.", marked))
     parts.append("<h3>Instructions</h3>")
     parts.append(_list("ol", instructions, "No instructions for this dish in the collection."))
     parts.append("</article>")
     return "\n".join(parts)
 
 
-def _list(tag: str, items: list[str], when_empty: str) -> str:
+def _list(tag: str, items: list[str], when_empty: str, marked: set[str] = frozenset()) -> str:
     items = [item for item in items if item and item.strip()]
     if not items:
         return f'<p class="missing">{escape(when_empty)}</p>'
-    rows = "".join(f"<li>{escape(item)}</li>" for item in items)
+    rows = "".join(f"<li>{mark(item, marked)}</li>" for item in items)
     return f"<{tag}>{rows}</{tag}>"
 
 

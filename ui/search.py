@@ -1,4 +1,4 @@
-"""The four searches as plain functions over a loaded index and model.
+"""The five searches as plain functions over a loaded index and model.
 
 Each handler returns the same five values, one per component of a tab's result panel:
     gallery  list[(image path, caption)]   best match first
@@ -18,9 +18,12 @@ import gradio as gr
 import numpy as np
 import torch
 
+from embeddings.ingredients import IngredientWords, term_text
+from embeddings.pantry import pantry_matches
+from embeddings.refine import BUT_WEIGHT, blend
 from model.atomic import atomic_write_bytes
 
-from . import inputs, render
+from . import explain, filters, inputs, render
 from .duplicates import RowHashes
 
 # Which stored vectors each query is compared with (fields of embeddings' index). A photo
@@ -29,6 +32,9 @@ from .duplicates import RowHashes
 # normalize(title + recipe) of each row: a typed name matches a dish by its name and by
 # what is in it ("lemon chicken" finds a recipe titled "Poulet au citron" with lemons).
 TITLE_TO_RECIPE_FIELD = "fused"
+# Your ingredient list is read as a recipe's ingredient lines and compared with recipe texts
+# alone: the title says nothing about what a dish needs.
+PANTRY_FIELD = "recipe"
 RECIPE_TO_PHOTO_FIELD = "image"
 SIMILAR_PHOTO_FIELD = "image"
 # "Similar dishes" searches this many rows beyond k, so that leaving out copies of the
@@ -84,29 +90,98 @@ class RecipeSearch:
         self.thumbnails = ThumbnailFiles(index, thumbnail_folder)
         self.photo_folders = None if photo_folders is None else [Path(folder) for folder in photo_folders]
         self.row_hashes = RowHashes(index)
+        self.words = IngredientWords(index.column("ingredients"))
         probe = np.ones(index.dim, dtype=np.float32)
-        for field in {TITLE_TO_RECIPE_FIELD, self.photo_to_recipe_field, RECIPE_TO_PHOTO_FIELD}:
+        for field in {TITLE_TO_RECIPE_FIELD, self.photo_to_recipe_field, RECIPE_TO_PHOTO_FIELD, PANTRY_FIELD}:
             index.search(probe, field, 1)  # builds each field's searcher now, not on the first request
         self.title_limit = inputs.MAX_TITLE_CHARS
         self.recipe_limit = inputs.MAX_RECIPE_CHARS
 
     # --- the four endpoints ------------------------------------------------------------
-    def photo_to_recipe(self, photo, top_k=inputs.TOP_K_DEFAULT):
-        """A photo of a dish -> the recipes that best match it."""
+    def photo_to_recipe(
+        self,
+        photo,
+        top_k=inputs.TOP_K_DEFAULT,
+        but="",
+        but_weight=BUT_WEIGHT,
+        without="",
+        must_have="",
+        diets=None,
+    ):
+        """A photo of a dish -> the recipes that best match it. `but`: a few words that move
+        the search toward them ("with chicken", "as a soup"), by `but_weight` (0: the photo
+        alone, 1: the words alone). `without`, `must_have`, `diets`: ingredient filters."""
         k, notes = inputs.clamp_top_k(top_k)
-        query = self._expand("image_to_recipe", self._encode_photo(self._read_photo(photo)))
-        hits = self._search(query, self.photo_to_recipe_field, k, recipes_only=True)
-        return self._answer(hits, notes, ("recipe matches this photo", "recipes match this photo"))
+        chosen = self._filters(without, must_have, diets, notes)
+        but, more = inputs.clean_text(but, self.title_limit, "\u201cbut\u201d words")
+        weight, more_w = inputs.clamp_weight(but_weight, BUT_WEIGHT)
+        notes += more + more_w
+        image = self._encode_photo(self._read_photo(photo))
+        query = self._expand("image_to_recipe", image)
+        but_words = explain.query_words(but)
+        if but.strip() and but_words:
+            with torch.no_grad():
+                query = blend(query, self.model.encode_title([but])[0], weight)
+        elif but.strip():
+            notes.append("The \u201cbut\u201d words had no letters to read; the photo alone was searched.")
+        hits = self._search(query, self.photo_to_recipe_field, k, rows=chosen.mask(self.words, self.has_recipe))
+        likely = explain.photo_ingredients(self.model, image)
+        why = self._why(likely=likely, typed=but_words, chosen=chosen)
+        return self._answer(hits, notes, ("recipe matches this photo", "recipes match this photo"), why, k, chosen)
 
-    def title_to_recipe(self, title, top_k=inputs.TOP_K_DEFAULT):
-        """A dish title -> matching recipes, with photos and instructions."""
+    def title_to_recipe(self, title, top_k=inputs.TOP_K_DEFAULT, without="", must_have="", diets=None):
+        """A dish title -> matching recipes, with photos and instructions, ingredient filters applied."""
         k, notes = inputs.clamp_top_k(top_k)
+        chosen = self._filters(without, must_have, diets, notes)
         title, more = inputs.clean_text(title, self.title_limit, "title")
         inputs.require_text(title, "Type a dish name first, for example \u201cchocolate cake\u201d.")
         with torch.no_grad():
             query = self.model.encode_title([title])[0]
-        hits = self._search(query, TITLE_TO_RECIPE_FIELD, k, recipes_only=True)
-        return self._answer(hits, notes + more, ("recipe matches this title", "recipes match this title"))
+        hits = self._search(query, TITLE_TO_RECIPE_FIELD, k, rows=chosen.mask(self.words, self.has_recipe))
+        why = self._why(typed=explain.query_words(title), chosen=chosen)
+        return self._answer(
+            hits, notes + more, ("recipe matches this title", "recipes match this title"), why, k, chosen
+        )
+
+    def cook_from_what_i_have(self, have, top_k=inputs.TOP_K_DEFAULT, without="", diets=None):
+        """Ingredients you have (one per line or comma-separated) -> the recipes that use the
+        most of them and need the fewest others (ranking: embeddings/pantry.py)."""
+        k, notes = inputs.clamp_top_k(top_k)
+        chosen = self._filters(without, "", diets, notes)
+        yours = filters.read_terms(have, "ingredient list", notes)
+        if not yours:
+            unreadable = [note for note in notes if "no words to match" in note]
+            raise gr.Error(
+                unreadable[-1]
+                if unreadable
+                else "List the ingredients you have first, one per line or separated by commas, e.g. "
+                "\u201ceggs, spinach, feta\u201d."
+            )
+        with torch.no_grad():
+            query = self.model.encode_recipe([[term_text(term) for term in yours]], [[]])[0]
+        vector = self._vector(query)
+        allowed = chosen.mask(self.words, self.has_recipe)
+        matches, found = pantry_matches(self.index, self.words, vector, yours, allowed, filters.STAPLES, k)
+        marked = {word for term in yours for word in term}
+        results = []
+        for rank, match in enumerate(matches, start=1):
+            reasons = [f"Uses {len(match.uses)} of yours: {', '.join(match.uses)}."]
+            reasons.append(
+                f"Still needs {len(match.needs)}: {'; '.join(match.needs)}."
+                if match.needs
+                else "Needs nothing more than yours and staples (salt, pepper, water, oil)."
+            )
+            results.append(self._result(rank, match, {"reasons": reasons, "marked": sorted(marked)}))
+        if found == 0:
+            summary = (
+                "No recipe in the collection uses any of these ingredients"
+                + (" and passes the filters" if chosen.active else "")
+                + "; check the spelling or try fewer, more common ones."
+            )
+        else:
+            summary = f"{len(results)} {'recipe uses' if len(results) == 1 else 'recipes use'} what you have"
+            summary += f" (of {found:,} using at least one)."
+        return self._reply(results, notes, summary)
 
     def recipe_to_photo(self, ingredients, instructions, top_k=inputs.TOP_K_DEFAULT):
         """Ingredients and/or instructions (one per line) -> photos of dishes like it."""
@@ -116,7 +191,7 @@ class RecipeSearch:
         inputs.require_text(ingredients or instructions, "Paste some ingredients or instructions first.")
         with torch.no_grad():
             query = self.model.encode_recipe([inputs.split_lines(ingredients)], [inputs.split_lines(instructions)])[0]
-        hits = self._search(self._expand("recipe_to_image", query), RECIPE_TO_PHOTO_FIELD, k, recipes_only=False)
+        hits = self._search(self._expand("recipe_to_image", query), RECIPE_TO_PHOTO_FIELD, k)
         return self._answer(hits, notes + more_i + more_s, ("photo matches this recipe", "photos match this recipe"))
 
     def similar_photos(self, photo, top_k=inputs.TOP_K_DEFAULT):
@@ -124,7 +199,7 @@ class RecipeSearch:
         (the same picture re-saved, resized or slightly cropped) left out."""
         k, notes = inputs.clamp_top_k(top_k)
         image = self._read_photo(photo)
-        hits = self._search(self._encode_photo(image), SIMILAR_PHOTO_FIELD, k + SIMILAR_EXTRA, recipes_only=False)
+        hits = self._search(self._encode_photo(image), SIMILAR_PHOTO_FIELD, k + SIMILAR_EXTRA)
         copies = self.row_hashes.copies_of(image, [hit.row for hit in hits])
         hits = [hit for hit in hits if hit.row not in copies]
         return self._answer(hits[:k], notes, ("similar dish", "similar dishes"))
@@ -135,7 +210,9 @@ class RecipeSearch:
             return None, render.PLACEHOLDER_CARD
         chosen = results[int(position)]
         row = int(chosen["row"])
-        card = render.recipe_card(chosen["title"], chosen["ingredients"], chosen["instructions"], chosen["score"])
+        card = render.recipe_card(
+            chosen["title"], chosen["ingredients"], chosen["instructions"], chosen["score"], chosen.get("why")
+        )
         return self.thumbnails.path(row), card
 
     # --- shared steps ----------------------------------------------------------------------
@@ -157,30 +234,72 @@ class RecipeSearch:
             # A frame that decodes lazily (some GIF/TIFF variants) can still fail here.
             raise gr.Error(inputs.DAMAGED_PHOTO) from None
 
-    def _search(self, query: torch.Tensor, field: str, k: int, recipes_only: bool) -> list:
+    def _filters(self, without, must_have, diets, notes: list[str]) -> filters.Filters:
+        """The tab's ingredient filters; what was cut or unreadable in them goes to notes."""
+        chosen = filters.read_filters(without, must_have, diets)
+        notes.extend(chosen.notes)
+        return chosen
+
+    def _vector(self, query: torch.Tensor) -> np.ndarray:
         vector = query.detach().cpu().float().numpy().astype(np.float32)
         if not np.isfinite(vector).all() or not vector.any():
             # The index refuses such a vector; say so in the visitor's terms.
             raise gr.Error("This input could not be turned into a search; please try another photo or text.")
-        return self.index.search(vector, field, k, rows=self.has_recipe if recipes_only else None)
+        return vector
 
-    def _answer(self, hits: list, notes: list[str], what: tuple[str, str]):
+    def _search(self, query: torch.Tensor, field: str, k: int, rows: np.ndarray | None = None) -> list:
+        """Top-k rows; `rows`: a mask of the rows that may appear (filters), applied before ranking."""
+        return self.index.search(self._vector(query), field, k, rows=rows)
+
+    def _why(self, likely: dict[str, float] | None = None, typed: set[str] = frozenset(), chosen=None):
+        """The per-result explanation maker: (title, ingredients) -> {"reasons", "marked"}.
+        Marked: the words the photo most likely shows (the model's ingredient head), the
+        typed words, and the filter's "with" words, wherever the recipe holds them."""
+        likely = likely or {}
+        wanted = {word for term in (chosen.with_terms if chosen else []) for word in term}
+
+        def why(title: str, ingredients: list[str]) -> dict:
+            shown = explain.held_words(set(likely), title, ingredients)
+            words = explain.held_words(set(typed), title, ingredients)
+            reasons = []
+            if shown:
+                reasons.append("The photo most likely shows " + ", ".join(shown) + ": marked below.")
+            if words:
+                reasons.append("Your words in this recipe: " + ", ".join(words) + ".")
+            if chosen is not None and chosen.active:
+                reasons.append("Passes your filters: " + chosen.describe() + ".")
+            return {"reasons": reasons, "marked": sorted(set(shown) | set(words) | wanted)}
+
+        return why
+
+    def _answer(self, hits: list, notes: list[str], what: tuple[str, str], why=None, k=None, chosen=None):
         """`what`: the status line's words after the count, for one result and for more."""
+        results = []
+        for rank, hit in enumerate(hits, start=1):
+            result = self._result(rank, hit)
+            if why is not None:
+                result["why"] = why(result["title"], result["ingredients"])
+            results.append(result)
+        if results:
+            summary = f"{len(results)} {what[0] if len(results) == 1 else what[1]}."
+            if chosen is not None and chosen.active and k is not None and len(results) < k:
+                summary += f" Only {len(results)} of the collection's recipes pass your filters ({chosen.describe()})."
+        elif chosen is not None and chosen.active:
+            summary = f"No recipe in the collection passes your filters ({chosen.describe()}); loosen them."
+        else:
+            summary = "Nothing in the collection matches; try other words or another photo."
+        return self._reply(results, notes, summary)
+
+    def _reply(self, results: list[dict], notes: list[str], summary: str):
         for note in notes:
             gr.Warning(note)
-        results = [self._result(rank, hit) for rank, hit in enumerate(hits, start=1)]
         gallery = [(self.thumbnails.path(r["row"]), render.caption(r["title"], r["score"])) for r in results]
         photo, card = self.show_result(results, 0)
-        summary = (
-            f"{len(results)} {what[0] if len(results) == 1 else what[1]}."
-            if results
-            else "Nothing in the collection matches; try other words or another photo."
-        )
         return gallery, results, photo, card, render.status_line(summary, notes)
 
-    def _result(self, rank: int, hit) -> dict:
+    def _result(self, rank: int, hit, why: dict | None = None) -> dict:
         row = self.recipes.iloc[hit.row]
-        return {
+        result = {
             "rank": rank,
             "row": int(hit.row),
             "id": str(hit.id),
@@ -189,3 +308,6 @@ class RecipeSearch:
             "ingredients": [str(item) for item in row["ingredients"]],
             "instructions": [str(item) for item in row["instructions"]],
         }
+        if why is not None:
+            result["why"] = why
+        return result

@@ -1,0 +1,97 @@
+"""Ingredient filters a visitor sets: "without" words, "with" words and diet chips, turned
+into a row mask the index applies before ranking (embeddings/ingredients.py matches the
+words), with notes on whatever was cut or could not be read.
+
+The diet chips' word lists live in diets.toml, with what they can and cannot promise.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from embeddings.ingredients import IngredientWords, parse_terms, term_text
+
+from . import inputs
+
+MARKUP = re.compile(r"<[^<>]{0,200}>")  # an HTML tag: its name is no ingredient
+DIETS_FILE = Path(__file__).with_name("diets.toml")
+MAX_TERMS = 50  # per field: a filter of more words is a paste gone wrong, and each costs a pass over the postings
+MAX_FILTER_CHARS = 2_000
+DISCLAIMER = (
+    "Filters match whole words in the ingredient lines (\u201cnut\u201d matches \u201cpine nuts\u201d, not "
+    "\u201cwalnuts\u201d: the diet chips list those). A word list is not a dietary guarantee: check a recipe "
+    "yourself for an allergy or a diet."
+)
+
+
+def load_diets(path: Path = DIETS_FILE) -> tuple[dict[str, dict], list[tuple[str, ...]]]:
+    """({chip name: {"label", "without": [terms]}}, staple terms) from the data file."""
+    data = tomllib.loads(path.read_text())
+    diets = {name: {"label": d["label"], "without": parse_terms(d["without"])} for name, d in data["diets"].items()}
+    return diets, parse_terms(data["staples"]["words"])
+
+
+DIETS, STAPLES = load_diets()
+DIET_CHOICES = [(diet["label"], name) for name, diet in DIETS.items()]  # (shown, value) for a CheckboxGroup
+
+
+@dataclass
+class Filters:
+    with_terms: list[tuple[str, ...]] = field(default_factory=list)
+    without_terms: list[tuple[str, ...]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.with_terms or self.without_terms)
+
+    def mask(self, words: IngredientWords, has_recipe: np.ndarray) -> np.ndarray:
+        """Rows with a recipe that pass every filter."""
+        mask = words.mask(self.with_terms, self.without_terms)
+        return has_recipe if mask is None else has_recipe & mask
+
+    def describe(self) -> str:
+        parts = []
+        if self.with_terms:
+            parts.append("with " + ", ".join(term_text(t) for t in self.with_terms))
+        if self.without_terms:
+            shown = [term_text(t) for t in self.without_terms]
+            parts.append("without " + ", ".join(shown[:6]) + (f" and {len(shown) - 6} more" if len(shown) > 6 else ""))
+        return "; ".join(parts)
+
+
+def read_terms(text, what: str, notes: list[str]) -> list[tuple[str, ...]]:
+    """A typed word list -> at most MAX_TERMS terms; what was cut or unreadable goes to notes."""
+    text, more = inputs.clean_text(text, MAX_FILTER_CHARS, what)
+    notes.extend(more)
+    if MARKUP.search(text):
+        text = MARKUP.sub(" ", text)
+        notes.append(f"The {what} held markup (<\u2026>); only its words were read.")
+    terms = parse_terms(text)
+    if text.strip() and not terms:
+        notes.append(f"The {what} had no words to match (only numbers, symbols or emoji); it was left out.")
+    if len(terms) > MAX_TERMS:
+        notes.append(f"The {what} named {len(terms):,} ingredients; only the first {MAX_TERMS} were used.")
+        terms = terms[:MAX_TERMS]
+    return terms
+
+
+def read_filters(without="", must_have="", diets=None) -> Filters:
+    """The three filter inputs of a tab (any of them None or empty) -> Filters."""
+    notes: list[str] = []
+    without_terms = read_terms(without, "\u201cwithout\u201d list", notes)
+    with_terms = read_terms(must_have, "\u201cwith\u201d list", notes)
+    unknown = []
+    for name in [diets] if isinstance(diets, str) else diets or []:
+        if name in DIETS:
+            without_terms += DIETS[name]["without"]
+        else:
+            unknown.append(str(name)[:40])
+    if unknown:
+        notes.append(f"Unknown diet {', '.join(unknown)}; the diets are {', '.join(DIETS)}.")
+    return Filters(with_terms, list(dict.fromkeys(without_terms)), notes)
