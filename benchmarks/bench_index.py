@@ -201,7 +201,8 @@ def part_synthetic_exact(args) -> dict:
 
 
 def part_synthetic_ivf(args) -> dict:
-    from embeddings.search import IVF_PROBE_FRACTION, FaissSearcher
+    from embeddings.faiss_store import IVF_PROBE_FRACTION
+    from embeddings.search import FaissSearcher
 
     baseline = current_rss_mb()
     data, queries = synthetic_data(args.n, args.dim, clusters_for(args, args.n))

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from safetensors.torch import save_file
+from tqdm import tqdm
 
 from model.atomic import atomic_write_json
 from pipeline.embed import embed_collection
@@ -27,6 +28,7 @@ from pipeline.parallel import parallel_map
 from pipeline.read import load_recipes
 from pipeline.records import Recipe, row_hashes
 
+from .faiss_store import choose_kind, describe, file_name, stored_fields, train_index, write_index
 from .hub import load_model
 from .index import read_index_dir
 from .manifest import (
@@ -39,10 +41,13 @@ from .manifest import (
     RECIPES_FILE,
     STORED_FIELDS,
     CorruptIndexError,
+    data_files,
     file_entries,
+    fused_vectors,
     model_fingerprint,
 )
 from .swap import replace_dir
+from .thumbnail_column import THUMBNAIL_ROW_GROUP
 from .thumbnails import THUMB_MAX_SIDE, THUMB_QUALITY, make_thumbnail
 
 
@@ -104,13 +109,16 @@ def build_index(
     thumb_quality: int = THUMB_QUALITY,
     progress: bool = True,
     feature_cache: str | Path | None = DEFAULT_CACHE,
+    faiss: str = "auto",
 ) -> BuildReport:
     """Embed `data` (a collection load_recipes reads) with the model at `model_source`
     (a dir or a Hub id at `revision`; or `model`, already loaded) into `out_dir`.
     `feature_cache`: the backbone feature cache training filled (pipeline/features.py;
-    None: never use it)."""
+    None: never use it). `faiss`: the faiss index stored beside the vectors
+    (embeddings/faiss_store.py: "auto" by size, "none", "ivf-flat", "ivf-pq")."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    choose_kind(0, faiss)  # a wrong --faiss fails now, not after the embedding
     started = time.perf_counter()
     out_dir = Path(out_dir)
     recipes = load_recipes(data, progress=progress) if recipes is None else recipes
@@ -156,7 +164,7 @@ def build_index(
     manifest["recipe_vector"] = model.fitted.recipe_vector  # what training chose on val (the model says so too)
 
     def fill(directory: Path) -> None:
-        write_index_files(directory, vectors, recipes, hashes, thumbs, manifest)
+        write_index_files(directory, vectors, recipes, hashes, thumbs, manifest, faiss, progress)
 
     replace_dir(out_dir, fill)
     report.seconds = time.perf_counter() - started
@@ -188,10 +196,18 @@ def write_index_files(
     hashes: list[str],
     thumbnails: list[bytes],
     manifest: dict,
+    faiss: str = "auto",
+    progress: bool = False,
 ) -> None:
+    """`faiss`: which faiss index to train and store per searched field (faiss_store.KINDS;
+    "auto" chooses by the number of rows)."""
     torch_dtype = DTYPES[manifest["dtype"]]
     tensors = {name: torch.from_numpy(vectors[name]).to(torch_dtype).contiguous() for name in STORED_FIELDS}
     save_file(tensors, str(directory / EMBEDDINGS_FILE), metadata={"format": FORMAT_NAME, "dtype": manifest["dtype"]})
+    kind = choose_kind(len(recipes), faiss)
+    if kind is not None:
+        has_recipe = torch.tensor([r.has_recipe for r in recipes], dtype=torch.bool)
+        manifest = {**manifest, "faiss": store_faiss(directory, tensors, has_recipe, manifest, kind, progress)}
     table = pa.table(
         {
             "id": pa.array([r.id for r in recipes], pa.string()),
@@ -203,6 +219,27 @@ def write_index_files(
             "thumbnail": pa.array(thumbnails, pa.binary()),
         }
     )
-    pq.write_table(table, directory / RECIPES_FILE, compression="zstd")
-    manifest = {**manifest, "files": file_entries(directory)}
+    # Small row groups: a thumbnail is read with its group when shown (thumbnail_column.py).
+    pq.write_table(table, directory / RECIPES_FILE, compression="zstd", row_group_size=THUMBNAIL_ROW_GROUP)
+    manifest = {**manifest, "files": file_entries(directory, data_files(manifest))}
     atomic_write_json(directory / MANIFEST_FILE, manifest)
+
+
+def store_faiss(
+    directory: Path,
+    tensors: dict[str, torch.Tensor],
+    has_recipe: torch.Tensor,
+    manifest: dict,
+    kind: str,
+    progress: bool,
+) -> dict:
+    """Train a `kind` faiss index per searched field on the vectors as stored (the rows a
+    load would train on), write each beside them; the manifest's record of them."""
+    files, record = {}, {}
+    for name in tqdm(stored_fields(manifest), desc=f"faiss {kind}", disable=not progress):
+        matrix = tensors[name] if name != "fused" else fused_vectors(tensors["title"], tensors["recipe"], has_recipe)
+        index = train_index(np.ascontiguousarray(matrix.float().numpy()), kind)
+        files[name] = file_name(name)
+        write_index(index, directory / files[name])
+        record = describe(index)
+    return {"kind": kind, **record, "files": files}

@@ -13,6 +13,7 @@ from model.protocol import DIRECTIONS
 from pipeline.records import parse_list
 
 from .build import build_index
+from .faiss_store import KINDS
 from .hub import load_index, load_model, publish
 from .manifest import CorruptIndexError
 from .search import BACKENDS
@@ -39,6 +40,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-feature-cache",
         action="store_true",
         help="run the backbones even for a frozen-backbone model whose features `python -m train` cached",
+    )
+    build.add_argument(
+        "--faiss",
+        choices=sorted(KINDS),
+        default="auto",
+        help="the faiss index trained once and stored beside the vectors, so loading maps it instead of training "
+        "one; auto: none below 250k rows (exact search), IVF-Flat below 500k, IVF-PQ from there",
     )
     build.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -84,6 +92,7 @@ def run_build(args) -> int:
         dtype=args.dtype,
         thumb_size=size,
         progress=not args.quiet,
+        faiss=args.faiss,
         **({"feature_cache": None} if args.no_feature_cache else {}),
     )
     print(report)

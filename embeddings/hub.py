@@ -25,7 +25,7 @@ from model import load_pretrained
 
 from .card import model_card
 from .index import RecipeIndex, read_index_dir
-from .manifest import DATA_FILES, MANIFEST_FILE, read_manifest
+from .manifest import DATA_FILES, MANIFEST_FILE, data_files, read_manifest
 
 INDEX_FOLDER = "index"  # where the index sits inside a published repo
 MODEL_PATTERNS = [
@@ -37,7 +37,8 @@ MODEL_PATTERNS = [
 ]  # what load_pretrained reads
 # What goes up from a model dir: the loadable files, the evaluation and the curves.
 MODEL_FILES = (*MODEL_PATTERNS, "eval_test.json", "metrics.json", "eval.json", "curves.png")
-INDEX_PATTERNS = [f"{INDEX_FOLDER}/*", *DATA_FILES, MANIFEST_FILE]  # in a folder, or a repo of its own
+# In a folder, or a repo of its own; faiss_*.index: a stored faiss index (faiss_store.py).
+INDEX_PATTERNS = [f"{INDEX_FOLDER}/*", *DATA_FILES, "faiss_*.index", MANIFEST_FILE]
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
@@ -137,7 +138,7 @@ def _staged_files(model_dir: Path, index_dir: Path | None, repo: str, card: str,
         manifest["model"] = {**manifest["model"], "source": repo, "revision": None}
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
         files[f"{INDEX_FOLDER}/{MANIFEST_FILE}"] = staging / MANIFEST_FILE
-        for name in DATA_FILES:
+        for name in data_files(manifest):
             files[f"{INDEX_FOLDER}/{name}"] = index_dir / name
     return files
 

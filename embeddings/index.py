@@ -14,6 +14,7 @@ from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from .faiss_store import open_stored
 from .manifest import (
     DTYPES,
     EMBEDDINGS_FILE,
@@ -22,10 +23,12 @@ from .manifest import (
     STORED_FIELDS,
     CorruptIndexError,
     check_model,
+    fused_vectors,
     read_manifest,
     verify_files,
 )
-from .search import make_searcher
+from .search import FaissSearcher, make_searcher
+from .thumbnail_column import ThumbnailColumn
 
 RECIPE_COLUMNS = ("id", "title", "ingredients", "instructions", "has_recipe")
 NORM_TOLERANCE = 1e-2  # float16 rounding moves a unit vector's norm by ~1e-3
@@ -47,7 +50,7 @@ class RecipeIndex:
         manifest: dict,
         vectors: dict[str, torch.Tensor],
         table: pd.DataFrame,
-        thumbnails: list[bytes],
+        thumbnails,  # row -> JPEG bytes: a ThumbnailColumn, or a list
         content_hashes: list[str],
         backend: str = "auto",
     ):
@@ -83,17 +86,20 @@ class RecipeIndex:
         """(count, dim) vectors of a field, in the stored dtype. Rows without a recipe hold
         zeros in `recipe`; `fused` is normalize(title + recipe), the title alone on them."""
         if field == "fused":
-            title, recipe = self._vectors["title"].float(), self._vectors["recipe"].float()
-            fused = torch.nn.functional.normalize(title + recipe, dim=1)
-            return torch.where(self._has_recipe[:, None], fused, title).to(self._vectors["title"].dtype)
+            return fused_vectors(self._vectors["title"], self._vectors["recipe"], self._has_recipe)
         if field not in STORED_FIELDS:
             raise ValueError(f"field must be one of {SEARCH_FIELDS}, got {field!r}")
         return self._vectors[field]
 
     def _searcher(self, field: str):
-        """One searcher per field over every row; filters are row masks applied in the search."""
+        """One searcher per field over every row; filters are row masks applied in the search.
+        A faiss index the folder stores is memory-mapped, not trained again."""
         if field not in self._searchers:
-            self._searchers[field] = make_searcher(self.vectors(field).contiguous(), self._backend)
+            matrix = self.vectors(field).contiguous()
+            stored = open_stored(self.directory, self.manifest, field, self._backend)
+            self._searchers[field] = (
+                make_searcher(matrix, self._backend) if stored is None else FaissSearcher.stored(stored, matrix)
+            )
         return self._searchers[field]
 
     def search(self, query_vector, field: str, k: int = 10, rows=None) -> list[Hit]:
@@ -154,13 +160,15 @@ def read_index_dir(directory: Path, backend: str = "auto", verify: bool = True) 
             )
     path = directory / RECIPES_FILE
     try:
-        table = pq.read_table(path)
+        names = pq.ParquetFile(path).schema_arrow.names
+        # Thumbnails stay on disk, read a row group at a time when shown (thumbnail_column.py).
+        table = pq.read_table(path, columns=[c for c in names if c != "thumbnail"])
     except Exception as err:  # pyarrow raises several types for a damaged file
         raise CorruptIndexError(f"{path}: unreadable parquet ({err})") from err
-    missing = [c for c in RECIPE_COLUMNS + ("content_hash", "thumbnail") if c not in table.column_names]
+    missing = [c for c in RECIPE_COLUMNS + ("content_hash", "thumbnail") if c not in names]
     if missing or table.num_rows != count:
         raise CorruptIndexError(
-            f"{path}: {table.num_rows} rows with columns {table.column_names}; "
+            f"{path}: {table.num_rows} rows with columns {names}; "
             f"the manifest says {count} rows (missing columns: {missing})"
         )
     # to_pylist, not to_pandas: list columns must come back as Python lists, not arrays.
@@ -171,7 +179,7 @@ def read_index_dir(directory: Path, backend: str = "auto", verify: bool = True) 
         manifest,
         vectors,
         recipes,
-        table.column("thumbnail").to_pylist(),
+        ThumbnailColumn(path),
         table.column("content_hash").to_pylist(),
         backend,
     )

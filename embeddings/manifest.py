@@ -5,6 +5,8 @@ An index directory holds
   embeddings.safetensors  image / title / recipe: (count, dim) unit vectors, row-aligned
   recipes.parquet         id, title, ingredients, instructions, has_recipe, content_hash,
                           thumbnail (JPEG bytes), same row order
+  faiss_<field>.index     for large indexes, the trained faiss index of a searched field
+                          (embeddings/faiss_store.py); the manifest's "faiss" names them
 The fused vector (title + recipe) is computed at load, not stored: it is one add and one
 normalise per row, and storing it would grow the file by a third.
 """
@@ -58,11 +60,22 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def file_entries(directory: Path) -> dict:
+def data_files(manifest: dict) -> tuple[str, ...]:
+    """Every file the manifest vouches for: the vectors, the table, any stored faiss index."""
+    return DATA_FILES + tuple(manifest.get("faiss", {}).get("files", {}).values())
+
+
+def file_entries(directory: Path, names: tuple[str, ...] = DATA_FILES) -> dict:
     return {
-        name: {"sha256": sha256_file(directory / name), "bytes": (directory / name).stat().st_size}
-        for name in DATA_FILES
+        name: {"sha256": sha256_file(directory / name), "bytes": (directory / name).stat().st_size} for name in names
     }
+
+
+def fused_vectors(title: torch.Tensor, recipe: torch.Tensor, has_recipe: torch.Tensor) -> torch.Tensor:
+    """FUSED_RULE, in the stored dtype: the build (for a stored faiss index) and the load
+    compute the same rows from the same stored vectors."""
+    fused = torch.nn.functional.normalize(title.float() + recipe.float(), dim=1)
+    return torch.where(has_recipe[:, None], fused, title.float()).to(title.dtype)
 
 
 def read_manifest(directory: Path) -> dict:
@@ -93,7 +106,7 @@ def read_manifest(directory: Path) -> dict:
 def verify_files(directory: Path, manifest: dict) -> None:
     """Every data file present, of the recorded size (a cheap truncation check first),
     with the recorded sha256."""
-    for name in DATA_FILES:
+    for name in data_files(manifest):
         path = Path(directory) / name
         entry = manifest["files"].get(name)
         if entry is None:

@@ -12,16 +12,14 @@ stored vectors (float16 rounding of a score is ~1e-4, far inside that margin).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
+from .faiss_store import APPROX_THRESHOLD, train_index
+
 BACKENDS = ("auto", "exact", "faiss-flat", "faiss-ivf")
-APPROX_THRESHOLD = 250_000  # rows; "auto" switches to faiss-ivf at or above this
 RERANK_FACTOR, RERANK_EXTRA = 4, 32
 FLOAT32_COPY_BYTES = 512 * 2**20  # exact search on float32 up to 512 MB (~260k rows of 512-d)
-IVF_PROBE_FRACTION = 1 / 32  # nprobe = nlist / 32: recall@10 >= 0.95 in benchmarks/bench_index.py
 
 
 class ExactSearcher:
@@ -55,7 +53,8 @@ class ExactSearcher:
 
 class FaissSearcher:
     """faiss over a float32 copy of the matrix. `approximate=False`: IndexFlatIP, same
-    top-k as ExactSearcher. True: IndexIVFFlat with nlist ~ 4*sqrt(n) inner-product cells."""
+    top-k as ExactSearcher. True: IndexIVFFlat with nlist ~ 4*sqrt(n) inner-product cells.
+    `FaissSearcher.stored` wraps an index an index folder stores (embeddings/faiss_store.py)."""
 
     def __init__(
         self,
@@ -65,27 +64,20 @@ class FaissSearcher:
         nprobe: int | None = None,
         seed: int = 0,
     ):
+        data = np.ascontiguousarray(matrix.float().numpy())
+        self.index = train_index(data, "IVF-Flat" if approximate else "Flat", nlist, nprobe, seed)
+        self.matrix = None  # IVF-Flat and Flat score exactly: nothing to rescore
+
+    @classmethod
+    def stored(cls, index, matrix: torch.Tensor) -> FaissSearcher:
+        """A searcher over a stored (trained, filled) index; `matrix` (n, D): the stored
+        vectors, on which an IVF-PQ index's approximate candidates are rescored."""
         import faiss  # loaded only by the faiss backends: the exact one never needs it
 
-        data = np.ascontiguousarray(matrix.float().numpy())
-        n, dim = data.shape
-        if not approximate:
-            self.index = faiss.IndexFlatIP(dim)
-        else:
-            # faiss wants >= 39 training points per cell; small indexes get fewer cells.
-            nlist = nlist or max(1, min(int(4 * math.sqrt(n)), n // 40))
-            quantizer = faiss.IndexFlatIP(dim)
-            self.index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            # Spherical k-means (unit centroids): with inner-product assignment, unnormalised
-            # centroids let a few long ones swallow the cells. 40 points a cell (faiss asks
-            # for 39), 10 rounds: ~4 min for 1M x 512 on 2 busy cores.
-            self.index.cp.spherical = True
-            self.index.cp.niter = 10
-            rng = np.random.default_rng(seed)
-            sample = data[rng.choice(n, size=40 * nlist, replace=False)] if n > 40 * nlist else data
-            self.index.train(sample)
-            self.index.nprobe = nprobe or max(1, math.ceil(nlist * IVF_PROBE_FRACTION))
-        self.index.add(data)
+        searcher = cls.__new__(cls)
+        searcher.index = index
+        searcher.matrix = matrix if isinstance(index, faiss.IndexIVFPQ) else None
+        return searcher
 
     def search(self, query: torch.Tensor, k: int, allowed: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
         import faiss  # loaded only by the faiss backends: the exact one never needs it
@@ -103,9 +95,16 @@ class FaissSearcher:
                 params = faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nprobe)
             else:
                 params = faiss.SearchParameters(sel=selector)
-        scores, rows = self.index.search(query.float().numpy()[None, :], k, params=params)
+        wanted = k if self.matrix is None else RERANK_FACTOR * k + RERANK_EXTRA
+        scores, rows = self.index.search(query.float().numpy()[None, :], wanted, params=params)
         keep = rows[0] >= 0  # IVF returns -1 when the probed cells hold fewer than k rows
-        return scores[0][keep], rows[0][keep].astype(np.int64)
+        scores, rows = scores[0][keep], rows[0][keep].astype(np.int64)
+        if self.matrix is None:
+            return scores, rows
+        # PQ scores are approximate: rescore the candidates on the stored vectors.
+        rescored = torch.mv(self.matrix[torch.from_numpy(rows)].float(), query.float())
+        best = torch.topk(rescored, min(k, len(rows)))
+        return best.values.numpy(), rows[best.indices.numpy()]
 
 
 def make_searcher(matrix: torch.Tensor, backend: str = "auto"):

@@ -40,19 +40,28 @@ def unit_rows(n: int, dim: int, seed: int) -> np.ndarray:
 
 
 def write_synthetic_index(
-    directory: Path, n: int = 300, dim: int = 32, title_only: int = 50, dtype: str = "float32", seed: int = 0
+    directory: Path,
+    n: int = 300,
+    dim: int = 32,
+    title_only: int = 50,
+    dtype: str = "float32",
+    seed: int = 0,
+    faiss: str = "auto",
 ) -> dict[str, np.ndarray]:
     """An index of random unit vectors (recipe rows zero where there is no recipe).
     Returns the float32 vectors written."""
     recipes = synthetic_recipes(n, title_only)
     vectors = {field: unit_rows(n, dim, seed + k) for k, field in enumerate(("image", "title", "recipe"))}
     vectors["recipe"][:title_only] = 0.0
-    write_index(directory, recipes, vectors, dtype)
+    write_index(directory, recipes, vectors, dtype, faiss)
     return vectors
 
 
-def write_index(directory: Path, recipes: list[Recipe], vectors: dict[str, np.ndarray], dtype: str = "float32") -> None:
-    """An index folder holding exactly these rows and vectors ("image", "title", "recipe": (n, D) unit rows)."""
+def write_index(
+    directory: Path, recipes: list[Recipe], vectors: dict[str, np.ndarray], dtype: str = "float32", faiss: str = "auto"
+) -> None:
+    """An index folder holding exactly these rows and vectors ("image", "title", "recipe": (n, D) unit rows);
+    `faiss`: the faiss index stored beside them (embeddings/faiss_store.py)."""
     dim = vectors["image"].shape[1]
     model = {"source": "synthetic", "revision": None, "fingerprint": "0" * 64, "preset": "none"}
     thumbnail = {"max_side": 192, "quality": 70, "format": "JPEG"}
@@ -64,4 +73,5 @@ def write_index(directory: Path, recipes: list[Recipe], vectors: dict[str, np.nd
         [row_hash(r) for r in recipes],
         [r.image_bytes for r in recipes],
         index_manifest(model, dim, dtype, recipes, thumbnail, "synthetic"),
+        faiss,
     )
