@@ -27,6 +27,7 @@ from pipeline.features import DEFAULT_CACHE
 from pipeline.parallel import parallel_map
 from pipeline.read import load_recipes
 from pipeline.records import Recipe, row_hashes
+from pipeline.world import World
 
 from .faiss_store import choose_kind, describe, file_name, stored_fields, train_index, write_index
 from .hub import load_model
@@ -46,6 +47,7 @@ from .manifest import (
     fused_vectors,
     model_fingerprint,
 )
+from .shards import build_in_shards, job_key, remove_shards
 from .swap import replace_dir
 from .thumbnail_column import THUMBNAIL_ROW_GROUP
 from .thumbnails import THUMB_MAX_SIDE, THUMB_QUALITY, make_thumbnail
@@ -110,12 +112,14 @@ def build_index(
     progress: bool = True,
     feature_cache: str | Path | None = DEFAULT_CACHE,
     faiss: str = "auto",
+    world: World = World(),
 ) -> BuildReport:
     """Embed `data` (a collection load_recipes reads) with the model at `model_source`
     (a dir or a Hub id at `revision`; or `model`, already loaded) into `out_dir`.
     `feature_cache`: the backbone feature cache training filled (pipeline/features.py;
     None: never use it). `faiss`: the faiss index stored beside the vectors
-    (embeddings/faiss_store.py: "auto" by size, "none", "ivf-flat", "ivf-pq")."""
+    (embeddings/faiss_store.py: "auto" by size, "none", "ivf-flat", "ivf-pq"). `world`:
+    the ranks torchrun started, each embedding its share (embeddings/shards.py)."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     choose_kind(0, faiss)  # a wrong --faiss fails now, not after the embedding
@@ -146,17 +150,33 @@ def build_index(
             vectors[name][new_at.numpy()] = old.vectors(name)[old_at].float().numpy()
     # Training's feature cache only pays off (and only matches) when every row is new.
     cache = feature_cache if len(fresh) == len(recipes) else None
+    thumbs = [old._thumbnails[row] if row is not None else None for row in old_rows] if old else [None] * len(recipes)
+    missing = [i for i, t in enumerate(thumbs) if t is None]
+    fresh_recipes, thumb_recipes = [recipes[i] for i in fresh], [recipes[i] for i in missing]
+
+    def make(recipe: Recipe) -> bytes:
+        return make_thumbnail(recipe, thumb_size, thumb_quality)
+
+    if world.size > 1:  # under torchrun: each rank its shard, rank 0 merges (embeddings/shards.py)
+        key = job_key(
+            model=record["fingerprint"],
+            rows=[(recipes[i].id, hashes[i]) for i in fresh],
+            thumbs=[(recipes[i].id, hashes[i]) for i in missing],
+            thumbnail=thumbnail,
+            cache=cache is not None,
+            ranks=world.size,
+        )
+        merged = build_in_shards(model, fresh_recipes, thumb_recipes, make, cache, out_dir, key, world, progress)
+        if merged is None:
+            return report  # rank 0 writes the index
+        embeds, made = merged
+    else:
+        embeds = embed_collection(model, fresh_recipes, cache, progress)[0] if fresh else None
+        made = parallel_map(make, thumb_recipes, "thumbnails", progress)
     if fresh:
-        embeds, _ = embed_collection(model, [recipes[i] for i in fresh], cache, progress)
         for name in STORED_FIELDS:
             vectors[name][fresh] = embeds[name].numpy()
     report.encoded = {"image": len(fresh), "title": len(fresh), "recipe": sum(recipes[i].has_recipe for i in fresh)}
-
-    thumbs = [old._thumbnails[row] if row is not None else None for row in old_rows] if old else [None] * len(recipes)
-    missing = [i for i, t in enumerate(thumbs) if t is None]
-    made = parallel_map(
-        lambda r: make_thumbnail(r, thumb_size, thumb_quality), [recipes[i] for i in missing], "thumbnails", progress
-    )
     for i, thumb in zip(missing, made):
         thumbs[i] = thumb
 
@@ -167,6 +187,7 @@ def build_index(
         write_index_files(directory, vectors, recipes, hashes, thumbs, manifest, faiss, progress)
 
     replace_dir(out_dir, fill)
+    remove_shards(out_dir)  # none in a world of one; merged into the index otherwise
     report.seconds = time.perf_counter() - started
     return report
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from model.protocol import DIRECTIONS
 from pipeline.records import parse_list
+from pipeline.world import join, leave
 
 from .build import build_index
 from .faiss_store import KINDS
@@ -84,18 +85,25 @@ def run_build(args) -> int:
     size = args.thumb_size or THUMB_MAX_SIDE
     if not 16 <= size <= 256:
         raise ValueError(f"--thumb-size must be between 16 and 256 px, got {size}")
-    report = build_index(
-        args.model,
-        args.data,
-        args.out,
-        revision=args.revision,
-        dtype=args.dtype,
-        thumb_size=size,
-        progress=not args.quiet,
-        faiss=args.faiss,
-        **({"feature_cache": None} if args.no_feature_cache else {}),
-    )
-    print(report)
+    # Under torchrun each process is one rank, embedding its share (embeddings/shards.py).
+    world, _ = join(torch.device("cpu"))
+    try:
+        report = build_index(
+            args.model,
+            args.data,
+            args.out,
+            revision=args.revision,
+            dtype=args.dtype,
+            thumb_size=size,
+            progress=not args.quiet and world.is_main,
+            faiss=args.faiss,
+            world=world,
+            **({"feature_cache": None} if args.no_feature_cache else {}),
+        )
+    finally:
+        leave(world)
+    if world.is_main:
+        print(report)
     return 0
 
 

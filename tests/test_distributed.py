@@ -15,9 +15,10 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
+from pipeline.world import World
 from tiny import make_kaggle_folder, tiny_config
 from train.__main__ import main as train_main
-from train.distributed import World, wrap
+from train.distributed import wrap
 from train.loop import CHECKPOINT, TrainOptions, read_checkpoint
 from train.step import global_loss
 

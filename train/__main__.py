@@ -29,8 +29,8 @@ from pipeline.features import DEFAULT_CACHE
 from pipeline.read import load_recipes
 from pipeline.sources import cached_sources, live_sources
 from pipeline.splits import split_rows
+from pipeline.world import World, join, leave, main_first
 
-from .distributed import World, join, leave, main_first
 from .expansion import describe, fit_query_expansion, score_test
 from .ingredients import build_vocabulary, label_matrix
 from .loop import TrainOptions, train_model, unfreeze_top

@@ -16,8 +16,9 @@ from tqdm import tqdm
 from model import Retriever, multi_pair_loss
 from model.atomic import atomic_write_bytes
 from pipeline.embed import embed_source
+from pipeline.world import World, broadcast
 
-from .distributed import World, broadcast, wrap
+from .distributed import wrap
 from .metrics import evaluate_embeddings
 from .step import EmbedRows, global_loss
 

@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from model import Retriever, multi_pair_loss
+from pipeline.world import World
 
-from .distributed import World, gather_rows
+from .distributed import gather_rows
 
 MODALITIES = ("image", "title", "recipe")
 
