@@ -1,6 +1,6 @@
 """Stage 1 of the pipeline, read rows: a recipe collection -> Recipe records, from a
-Kaggle-layout folder or a Hugging Face `datasets` source (Hub id, or an imagefolder with
-metadata.jsonl / metadata.csv).
+Kaggle-layout folder, a Recipe1M folder (pipeline/recipe1m.py) or a Hugging Face
+`datasets` source (Hub id, or an imagefolder with metadata.jsonl / metadata.csv).
 
 Rows without ingredients and instructions stay, as title-only rows. A row whose photo is
 missing or does not decode is skipped and counted in one summary line.
@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .parallel import parallel_map
+from .recipe1m import LAYER1, is_recipe1m_folder, read_recipe1m
 from .records import Recipe, parse_list
 
 KAGGLE_CSV = "Food Ingredients and Recipe Dataset with Image Name Mapping.csv"
@@ -119,10 +120,12 @@ def load_recipes(source: str | Path, progress: bool = True) -> list[Recipe]:
     path = Path(source)
     if path.is_dir() and is_kaggle_folder(path):
         recipes = read_kaggle(path)
+    elif path.is_dir() and is_recipe1m_folder(path):
+        recipes = read_recipe1m(path)
     elif path.is_dir() and not any((path / name).is_file() for name in ("metadata.jsonl", "metadata.csv")):
         raise FileNotFoundError(
-            f"{path} is neither a Kaggle-layout folder (no {KAGGLE_CSV!r}) nor an imagefolder "
-            "(no metadata.jsonl or metadata.csv)"
+            f"{path} is neither a Kaggle-layout folder (no {KAGGLE_CSV!r}), a Recipe1M folder (no {LAYER1}) "
+            "nor an imagefolder (no metadata.jsonl or metadata.csv)"
         )
     else:
         recipes = read_datasets(str(source))

@@ -27,6 +27,7 @@ class Recipe:
     instructions: list[str] = field(default_factory=list)
     image_path: str | None = None  # a photo on disk, or ...
     image_bytes: bytes | None = None  # ... its encoded bytes (datasets sources)
+    partition: str | None = None  # the source's own split (Recipe1M), else the hash's (splits.py)
 
     @property
     def has_recipe(self) -> bool:

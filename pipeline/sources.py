@@ -21,7 +21,7 @@ from model.preprocess import recipe_text, to_rgb
 from .features import FeatureCache
 from .photos import train_augmentation
 from .records import Recipe
-from .splits import SPLITS, split_of
+from .splits import SPLITS, split_name
 
 
 def with_lexical(model: Retriever, text: dict[str, torch.Tensor], recipes: list[Recipe]) -> dict[str, torch.Tensor]:
@@ -152,7 +152,7 @@ def evaluation_source(model: Retriever, recipes: list[Recipe], cache_dir, progre
     if record is None or (record.live and record.finetune_top):
         return None
     cache = FeatureCache(cache_dir, recipes, progress)
-    training_rows = {r.id for r in recipes if split_of(r.id) == "train"}
+    training_rows = {r.id for r in recipes if split_name(r) == "train"}
     trained_entry = cache.views_path(model, record.views, record.finetune_top, training_rows)
     if trained_entry is not None and trained_entry.is_file():
         photos = cache.photos(model, record.views, record.finetune_top, training_rows)

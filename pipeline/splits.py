@@ -23,9 +23,14 @@ def split_of(key: str, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     return "test"
 
 
+def split_name(recipe: Recipe) -> str:
+    """A row's split: the source's own partition where it has one (Recipe1M), else split_of its id."""
+    return recipe.partition or split_of(recipe.id)
+
+
 def split_rows(recipes: list[Recipe]) -> dict[str, list[Recipe]]:
     """{"train": [...], "val": [...], "test": [...]}, each in collection order."""
-    return {name: [r for r in recipes if split_of(r.id) == name] for name in SPLITS}
+    return {name: [r for r in recipes if split_name(r) == name] for name in SPLITS}
 
 
 def select_split(recipes: list[Recipe], split: str) -> list[Recipe]:

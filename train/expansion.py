@@ -25,7 +25,7 @@ from model.protocol import DIRECTIONS
 from pipeline.embed import embed_collection
 from pipeline.features import DEFAULT_CACHE
 from pipeline.read import load_recipes
-from pipeline.splits import SPLITS, split_of
+from pipeline.splits import SPLITS, split_name
 
 from .metrics import evaluate_embeddings, format_table
 
@@ -112,7 +112,7 @@ def fit_on_collection(model: Retriever, recipes: list, cache_dir: Path | None, p
     too) and fit the expansion on its train and val splits. Returns (chosen, {split:
     (embeds, has_recipe)}); the test rows are embedded but play no part in the choice."""
     embeds, has_recipe = embed_collection(model, recipes, cache_dir, progress=progress)
-    names = [split_of(r.id) for r in recipes]
+    names = [split_name(r) for r in recipes]
     parts = {}
     for split in SPLITS:
         rows = torch.tensor([name == split for name in names])
