@@ -12,7 +12,6 @@ import pyarrow.parquet as pq
 import torch
 from PIL import Image
 from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from .faiss_store import open_stored
 from .manifest import (
@@ -27,6 +26,7 @@ from .manifest import (
     read_manifest,
     verify_files,
 )
+from .mapped import map_safetensors
 from .search import FaissSearcher, make_searcher
 from .thumbnail_column import ThumbnailColumn
 
@@ -95,12 +95,19 @@ class RecipeIndex:
         """One searcher per field over every row; filters are row masks applied in the search.
         A faiss index the folder stores is memory-mapped, not trained again."""
         if field not in self._searchers:
-            matrix = self.vectors(field).contiguous()
             stored = open_stored(self.directory, self.manifest, field, self._backend)
-            self._searchers[field] = (
-                make_searcher(matrix, self._backend) if stored is None else FaissSearcher.stored(stored, matrix)
-            )
+            if stored is None:
+                self._searchers[field] = make_searcher(self.vectors(field).contiguous(), self._backend)
+            else:  # its rows are read when rescored: a million fused rows are never made at once
+                self._searchers[field] = FaissSearcher.stored(stored, lambda rows: self._rows(field, rows))
         return self._searchers[field]
+
+    def _rows(self, field: str, rows: torch.Tensor) -> torch.Tensor:
+        """vectors(field)[rows], computing only those rows of "fused"."""
+        if field == "fused":
+            title, recipe = self._vectors["title"][rows], self._vectors["recipe"][rows]
+            return fused_vectors(title, recipe, self._has_recipe[rows])
+        return self._vectors[field][rows]
 
     def search(self, query_vector, field: str, k: int = 10, rows=None) -> list[Hit]:
         """Top-k rows by cosine with `query_vector` (D,), best first. `rows`: an optional
@@ -146,7 +153,7 @@ def read_index_dir(directory: Path, backend: str = "auto", verify: bool = True) 
     count, dim, dtype = manifest["count"], manifest["dim"], DTYPES[manifest["dtype"]]
     path = directory / EMBEDDINGS_FILE
     try:
-        vectors = load_file(str(path))
+        vectors = map_safetensors(path)  # memory-mapped: pages are read when rows are
     except (SafetensorError, OSError, ValueError) as err:
         raise CorruptIndexError(f"{path}: unreadable safetensors ({err})") from err
     for field in STORED_FIELDS:

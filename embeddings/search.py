@@ -12,6 +12,8 @@ stored vectors (float16 rounding of a score is ~1e-4, far inside that margin).
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -66,17 +68,17 @@ class FaissSearcher:
     ):
         data = np.ascontiguousarray(matrix.float().numpy())
         self.index = train_index(data, "IVF-Flat" if approximate else "Flat", nlist, nprobe, seed)
-        self.matrix = None  # IVF-Flat and Flat score exactly: nothing to rescore
+        self.rows_of = None  # IVF-Flat and Flat score exactly: nothing to rescore
 
     @classmethod
-    def stored(cls, index, matrix: torch.Tensor) -> FaissSearcher:
-        """A searcher over a stored (trained, filled) index; `matrix` (n, D): the stored
-        vectors, on which an IVF-PQ index's approximate candidates are rescored."""
+    def stored(cls, index, rows_of: Callable[[torch.Tensor], torch.Tensor]) -> FaissSearcher:
+        """A searcher over a stored (trained, filled) index; `rows_of(rows)`: those rows'
+        stored vectors, on which an IVF-PQ index's approximate candidates are rescored."""
         import faiss  # loaded only by the faiss backends: the exact one never needs it
 
         searcher = cls.__new__(cls)
         searcher.index = index
-        searcher.matrix = matrix if isinstance(index, faiss.IndexIVFPQ) else None
+        searcher.rows_of = rows_of if isinstance(index, faiss.IndexIVFPQ) else None
         return searcher
 
     def search(self, query: torch.Tensor, k: int, allowed: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -95,14 +97,14 @@ class FaissSearcher:
                 params = faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nprobe)
             else:
                 params = faiss.SearchParameters(sel=selector)
-        wanted = k if self.matrix is None else RERANK_FACTOR * k + RERANK_EXTRA
+        wanted = k if self.rows_of is None else RERANK_FACTOR * k + RERANK_EXTRA
         scores, rows = self.index.search(query.float().numpy()[None, :], wanted, params=params)
         keep = rows[0] >= 0  # IVF returns -1 when the probed cells hold fewer than k rows
         scores, rows = scores[0][keep], rows[0][keep].astype(np.int64)
-        if self.matrix is None:
+        if self.rows_of is None:
             return scores, rows
         # PQ scores are approximate: rescore the candidates on the stored vectors.
-        rescored = torch.mv(self.matrix[torch.from_numpy(rows)].float(), query.float())
+        rescored = torch.mv(self.rows_of(torch.from_numpy(rows)).float(), query.float())
         best = torch.topk(rescored, min(k, len(rows)))
         return best.values.numpy(), rows[best.indices.numpy()]
 

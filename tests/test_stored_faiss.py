@@ -1,18 +1,23 @@
-"""The faiss index an index folder stores (embeddings/faiss_store.py), and thumbnails
+"""What lets a large index open fast: the faiss index a folder stores
+(embeddings/faiss_store.py), vectors memory-mapped (embeddings/mapped.py) and thumbnails
 read when shown (embeddings/thumbnail_column.py), on indexes of random vectors."""
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
+from safetensors.torch import load_file
 from test_index_helpers import jpeg_bytes, synthetic_recipes, unit_rows, write_index, write_synthetic_index
 
 import embeddings.faiss_store as faiss_store
 import embeddings.search as search
 from embeddings import CorruptIndexError, load_index
-from embeddings.manifest import MANIFEST_FILE, RECIPES_FILE, file_entries
+from embeddings.manifest import EMBEDDINGS_FILE, MANIFEST_FILE, RECIPES_FILE, file_entries
+from embeddings.mapped import map_safetensors
 from embeddings.thumbnail_column import THUMBNAIL_ROW_GROUP, ThumbnailColumn
 
 FIELDS = ("image", "fused")  # what the app searches (and "recipe" when the model chose it)
@@ -106,3 +111,31 @@ def test_thumbnails_are_read_when_shown(tmp_path):
     (tmp_path / "index" / MANIFEST_FILE).write_text(json.dumps(manifest))
     old = load_index(tmp_path / "index")
     assert old.thumbnail_bytes(n - 1) == recipes[n - 1].image_bytes
+
+
+def file_mapped_at(address: int) -> str | None:
+    """The file whose mapping holds `address` in this process (Linux's /proc/self/maps)."""
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        parts = line.split(maxsplit=5)  # address range, perms, offset, device, inode[, path]
+        start, end = (int(x, 16) for x in parts[0].split("-"))
+        if start <= address < end:
+            return parts[5] if len(parts) == 6 else None
+    return None
+
+
+def test_vectors_are_memory_mapped_as_safetensors_reads_them(tmp_path):
+    write_synthetic_index(tmp_path / "index", n=50, dtype="float16")
+    path = tmp_path / "index" / EMBEDDINGS_FILE
+    mapped, read = map_safetensors(path), load_file(str(path))
+    assert mapped.keys() == read.keys() and all(torch.equal(mapped[k], read[k]) for k in read)
+    assert file_mapped_at(load_index(tmp_path / "index").vectors("image").data_ptr()) == str(path)
+    # A header whose offsets overrun the file is refused, naming the file, even unverified.
+    data = path.read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    header["image"]["data_offsets"][1] += 2
+    header["image"]["shape"][0] += 1
+    text = json.dumps(header).encode().ljust(size)
+    path.write_bytes(data[:8] + text + data[8 + size :])
+    with pytest.raises(CorruptIndexError, match=r"embeddings\.safetensors: unreadable safetensors"):
+        load_index(tmp_path / "index", verify=False)
