@@ -9,6 +9,7 @@ from benchmarks.common import ROOT, machine
 from benchmarks.report_app import near_duplicates_section, query_time_section
 from benchmarks.report_format import load_note, load_result, markdown_table, quality_table, source_line
 from benchmarks.report_quality import quality_ladder_section
+from benchmarks.report_scale import distributed_section, large_index_section
 from benchmarks.report_splits import query_expansion_section, split_noise_section
 
 OUT = ROOT / "benchmarks" / "RESULTS.md"
@@ -372,6 +373,14 @@ shared: each benchmark stores the load average at its start and end.
 ## Index: build, size, search
 
 {index_section()}
+
+## A million-row index: open time, memory, latency, recall
+
+{large_index_section()}
+
+## Training on two processes (gloo)
+
+{distributed_section()}
 
 ## App handlers
 

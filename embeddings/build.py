@@ -27,6 +27,7 @@ from pipeline.features import DEFAULT_CACHE
 from pipeline.parallel import parallel_map
 from pipeline.read import load_recipes
 from pipeline.records import Recipe, row_hashes
+from pipeline.shard_files import job_key
 from pipeline.world import World
 
 from .faiss_store import choose_kind, describe, file_name, stored_fields, train_index, write_index
@@ -47,7 +48,7 @@ from .manifest import (
     fused_vectors,
     model_fingerprint,
 )
-from .shards import build_in_shards, job_key, remove_shards
+from .shards import build_in_shards, remove_shards
 from .swap import replace_dir
 from .thumbnail_column import THUMBNAIL_ROW_GROUP
 from .thumbnails import THUMB_MAX_SIDE, THUMB_QUALITY, make_thumbnail

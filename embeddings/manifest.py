@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from model.checksum import sha256_file
+
 FORMAT_NAME = "recipe-index"
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -36,14 +38,6 @@ class CorruptIndexError(ValueError):
     """An index directory that cannot be trusted: a file missing, truncated or altered, or
     vectors that disagree with the manifest or with the model. The message names the file
     (or the model) and the mismatch."""
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:

@@ -13,8 +13,6 @@ again: after a killed run, the same command redoes the missing shards alone.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -22,72 +20,48 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
-from model.atomic import atomic_write, atomic_write_json
+from pipeline import shard_files
 from pipeline.embed import embed_part
 from pipeline.parallel import parallel_map
 from pipeline.records import Recipe
+from pipeline.shard_files import shard_stem
 from pipeline.world import World, barrier
 
-from .manifest import STORED_FIELDS, CorruptIndexError, sha256_file
+from .manifest import STORED_FIELDS, CorruptIndexError
+
+SHARD = "shard"  # shard-R-of-N.safetensors / .json in the shards folder
 
 
 def shards_dir(out_dir: Path) -> Path:
     return Path(out_dir).parent / f".{Path(out_dir).name}.shards"
 
 
-def job_key(**parts) -> str:
-    """What a shard was made for (model, rows, settings, number of ranks), as one hash:
-    a shard of another job is never merged."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def shard_paths(folder: Path, rank: int, size: int) -> tuple[Path, Path]:
-    stem = folder / f"shard-{rank:03d}-of-{size:03d}"
+    stem = shard_stem(folder, SHARD, rank, size)
     return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
 
 
-def shard_is_done(folder: Path, rank: int, size: int, key: str) -> bool:
-    tensors, record = shard_paths(folder, rank, size)
-    if not (tensors.is_file() and record.is_file()):
-        return False
-    try:
-        saved = json.loads(record.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-    return saved.get("key") == key and saved.get("sha256") == sha256_file(tensors)
-
-
-def write_shard(folder: Path, world: World, key: str, embeds: dict, done: dict, thumbs: dict[int, bytes]) -> None:
-    """This rank's rows of each field (vectors and row numbers) and its thumbnails (one
-    byte string with end offsets), then the record that vouches for them."""
+def shard_tensors(embeds: dict, done: dict, thumbs: dict[int, bytes]) -> dict[str, torch.Tensor]:
+    """A rank's rows of each field (vectors and row numbers) and its thumbnails (one byte
+    string with end offsets)."""
     tensors = {}
     for field in STORED_FIELDS:
         rows = done[field].nonzero().squeeze(1)
-        tensors[field], tensors[f"{field}_rows"] = embeds[field][rows].contiguous(), rows
+        tensors[field], tensors[f"{field}_rows"] = embeds[field][rows], rows
     rows = sorted(thumbs)
     blob = b"".join(thumbs[row] for row in rows)
     tensors["thumb_rows"] = torch.tensor(rows, dtype=torch.int64)
     tensors["thumb_ends"] = torch.tensor([len(thumbs[row]) for row in rows], dtype=torch.int64).cumsum(0)
     tensors["thumb_bytes"] = torch.from_numpy(np.frombuffer(blob, dtype=np.uint8).copy())
-    path, record = shard_paths(folder, world.rank, world.size)
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
-    atomic_write_json(record, {"key": key, "sha256": sha256_file(path)})
+    return tensors
 
 
 def read_shard(folder: Path, rank: int, size: int, key: str) -> dict[str, torch.Tensor]:
-    path, _ = shard_paths(folder, rank, size)
-    if not shard_is_done(folder, rank, size, key):
-        raise CorruptIndexError(
-            f"{path}: missing, altered or made for another job; run the same command again "
-            "(only the shards missing are made again)"
-        )
     try:
-        return load_file(str(path))
-    except (SafetensorError, OSError) as err:
-        raise CorruptIndexError(f"{path}: unreadable ({err})") from err
+        return shard_files.read_shard(shard_stem(folder, SHARD, rank, size), key)
+    except ValueError as err:
+        raise CorruptIndexError(str(err)) from err
 
 
 def merge_shards(
@@ -131,13 +105,14 @@ def build_in_shards(
     merged vectors of `recipes` and thumbnails of `thumb_recipes`; None on other ranks."""
     folder = shards_dir(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    if shard_is_done(folder, world.rank, world.size, key):
+    stem = shard_stem(folder, SHARD, world.rank, world.size)
+    if shard_files.shard_is_done(stem, key):
         print(f"shard {world.rank} of {world.size}: made by an earlier run, kept", file=sys.stderr)
     else:
         embeds, done = embed_part(model, recipes, cache, progress, world)
         mine = [j for j in range(len(thumb_recipes)) if world.runs(j)]
         made = parallel_map(make_thumb, [thumb_recipes[j] for j in mine], "thumbnails", progress)
-        write_shard(folder, world, key, embeds, done, dict(zip(mine, made)))
+        shard_files.write_shard(stem, shard_tensors(embeds, done, dict(zip(mine, made))), key)
     barrier(world)  # every shard written before rank 0 reads them
     if not world.is_main:
         return None

@@ -57,13 +57,6 @@ def embed_source(
     return with_fused(out)
 
 
-def batch_rows(count: int, batch_size: int, part: World, order: list[int] | None = None) -> list[int]:
-    """The rows (of `count`, visited in `order`) in the batches `part` runs."""
-    order = list(range(count)) if order is None else order
-    starts = [start for number, start in enumerate(range(0, len(order), batch_size)) if part.runs(number)]
-    return [row for start in starts for row in order[start : start + batch_size]]
-
-
 def _batched(
     items: list,
     batch_size: int,
@@ -147,10 +140,10 @@ def recipe_order(full: list[Recipe]) -> list[int]:
 def live_rows(recipes: list[Recipe], part: World) -> dict[str, torch.Tensor]:
     """Which rows of each field encode_live computes for `part`: (N,) bool masks."""
     done = {name: torch.zeros(len(recipes), dtype=torch.bool) for name in ("image", "title", "recipe")}
-    done["image"][batch_rows(len(recipes), IMAGE_BATCH, part)] = True
-    done["title"][batch_rows(len(recipes), TEXT_BATCH, part, title_order(recipes))] = True
+    done["image"][part.batch_rows(len(recipes), IMAGE_BATCH)] = True
+    done["title"][part.batch_rows(len(recipes), TEXT_BATCH, title_order(recipes))] = True
     full = [i for i, r in enumerate(recipes) if r.has_recipe]
-    picked = batch_rows(len(full), RECIPE_BATCH, part, recipe_order([recipes[i] for i in full]))
+    picked = part.batch_rows(len(full), RECIPE_BATCH, recipe_order([recipes[i] for i in full]))
     done["recipe"][[full[i] for i in picked]] = True
     return done
 
@@ -178,7 +171,7 @@ def embed_part(
     if source is not None:
         embeds = embed_source(model, source, part=part)
         rows = torch.zeros(len(recipes), dtype=torch.bool)
-        rows[batch_rows(len(recipes), HEADS_BATCH, part)] = True
+        rows[part.batch_rows(len(recipes), HEADS_BATCH)] = True
         done = {name: rows for name in ("image", "title", "recipe")}
     else:
         embeds, done = encode_live(model, recipes, progress, part), live_rows(recipes, part)

@@ -14,6 +14,10 @@ A key covers the backbone, its weights, the preprocessing, the views spec and th
 hashes (pipeline/records.row_hash), so changing any of them misses the cache instead of
 reusing stale features. Entries hold the collection in id order: any order or split of
 the same rows (training, evaluation, index building) reads the same entry.
+
+Under torchrun (a FeatureCache given the world) each rank extracts its batches of an
+entry into a shard beside it (pipeline/shard_files.py), rank 0 assembles the entry, and
+every rank reads it; a rank killed midway leaves the others' shards, kept for the rerun.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from model.atomic import atomic_write
 
 from .photos import ViewDataset
 from .records import Recipe, collection_hash
+from .shard_files import read_shard, remove_shards, shard_is_done, shard_stem, write_shard
+from .world import World, barrier, broadcast
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recipe-retrieval" / "features"
 # Bump when what a views entry holds changes. 2: entries made by a model whose tail was
@@ -49,6 +55,8 @@ IMAGE_SETTINGS = (
     "image_std",
     "image_interpolation",
 )
+TITLE_BATCH = 256
+VIEW_BATCH = 64
 TEXT_SETTINGS = ("title_backbone", "recipe_backbone", "share_text_backbone", "title_max_tokens", "recipe_max_tokens")
 
 
@@ -70,6 +78,40 @@ def cached_tensors(path: Path | None, compute) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def cached_in_shards(path: Path, world: World, compute, merge) -> dict[str, torch.Tensor]:
+    """The entry at `path`, made (when no rank finds it) by every rank: compute(world), a
+    shard beside the entry (kept if a killed run left it done), merge(shards) by rank 0."""
+    if not broadcast(path.is_file(), world):  # one decision for every rank, or the barriers part
+        name = path.name.removesuffix(".safetensors")
+        stem = shard_stem(path.parent, name, world.rank, world.size)
+        key = f"{name}/{world.size}"  # the entry's name covers model, settings and rows
+        if not shard_is_done(stem, key):
+            write_shard(stem, compute(world), key)
+        barrier(world)  # every shard written
+        if world.is_main:
+            shards = [read_shard(shard_stem(path.parent, name, r, world.size), key) for r in range(world.size)]
+            tensors = {k: t.contiguous() for k, t in merge(shards).items()}
+            atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+            remove_shards(path.parent, name)
+        barrier(world)  # the entry written
+    return load_file(str(path))
+
+
+def assemble(shards: list[dict], rows_of: dict[str, str]) -> dict[str, torch.Tensor]:
+    """Each tensor of `rows_of` laid out whole from the shards' rows of it (its row-number
+    tensor named by rows_of): the tensor one process would have computed."""
+    out = {}
+    for name, rows_name in rows_of.items():
+        count = sum(len(shard[rows_name]) for shard in shards) if rows_name == "rows" else len(shards[0][name])
+        first = shards[0][name]
+        whole = torch.zeros(count, *first.shape[1:], dtype=first.dtype)
+        for shard in shards:
+            rows = shard[rows_name]
+            whole[rows] = shard[name] if rows_name == "rows" else shard[name][rows]
+        out[name] = whole
+    return out
+
+
 def pretrained_tail(model: Retriever) -> bool:
     """Whether the image backbone is still the pretrained one in its top blocks too, so its
     pooled features may be cached under a key naming the pretrained backbone."""
@@ -79,24 +121,34 @@ def pretrained_tail(model: Retriever) -> bool:
 
 @torch.inference_mode()
 def extract_text_features(
-    model: Retriever, recipes: list[Recipe], batch_size: int = 64, progress: bool = True
+    model: Retriever, recipes: list[Recipe], batch_size: int = 64, progress: bool = True, part: World = World()
 ) -> dict[str, torch.Tensor]:
-    """title (N, H) for every row; recipe (N, 2H), zeros on title-only rows."""
+    """title (N, H) for every row; recipe (N, 2H), zeros on title-only rows. `part`: only
+    this rank's batches (the others' rows zero; "title_rows" / "recipe_rows" say which)."""
     model.eval()
-    titles = []
-    for start in tqdm(range(0, len(recipes), 256), desc="title features", disable=not progress):
-        titles.append(model.title_features([r.title for r in recipes[start : start + 256]]).cpu())
+    title = torch.zeros(len(recipes), model.title_encoder.feature_dim)
+    titles = part.batch_rows(len(recipes), TITLE_BATCH)
+    for start in tqdm(range(0, len(titles), TITLE_BATCH), desc="title features", disable=not progress):
+        rows = titles[start : start + TITLE_BATCH]
+        title[rows] = model.title_features([recipes[i].title for i in rows]).float().cpu()
     full = [i for i, r in enumerate(recipes) if r.has_recipe]
     recipe = torch.zeros(len(recipes), 2 * model.recipe_encoder.feature_dim)
     # Longest texts first so each batch pads to a similar length: ~2x faster than source order.
     full.sort(key=lambda i: -sum(len(s) for s in recipes[i].instructions + recipes[i].ingredients))
+    full = [full[j] for j in part.batch_rows(len(full), batch_size)]
     for start in tqdm(range(0, len(full), batch_size), desc="recipe features", disable=not progress):
         rows = full[start : start + batch_size]
         recipe[rows] = model.recipe_features(
             [recipes[i].ingredients for i in rows], [recipes[i].instructions for i in rows]
         ).cpu()
-    empty = torch.zeros(0, model.title_encoder.feature_dim)
-    return {"title": torch.cat(titles) if titles else empty, "recipe": recipe}
+    if part.size == 1:
+        return {"title": title, "recipe": recipe}
+    return {
+        "title": title,
+        "recipe": recipe,
+        "title_rows": torch.tensor(titles, dtype=torch.int64),
+        "recipe_rows": torch.tensor(full, dtype=torch.int64),
+    }
 
 
 @torch.inference_mode()
@@ -104,13 +156,17 @@ def extract_views(
     model: Retriever,
     items: list[tuple[Recipe, int]],
     top: int,
-    batch_size: int = 64,
+    batch_size: int = VIEW_BATCH,
     workers: int = 1,
     progress: bool = True,
+    part: World = World(),
 ) -> dict[str, torch.Tensor]:
     """Each (photo, view) item through the image backbone: with top > 0 "trunk", the
     float16 activations below the top `top` blocks; "pooled", the pooled features, only
-    while the backbone's tail is the pretrained one (pretrained_tail)."""
+    while the backbone's tail is the pretrained one (pretrained_tail). `part`: only this
+    rank's batches, their items in order ("rows" says which)."""
+    mine = part.batch_rows(len(items), batch_size)
+    items = [items[i] for i in mine]
     model.eval()
     encoder = model.image_encoder
     keep_pooled = pretrained_tail(model)
@@ -127,16 +183,16 @@ def extract_views(
     out = {"pooled": torch.cat(pooled)} if keep_pooled else {}
     if top:
         out["trunk"] = torch.cat(trunk)
-    return out
+    return out if part.size == 1 else {**out, "rows": torch.tensor(mine, dtype=torch.int64)}
 
 
 class FeatureCache:
     """The cached backbone features of one collection (rows in any order) in one folder
     (None: compute every time, write nothing)."""
 
-    def __init__(self, folder: str | Path | None, recipes: list[Recipe], progress: bool = True):
+    def __init__(self, folder: str | Path | None, recipes: list[Recipe], progress: bool = True, world: World = World()):
         self.folder = None if folder is None else Path(folder)
-        self.recipes, self.progress = recipes, progress
+        self.recipes, self.progress, self.world = recipes, progress, world
         self.canonical = sorted(recipes, key=lambda r: r.id)
         position = {r.id: i for i, r in enumerate(self.canonical)}
         self._rows = torch.tensor([position[r.id] for r in recipes], dtype=torch.long)  # canonical -> given order
@@ -177,10 +233,19 @@ class FeatureCache:
 
     def text(self, model: Retriever) -> dict[str, torch.Tensor]:
         """{"title": (N, H), "recipe": (N, 2H)} backbone features, row-aligned with the rows given."""
-        tensors = cached_tensors(
-            self.text_path(model), lambda: extract_text_features(model, self.canonical, progress=self.progress)
+        tensors = self._entry(
+            self.text_path(model),
+            lambda part: extract_text_features(model, self.canonical, progress=self.progress, part=part),
+            lambda parts: assemble(parts, {"title": "title_rows", "recipe": "recipe_rows"}),
         )
         return {name: tensor[self._rows] for name, tensor in tensors.items()}
+
+    def _entry(self, path: Path | None, compute, merge) -> dict[str, torch.Tensor]:
+        """The entry at `path`: compute(World()) in a world of one (or with no cache); else
+        each rank's compute(world) shard, merged by rank 0 (merge(shards)) and read by all."""
+        if self.world.size == 1 or path is None:
+            return cached_tensors(path, lambda: compute(World()))
+        return cached_in_shards(path, self.world, compute, merge)
 
     def photos(
         self, model: Retriever, views: int = 1, top: int = 0, augmented: set[str] | None = None
@@ -192,8 +257,7 @@ class FeatureCache:
         chosen = self._augmented(views, augmented)
         items = [(r, 0) for r in self.canonical] + [(r, v) for r in chosen for v in range(1, views)]
 
-        def compute() -> dict[str, torch.Tensor]:
-            flat = extract_views(model, items, top, progress=self.progress)
+        def split(flat: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             n = len(self.canonical)
             out = {name: t[:n] for name, t in flat.items()}
             if chosen:
@@ -202,7 +266,18 @@ class FeatureCache:
                 )
             return out
 
-        tensors = cached_tensors(self.views_path(model, views, top, augmented), compute)
+        def merge(parts: list[dict]) -> dict[str, torch.Tensor]:
+            return split(assemble(parts, {name: "rows" for name in parts[0] if name != "rows"}))
+
+        tensors = self._entry(
+            self.views_path(model, views, top, augmented),
+            lambda part: (
+                split(extract_views(model, items, top, progress=self.progress, part=part))
+                if part.size == 1
+                else extract_views(model, items, top, progress=self.progress, part=part)
+            ),
+            merge,
+        )
         out = {name: tensor[self._rows] for name, tensor in tensors.items() if not name.startswith("aug_")}
         aug_position = {r.id: i for i, r in enumerate(chosen)}
         have = [(i, aug_position[r.id]) for i, r in enumerate(self.recipes) if r.id in aug_position]

@@ -22,6 +22,7 @@ from .features import FeatureCache
 from .photos import train_augmentation
 from .records import Recipe
 from .splits import SPLITS, split_name
+from .world import World
 
 
 def with_lexical(model: Retriever, text: dict[str, torch.Tensor], recipes: list[Recipe]) -> dict[str, torch.Tensor]:
@@ -120,12 +121,19 @@ def live_sources(model: Retriever, splits: dict[str, list[Recipe]]) -> dict[str,
 
 
 def cached_sources(
-    model: Retriever, splits: dict[str, list[Recipe]], views: int, top: int, cache_dir, progress: bool = True
+    model: Retriever,
+    splits: dict[str, list[Recipe]],
+    views: int,
+    top: int,
+    cache_dir,
+    progress: bool = True,
+    world: World = World(),
 ) -> tuple[dict[str, CachedSource], dict[str, float]]:
     """A CachedSource per split over one cache entry of all the rows (the training rows'
-    augmented views among them), and the seconds spent on text and on photo features."""
+    augmented views among them), and the seconds spent on text and on photo features.
+    `world`: under torchrun, every rank extracts its share of a missing entry."""
     ordered = [r for name in SPLITS for r in splits[name]]
-    cache = FeatureCache(cache_dir, ordered, progress)
+    cache = FeatureCache(cache_dir, ordered, progress, world)
     started = time.time()
     text = with_lexical(model, cache.text(model), ordered)
     seconds = {"text_features": time.time() - started}

@@ -9,7 +9,6 @@ building (embeddings/shards.py) both start here.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
 from dataclasses import dataclass
@@ -17,8 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-# Rank 0 extracts the feature cache while the others wait at a barrier: minutes on a
-# large collection, longer than torch's 30-minute default would allow.
+# Ranks wait at a barrier while rank 0 alone evaluates, or merges a large cache entry or
+# index: minutes on a large collection, which torch's 30-minute default could cut short.
 COLLECTIVE_TIMEOUT = datetime.timedelta(hours=4)
 
 
@@ -40,6 +39,13 @@ class World:
     def runs(self, batch: int) -> bool:
         """Whether this rank runs work unit `batch` of a sharded job (round robin)."""
         return batch % self.size == self.rank
+
+    def batch_rows(self, count: int, batch_size: int, order: list[int] | None = None) -> list[int]:
+        """The rows (of `count`, visited in `order`) in the batches this rank runs: whole
+        batches of the sequence one process makes, so each batch is bit for bit its own."""
+        order = list(range(count)) if order is None else order
+        starts = [start for number, start in enumerate(range(0, len(order), batch_size)) if self.runs(number)]
+        return [row for start in starts for row in order[start : start + batch_size]]
 
     def share(self, global_rows: torch.Tensor) -> torch.Tensor:
         """This rank's contiguous part of a global batch: rank 0 the first rows, and so on,
@@ -67,17 +73,6 @@ def join(device: torch.device) -> tuple[World, torch.device]:
 def leave(world: World) -> None:
     if world.size > 1 and dist.is_initialized():
         dist.destroy_process_group()
-
-
-@contextlib.contextmanager
-def main_first(world: World):
-    """Rank 0 runs the block first (it fills the feature cache), then the others, who
-    find the cache filled and only read it."""
-    if world.size > 1 and not world.is_main:
-        dist.barrier()
-    yield
-    if world.size > 1 and world.is_main:
-        dist.barrier()
 
 
 def broadcast(value, world: World):

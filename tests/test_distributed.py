@@ -107,13 +107,18 @@ def test_two_gloo_processes_train_as_one_with_the_same_global_batch(tmp_path, te
     config.write_text(tiny_config(text_backbone_dir, head_dropout=0.0).to_json())  # dropout masks differ by rank
     flags = ["--data", str(data), "--config", str(config), "--epochs", "2", "--quiet"]
     # A large rate without warm-up: the weights move far beyond the tolerance in 2 epochs.
-    flags += ["--cache-dir", str(tmp_path / "cache"), "--lr", "1e-2", "--warmup-epochs", "0"]
+    flags += ["--lr", "1e-2", "--warmup-epochs", "0"]
+    one_cache, two_cache = ["--cache-dir", str(tmp_path / "cache-one")], ["--cache-dir", str(tmp_path / "cache-two")]
 
-    assert train_main([*flags, "--out", str(tmp_path / "one"), "--batch-size", "16"]) == 0
+    assert train_main([*flags, *one_cache, "--out", str(tmp_path / "one"), "--batch-size", "16"]) == 0
     assert "world size 1, global batch 16" in capsys.readouterr().err
+    # A cache of its own: the two ranks extract its entries in shards, rank 0 merges them.
+    flags += two_cache
     assert "world size 2, global batch 16" in torchrun_train(
         *flags, "--out", str(tmp_path / "two"), "--batch-size", "8"
     )
+    entries = {p.name for p in (tmp_path / "cache-one").iterdir()}
+    assert {p.name for p in (tmp_path / "cache-two").iterdir()} == entries, "the same entries, no shard left"
     # Stopped after epoch 1 and resumed, also on two processes.
     torchrun_train(*flags, "--out", str(tmp_path / "resumed"), "--batch-size", "8", "--stop-after", "1")
     assert "resuming" in torchrun_train(*flags, "--out", str(tmp_path / "resumed"), "--batch-size", "8", "--resume")

@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 
 from embeddings import shards
 from embeddings.build import build_index
-from embeddings.manifest import EMBEDDINGS_FILE, RECIPES_FILE
+from embeddings.manifest import EMBEDDINGS_FILE, RECIPES_FILE, CorruptIndexError
+from pipeline import shard_files
 from pipeline.world import World
 from tiny import make_kaggle_folder
 
@@ -74,13 +75,11 @@ def test_a_sharded_build_is_byte_identical_and_redoes_a_killed_shard_alone(tmp_p
     assert not folder.exists(), "the shards are removed once merged"
 
 
-def test_a_shard_of_another_job_is_not_merged(tmp_path):
-    world = World(0, 1)
-    embeds = {f: torch.zeros(2, 4) for f in ("image", "title", "recipe")}
-    done = {f: torch.ones(2, dtype=torch.bool) for f in ("image", "title", "recipe")}
-    shards.write_shard(tmp_path, world, "job-a", embeds, done, {0: b"x", 1: b"y"})
-    assert shards.shard_is_done(tmp_path, 0, 1, "job-a") and not shards.shard_is_done(tmp_path, 0, 1, "job-b")
-    path, _ = shards.shard_paths(tmp_path, 0, 1)
+def test_a_shard_of_another_job_or_altered_is_not_merged(tmp_path):
+    stem = shard_files.shard_stem(tmp_path, "shard", 0, 1)
+    shard_files.write_shard(stem, {"image": torch.zeros(2, 4)}, "job-a")
+    assert shard_files.shard_is_done(stem, "job-a") and not shard_files.shard_is_done(stem, "job-b")
+    path = stem.with_suffix(".safetensors")
     path.write_bytes(path.read_bytes()[:-1] + b"!")
-    with pytest.raises(shards.CorruptIndexError, match="shard-000-of-001.safetensors: missing, altered"):
+    with pytest.raises(CorruptIndexError, match="shard-000-of-001.safetensors: missing, altered"):
         shards.read_shard(tmp_path, 0, 1, "job-a")

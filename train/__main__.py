@@ -29,7 +29,7 @@ from pipeline.features import DEFAULT_CACHE
 from pipeline.read import load_recipes
 from pipeline.sources import cached_sources, live_sources
 from pipeline.splits import split_rows
-from pipeline.world import World, join, leave, main_first
+from pipeline.world import World, join, leave
 
 from .expansion import describe, fit_query_expansion, score_test
 from .ingredients import build_vocabulary, label_matrix
@@ -48,7 +48,7 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_dir, progress: bool):
+def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_dir, progress: bool, world: World):
     """Feature sources of each split for the training mode, the unfrozen backbone tensors,
     and the seconds spent on text and on photo features (near zero on a cache hit)."""
     if options.live:
@@ -59,7 +59,7 @@ def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_di
             "add --live to run it on every batch (a GPU helps)"
         )
     trainable = unfreeze_top(model, options.finetune_top, towers=("image",))
-    sources, seconds = cached_sources(model, splits, options.views, options.finetune_top, cache_dir, progress)
+    sources, seconds = cached_sources(model, splits, options.views, options.finetune_top, cache_dir, progress, world)
     return sources, trainable, seconds
 
 
@@ -263,10 +263,10 @@ def train(args: argparse.Namespace, world: World, device: torch.device) -> int:
         # trunk/tail split (CLIP's ViT) train heads only unless asked for --live.
         options = dataclasses.replace(options, finetune_top=0)
     fit_lexical(model, splits["train"], report=world.is_main)
-    with main_first(world):  # rank 0 fills the feature cache, the others read it
-        sources, trainable, feature_seconds = make_sources(
-            model, splits, options, None if args.no_cache else args.cache_dir, progress
-        )
+    # Under torchrun each rank extracts its share of the feature cache (pipeline/features.py).
+    sources, trainable, feature_seconds = make_sources(
+        model, splits, options, None if args.no_cache else args.cache_dir, progress, world
+    )
     if trainable and world.is_main:
         print(f"fine-tuning {len(trainable)} backbone tensors on {device}", file=sys.stderr)
     extracted = time.time()

@@ -7,6 +7,7 @@ import dataclasses
 import io
 import math
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,7 +157,7 @@ def train_model(
         order = torch.randperm(len(train_source), generator=draw)
         views = epoch_views(train_source, len(order), draw)
         step.train()
-        total, batches = 0.0, 0
+        total, batches, began = 0.0, 0, time.perf_counter()
         for start in range(0, len(order), global_batch):
             rows = order[start : start + global_batch]
             if len(rows) < max(2, world.size):  # no negatives, or a rank with no row
@@ -176,7 +177,9 @@ def train_model(
             scheduler.step()
             total, batches = total + float(loss.detach()), batches + 1
         evaluated = broadcast(evaluate_epoch(model, val_source, device) if world.is_main else None, world)
-        entry = {"epoch": epoch, "train_loss": total / max(1, batches), **evaluated}
+        # Seconds in the steps alone (not val): what benchmarks/bench_distributed.py divides rows by.
+        seconds = time.perf_counter() - began
+        entry = {"epoch": epoch, "train_loss": total / max(1, batches), "step_seconds": round(seconds, 3), **evaluated}
         state["history"].append(entry)
         if entry["val_score"] > state["best_score"]:
             state.update(best_epoch=epoch, best_score=entry["val_score"], best_state=trainable_state(model))

@@ -1,0 +1,68 @@
+"""The feature cache under torchrun (pipeline/features.py): each rank extracts its
+batches into a shard, rank 0 merges the entry; two gloo processes against one."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from safetensors.torch import load_file
+
+from model import Retriever
+from pipeline.features import FeatureCache, assemble
+from pipeline.read import load_recipes
+from pipeline.world import World
+from tiny import make_kaggle_folder, tiny_config
+
+
+def fill(cache, text_dir, data, world: World) -> None:
+    """What training asks of the cache: text features, and photos with augmented views of half the rows."""
+    torch.manual_seed(0)  # the tiny photo backbone is random: the same one in every process
+    model = Retriever(tiny_config(text_dir)).eval()
+    recipes = load_recipes(data, progress=False)
+    features = FeatureCache(cache, recipes, progress=False, world=world)
+    features.text(model)
+    features.photos(model, views=3, top=1, augmented={r.id for r in recipes[: len(recipes) // 2]})
+
+
+def _one_rank(rank: int, size: int, rendezvous: str, cache, text_dir, data) -> None:
+    torch.set_num_threads(1)  # as the one-process run: the same kernels, the same bits
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=size)
+    try:
+        fill(cache, text_dir, data, World(rank, size))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_ranks_fill_the_cache_entries_one_process_fills(tmp_path, text_backbone_dir):
+    # 150 rows: 3 batches of 64 plain views, augmented views in 3 more, titles in 1, recipes in 2.
+    data = make_kaggle_folder(tmp_path / "data", n=150, title_only=20)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fill(tmp_path / "one", text_backbone_dir, data, World())
+    finally:
+        torch.set_num_threads(threads)
+    args = (2, str(tmp_path / "rendezvous"), tmp_path / "two", text_backbone_dir, data)
+    mp.spawn(_one_rank, args=args, nprocs=2, join=True)
+
+    entries = sorted(path.name for path in (tmp_path / "one").glob("*.safetensors"))
+    assert len(entries) == 2 and sorted(p.name for p in (tmp_path / "two").iterdir()) == entries, "shards removed"
+    for name in entries:
+        one, two = load_file(str(tmp_path / "one" / name)), load_file(str(tmp_path / "two" / name))
+        assert one.keys() == two.keys(), name
+        for key in one:
+            assert one[key].numpy().tobytes() == two[key].numpy().tobytes(), f"{name}: {key} differs"
+
+
+def test_assembly_lays_each_shards_rows_where_they_belong():
+    shards = [
+        {"x": torch.tensor([[1.0], [2.0]]), "rows": torch.tensor([0, 1])},
+        {"x": torch.tensor([[3.0]]), "rows": torch.tensor([2])},
+    ]
+    assert assemble(shards, {"x": "rows"})["x"].flatten().tolist() == [1.0, 2.0, 3.0]
+    whole = [
+        {"t": torch.tensor([5.0, 0.0]), "t_rows": torch.tensor([0])},
+        {"t": torch.tensor([0.0, 7.0]), "t_rows": torch.tensor([1])},
+    ]
+    assert assemble(whole, {"t": "t_rows"})["t"].tolist() == [5.0, 7.0]
