@@ -230,19 +230,7 @@ def write_index_files(
     if kind is not None:
         has_recipe = torch.tensor([r.has_recipe for r in recipes], dtype=torch.bool)
         manifest = {**manifest, "faiss": store_faiss(directory, tensors, has_recipe, manifest, kind, progress)}
-    table = pa.table(
-        {
-            "id": pa.array([r.id for r in recipes], pa.string()),
-            "title": pa.array([r.title for r in recipes], pa.string()),
-            "ingredients": pa.array([r.ingredients for r in recipes], pa.list_(pa.string())),
-            "instructions": pa.array([r.instructions for r in recipes], pa.list_(pa.string())),
-            "has_recipe": pa.array([r.has_recipe for r in recipes], pa.bool_()),
-            "content_hash": pa.array(hashes, pa.string()),
-            "thumbnail": pa.array(thumbnails, pa.binary()),
-        }
-    )
-    # Small row groups: a thumbnail is read with its group when shown (thumbnail_column.py).
-    pq.write_table(table, directory / RECIPES_FILE, compression="zstd", row_group_size=THUMBNAIL_ROW_GROUP)
+    write_recipes(directory / RECIPES_FILE, recipes, hashes, thumbnails)
     manifest = {**manifest, "files": file_entries(directory, data_files(manifest))}
     atomic_write_json(directory / MANIFEST_FILE, manifest)
 
@@ -265,3 +253,36 @@ def store_faiss(
         write_index(index, directory / files[name])
         record = describe(index)
     return {"kind": kind, **record, "files": files}
+
+
+TABLE_CHUNK = 65_536  # rows converted to Arrow at a time: a million thumbnails are ~6 GB
+
+
+def write_recipes(path: Path, recipes: list[Recipe], hashes: list[str], thumbnails) -> None:
+    """recipes.parquet, a chunk of rows at a time (no second copy of every thumbnail), in
+    small row groups: a thumbnail is read with its group when shown (thumbnail_column.py).
+    `thumbnails`: any sequence of JPEG bytes that slices."""
+    schema = pa.schema(
+        [
+            ("id", pa.string()),
+            ("title", pa.string()),
+            ("ingredients", pa.list_(pa.string())),
+            ("instructions", pa.list_(pa.string())),
+            ("has_recipe", pa.bool_()),
+            ("content_hash", pa.string()),
+            ("thumbnail", pa.binary()),
+        ]
+    )
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for start in range(0, max(1, len(recipes)), TABLE_CHUNK):
+            rows = recipes[start : start + TABLE_CHUNK]
+            chunk = {
+                "id": [r.id for r in rows],
+                "title": [r.title for r in rows],
+                "ingredients": [r.ingredients for r in rows],
+                "instructions": [r.instructions for r in rows],
+                "has_recipe": [r.has_recipe for r in rows],
+                "content_hash": hashes[start : start + TABLE_CHUNK],
+                "thumbnail": list(thumbnails[start : start + TABLE_CHUNK]),
+            }
+            writer.write_table(pa.table(chunk, schema=schema), row_group_size=THUMBNAIL_ROW_GROUP)

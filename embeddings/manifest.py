@@ -65,11 +65,19 @@ def file_entries(directory: Path, names: tuple[str, ...] = DATA_FILES) -> dict:
     }
 
 
+FUSED_CHUNK = 65_536  # rows at a time: a million float32 rows at once would be several GB of temporaries
+
+
 def fused_vectors(title: torch.Tensor, recipe: torch.Tensor, has_recipe: torch.Tensor) -> torch.Tensor:
     """FUSED_RULE, in the stored dtype: the build (for a stored faiss index) and the load
-    compute the same rows from the same stored vectors."""
-    fused = torch.nn.functional.normalize(title.float() + recipe.float(), dim=1)
-    return torch.where(has_recipe[:, None], fused, title.float()).to(title.dtype)
+    compute the same rows from the same stored vectors. Row by row, so in chunks."""
+    out = torch.empty(title.shape, dtype=title.dtype)
+    for start in range(0, len(title), FUSED_CHUNK):
+        rows = slice(start, start + FUSED_CHUNK)
+        t = title[rows].float()
+        fused = torch.nn.functional.normalize(t + recipe[rows].float(), dim=1)
+        out[rows] = torch.where(has_recipe[rows, None], fused, t).to(title.dtype)
+    return out
 
 
 def read_manifest(directory: Path) -> dict:
