@@ -60,10 +60,23 @@ STEPS = {
     "app": ("bench_app.py", [], None),
     "load": ("bench_load.py", [], ["--quick"]),
     "seed": ("bench_seed.py", [], ["--quick"]),
+    "large_index": ("bench_large_index.py", [], ["--rows", "20000", "--queries", "50", "--quick"]),
+    "distributed": ("bench_distributed.py", [], ["--limit", "300", "--epochs", "1", "--quick"]),
 }
 # Which options of this runner each step takes (and under which name).
 PASS = {
-    "data": ("train", "quality", "ablations", "split_noise", "query_expansion", "flip_tta", "features", "load", "seed"),
+    "data": (
+        "train",
+        "quality",
+        "ablations",
+        "split_noise",
+        "query_expansion",
+        "flip_tta",
+        "features",
+        "load",
+        "seed",
+        "distributed",
+    ),
     "model": ("index", "flip_tta", "seed", "query_expansion"),
     "index": ("app", "load"),
 }
@@ -74,6 +87,8 @@ WORK = {
     "split_noise": "lab-splits",
     "query_expansion": "bench-expansion",
     "index": "bench-index",
+    "large_index": "bench-large-index",
+    "distributed": "bench-distributed",
 }
 # Where --quick makes its slice, model and index when no --work is given (ignored by git).
 QUICK_WORK = ROOT / "artifacts" / "bench-quick"
