@@ -67,6 +67,7 @@ def write_status(path: Path, step: int, state: str, started: float, detail: str 
     atomic_write_json(
         path,
         {
+            "log": LOG_FILE,  # beside this file
             "steps": list(STEPS),
             "step": step,  # 0-based index into steps; len(steps) when done
             "state": state,  # "running", "done" or "failed"
@@ -85,7 +86,8 @@ def background(args) -> None:
         try:
             write_status(status, 0, "running", started)
             if not (args.model / "model.safetensors").is_file():
-                run([sys.executable, "-m", "train", "--data", args.data, "--out", str(args.model)], log)
+                # --resume: a run stopped by `make stop` (or a reboot) goes on from its last epoch.
+                run([sys.executable, "-m", "train", "--data", args.data, "--out", str(args.model), "--resume"], log)
             write_status(status, 1, "running", started)
             train_and_build(args.data, args.model, args.index, [], log)  # the model is there: builds only
             write_status(status, len(STEPS), "done", started, f"ready after {(time.time() - started) / 60:.0f} min")
