@@ -53,10 +53,16 @@ def run(command: list[str], log=None) -> None:
         raise SystemExit(f"`{' '.join(command)}` failed (exit {done.returncode})")
 
 
+def say(text: str, log=None) -> None:
+    print(f"[first run] {text}", file=log or sys.stdout, flush=True)
+
+
 def train_and_build(data: str, model: Path, index: Path, extra: list[str], log=None) -> None:
     if not (model / "model.safetensors").is_file():
+        say(f"training {model}", log)
         run([sys.executable, "-m", "train", "--data", data, "--out", str(model), *extra], log)
     if not ready(index):
+        say(f"indexing the collection with {model}", log)
         run(
             [sys.executable, "-m", "embeddings", "build", "--model", str(model), "--data", data, "--out", str(index)],
             log,
@@ -86,6 +92,7 @@ def background(args) -> None:
         try:
             write_status(status, 0, "running", started)
             if not (args.model / "model.safetensors").is_file():
+                say(f"training {args.model}", log)
                 # --resume: a run stopped by `make stop` (or a reboot) goes on from its last epoch.
                 run([sys.executable, "-m", "train", "--data", args.data, "--out", str(args.model), "--resume"], log)
             write_status(status, 1, "running", started)
