@@ -15,7 +15,7 @@ WORK   ?=
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test demo stop train index app bench clean
+.PHONY: setup test demo stop screenshot train index app bench clean
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,11 @@ demo: setup
 stop:
 	@if [ -f $(FIRST)/full-run.pid ] && kill -TERM -- -$$(cat $(FIRST)/full-run.pid) 2>/dev/null; \
 	then echo "stopped the background run"; else echo "no background run"; fi
+
+# docs/search.png, the README's picture: a real search of $(INDEX) in a browser.
+screenshot: setup $(INDEX)/manifest.json
+	bash tests/setup_browser.sh
+	SCREENSHOT_INDEX=$(INDEX) HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/test_browser.py -k readme_screenshot
 
 train: $(MODEL)/model.safetensors
 index: $(INDEX)/manifest.json

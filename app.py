@@ -45,7 +45,7 @@ def build_demo(index, model, model_name: str | None = None, cache_root=None, bet
         thumbnails = storage.app_folders(index, model, search.THUMBNAIL_FORMAT, cache_root).thumbnails
         return search.RecipeSearch(index, model, thumbnails), f"full model ({model_from.display()})"
 
-    swappable = upgrade.SwappableSearch(serving, f"quick model ({name}) while the full one is made")
+    swappable = upgrade.SwappableSearch(serving, f"quick model ({name})")
     watcher = upgrade.Upgrade(swappable, better, load_better, progress)
     watcher.start()
     return layout.build_layout(swappable, name, folders.examples, upgrade=watcher)

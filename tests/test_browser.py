@@ -45,11 +45,13 @@ def page(app_url):
         browser.close()
 
 
+SAMPLE_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "epicurious" / "Food Images" / "Food Images"
+
+
 def a_photo(folder: Path) -> Path:
     """A real photo from the Epicurious sample when it is here, else a generated one."""
-    sample = Path(__file__).resolve().parents[2] / "shared" / "data" / "epicurious" / "Food Images" / "Food Images"
-    if sample.is_dir():
-        first = next(iter(sorted(sample.glob("*.jpg"))), None)
+    if SAMPLE_PHOTOS.is_dir():
+        first = next(iter(sorted(SAMPLE_PHOTOS.glob("*.jpg"))), None)
         if first is not None:
             return Path(shutil.copy(first, folder / "dish.jpg"))
     return support.photo(folder / "dish.png", size=(274, 169))
@@ -189,3 +191,56 @@ def test_gallery_captions_show_the_whole_title(page):
     )
     assert cut == []
     shoot(page, "captions")
+
+
+# --- the README's screenshot: a real search of the sample --------------------------------------
+README_SHOT = Path(__file__).resolve().parents[1] / "docs" / "search.png"
+
+
+@pytest.mark.skipif(
+    not os.environ.get("SCREENSHOT_INDEX"), reason="needs a trained index of the sample: `make screenshot`"
+)
+def test_readme_screenshot_of_a_real_search(tmp_path):
+    """A photo from the sample's test split (the first whose own recipe comes first, so the
+    card shows the match), searched in the served app; the page saved as a small PNG."""
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from pipeline.splits import split_of
+    from ui.startup import load
+
+    index, model, _ = load(os.environ["SCREENSHOT_INDEX"])
+    ids = index.column("id")
+    image = index.vectors("image").float()
+    chosen = None
+    for row in np.flatnonzero(index.has_recipe):
+        if split_of(str(ids[row])) == "test":
+            with_expansion = model.expand("image_to_recipe", image[row : row + 1])[0].detach().numpy()
+            if index.search(with_expansion, model.fitted.recipe_vector, 1, rows=index.has_recipe)[0].row == row:
+                chosen = int(row)
+                break
+    assert chosen is not None
+    photo = tmp_path / "dish.jpg"
+    original = SAMPLE_PHOTOS / f"{ids[chosen]}.jpg"
+    photo.write_bytes(original.read_bytes() if original.is_file() else index.thumbnail_bytes(chosen))
+    demo, url, _ = support.launch_app(index, model, tmp_path / "app")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(url)
+            page.locator("#photo_to_recipe_input button[aria-label='Remove Image']").click()
+            page.locator("#photo_to_recipe_input input[type=file]").set_input_files(str(photo))
+            page.locator("#photo_to_recipe_button").click()
+            page.locator("#photo_to_recipe_status").get_by_text("recipes match this photo").wait_for()
+            raw = tmp_path / "search.png"
+            page.screenshot(path=str(raw), full_page=False)
+            browser.close()
+    finally:
+        demo.close()
+    README_SHOT.parent.mkdir(exist_ok=True)
+    # 256 colours: a third of the bytes, and the page's flat colours survive it.
+    Image.open(raw).convert("RGB").quantize(256).save(README_SHOT, optimize=True)
+    assert 20_000 < README_SHOT.stat().st_size < 600_000

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -92,6 +93,11 @@ def test_a_pid_file_names_a_run_only_while_it_lives(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "train.first_run"])
     try:
         pid_file.write_text(f"{child.pid}\n")
+        cmdline = Path(f"/proc/{child.pid}/cmdline")
+        for _ in range(200):  # until the child has exec'd: before that its command line is pytest's
+            if b"time.sleep" in cmdline.read_bytes():
+                break
+            time.sleep(0.05)
         assert first_run.running(pid_file)
     finally:
         child.kill()
