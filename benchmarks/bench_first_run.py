@@ -94,6 +94,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/first-run"))
     parser.add_argument("--port", type=int, default=7861)
     parser.add_argument("--limit-min", type=float, default=120, help="give up after this many minutes")
+    parser.add_argument("--stop-at-page", action="store_true", help="end once the page is served (no full model)")
+    parser.add_argument("--name", default="first_run", help="results/<name>.json")
     args = parser.parse_args()
 
     work = args.work.resolve()
@@ -141,6 +143,8 @@ def main() -> None:
     next_load = 60
     try:
         while time.time() - start < 60 * args.limit_min and "swapped" not in marks:
+            if args.stop_at_page and "served" in marks:
+                break
             if make.poll() is not None:
                 raise SystemExit(f"make demo exited with {make.returncode}; see {work / 'make-demo.log'}")
             if "served" not in marks:
@@ -158,16 +162,18 @@ def main() -> None:
         stop.set()
         os.killpg(make.pid, signal.SIGTERM)
         subprocess.run(["make", "stop"], cwd=clone, env=env, capture_output=True)
-    end = marks.get("swapped", time.time() - start)
+    end = marks.get("swapped", marks.get("served") if args.stop_at_page else time.time() - start)
     status_file = clone / "artifacts" / "quick" / "full-run.json"
     status = json.loads(status_file.read_text()) if status_file.exists() else {}
-    stages = {**durations(foreground.seen, marks.get("served", end)), **durations(background.seen, end)}
+    stages = durations(foreground.seen, marks.get("served", end))
+    if not args.stop_at_page:
+        stages.update(durations(background.seen, end))
     for name, seconds in stages.items():
         print(f"{seconds / 60:6.1f} min  {name}")
     served = marks.get("served", float("nan")) / 60
     print(f"page served after {served:.1f} min; full model serving after {end / 60:.1f} min")
     write_result(
-        "first_run",
+        args.name,
         {
             "clone_commit": commit.stdout.strip(),
             "page_served_s": marks.get("served"),
@@ -176,6 +182,7 @@ def main() -> None:
             "stage_seconds": stages,
             "background_status": status,
             "load_average_each_minute": loads,
+            "stopped_at_page": args.stop_at_page,
             "log": str(work / "make-demo.log"),
         },
     )
