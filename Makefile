@@ -1,5 +1,7 @@
 # Two commands do everything on a fresh machine:
-#   make demo   set up, train on $(DATA) if no model is there yet, build the index, serve the app
+#   make demo   set up and serve the app on $(DATA); the first time, a quick model is trained
+#               and served within minutes while the full one trains in the background
+#               (train/first_run.py) and replaces it in the page by itself
 #   make test   set up, lint (ruff), and run every test
 PYTHON ?= python3
 VENV   ?= .venv
@@ -7,12 +9,13 @@ BIN    := $(VENV)/bin
 DATA   ?= ../shared/data/epicurious
 MODEL  ?= artifacts/model
 INDEX  ?= artifacts/index
+FIRST  ?= artifacts/quick
 QUICK  ?=
 WORK   ?=
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test demo train index app bench clean
+.PHONY: setup test demo stop screenshot train index app bench clean
 
 setup: $(VENV)/.installed
 
@@ -29,8 +32,19 @@ test: setup
 	bash tests/setup_browser.sh
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests
 
-demo: setup $(MODEL)/model.safetensors $(INDEX)/manifest.json
-	$(BIN)/python app.py --index $(INDEX)
+demo: setup
+	$(BIN)/python -m train.first_run --data $(DATA) --model $(MODEL) --index $(INDEX) --quick $(FIRST)
+	$(BIN)/python app.py --index $(INDEX) --until-ready $(FIRST)/index --progress $(FIRST)/full-run.json
+
+# Stop a first run's background training (its whole process group); `make demo` resumes it.
+stop:
+	@if [ -f $(FIRST)/full-run.pid ] && kill -TERM -- -$$(cat $(FIRST)/full-run.pid) 2>/dev/null; \
+	then echo "stopped the background run"; else echo "no background run"; fi
+
+# docs/search.png, the README's picture: a real search of $(INDEX) in a browser.
+screenshot: setup $(INDEX)/manifest.json
+	bash tests/setup_browser.sh
+	SCREENSHOT_INDEX=$(INDEX) HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/test_browser.py -k readme_screenshot
 
 train: $(MODEL)/model.safetensors
 index: $(INDEX)/manifest.json

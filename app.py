@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,16 +24,31 @@ if TYPE_CHECKING:
 # it fails: a missing index is reported in a second, not after the ten it takes to import them.
 
 
-def build_demo(index, model, model_name: str | None = None, cache_root=None) -> gr.Blocks:
+def build_demo(index, model, model_name: str | None = None, cache_root=None, better=None, progress=None) -> gr.Blocks:
     """A loaded RecipeIndex and Retriever -> the app, ready to launch(). Its thumbnails and
-    example answers live in this index's folders under `cache_root` (ui/storage.py)."""
-    from ui import layout, search, startup, storage  # here, not at the top: start-up (see above)
+    example answers live in this index's folders under `cache_root` (ui/storage.py).
+    `better`: an index folder that will hold a better model's index (a first `make demo`
+    trains it in the background); the app switches to it once it is there, and shows the
+    run's `progress` file meanwhile (ui/upgrade.py)."""
+    from ui import layout, search, startup, storage, upgrade  # here, not at the top: start-up (see above)
 
     search.configure_torch_for_serving()
     named = index.manifest.get("model") or {}
     name = model_name or startup.Source(str(named.get("source", "retriever")), named.get("revision")).display()
     folders = storage.app_folders(index, model, search.THUMBNAIL_FORMAT, cache_root)
-    return layout.build_layout(search.RecipeSearch(index, model, folders.thumbnails), name, folders.examples)
+    serving = search.RecipeSearch(index, model, folders.thumbnails)
+    if better is None:
+        return layout.build_layout(serving, name, folders.examples)
+
+    def load_better(directory):
+        index, model, model_from = startup.load(str(directory))
+        thumbnails = storage.app_folders(index, model, search.THUMBNAIL_FORMAT, cache_root).thumbnails
+        return search.RecipeSearch(index, model, thumbnails), f"full model ({model_from.display()})"
+
+    swappable = upgrade.SwappableSearch(serving, f"quick model ({name})")
+    watcher = upgrade.Upgrade(swappable, better, load_better, progress)
+    watcher.start()
+    return layout.build_layout(swappable, name, folders.examples, upgrade=watcher)
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, **options):
@@ -67,6 +83,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--model", help="model folder or Hub id (user/name[@revision]); default: $RECIPE_MODEL or the index's model"
     )
+    parser.add_argument(
+        "--until-ready",
+        metavar="DIR",
+        help="serve the index in DIR until the --index folder is ready, then switch to it (make demo's first run)",
+    )
+    parser.add_argument("--progress", metavar="FILE", help="with --until-ready: the status file of the run making it")
     parser.add_argument("--revision", help="Hub revision of the index (a commit hash pins it)")
     parser.add_argument("--model-revision", help="Hub revision of the model")
     # On a Space the server must listen on every interface; locally, only on this machine.
@@ -90,9 +112,15 @@ def main(argv=None) -> None:
     from ui import guard, startup  # here, not at the top: start-up (see above)
 
     guard.configure_logging()
-    index, model, model_from = startup.load(args.index, args.model, args.revision, args.model_revision)
+    waiting = args.until_ready and args.index and not (Path(args.index) / "manifest.json").is_file()
+    where = args.until_ready if waiting else args.index
+    index, model, model_from = startup.load(where, args.model, args.revision, args.model_revision)
     print(f"Loaded {index.count:,} recipes; model {model_from}.", flush=True)
-    launch(build_demo(index, model, model_from.display()), host=args.host, port=args.port)
+    better = Path(args.index) if waiting else None
+    if better:
+        print(f"Serving it until {better} is ready; the page will switch by itself.", flush=True)
+    demo = build_demo(index, model, model_from.display(), better=better, progress=args.progress)
+    launch(demo, host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ reports test.
 
 Protocol. Queries: photos of one split's rows that have a recipe; pool: that split's
 recipes (val ~660, test ~620 on the Epicurious sample), so neither side was trained on.
-Words: the `--words` most common food words of the training rows' ingredient lines that
-occur in 3-25% of them (common enough to find, rare enough to mean something). For each
+Words: the `--words` most common words of the model's ingredient vocabulary (food words)
+that occur in 3-25% of the training rows' ingredient lists. For each
 query photo, 3 words its own recipe does not hold. For each weight w in 0, 0.1, ..., 1 the
 query is the app's: blend(expanded photo vector, title encoder(word), w); its top 10 recipes
 are scored by
@@ -29,22 +29,18 @@ from benchmarks.common import load_average, shown, write_result  # noqa: E402
 
 WEIGHTS = [round(0.1 * i, 1) for i in range(11)]
 TOP, KEEP_POOL, WORDS_PER_PHOTO = 10, 100, 3
-# Quantities and kitchen words that name no food a person would add to a search.
-NOT_FOOD = set(
-    "cup tablespoon teaspoon pound ounce large small medium fresh chopped sliced minced ground "
-    "whole plus more divided cut inch piece pieces finely thinly about room temperature taste "
-    "peeled grated into cubes halved package can dried stick optional serving garnish".split()
-)
 
 
-def food_words(words, train_rows, count: int) -> list[str]:
-    """The most common single words of the training rows' ingredient lines held by 3-25% of them."""
+def food_words(words, train_rows, count: int, vocabulary: list[str]) -> list[str]:
+    """The most common words of the model's ingredient vocabulary (food words: training's
+    stop list drops quantities and preparations, train/ingredients.py) held by 3-25% of the
+    training rows' ingredient lists: common enough to find, rare enough to mean something."""
     seen = Counter()
     for row in train_rows:
         seen.update({w for line in words.lines[row] for w in line})
-    total = len(train_rows)
-    fitting = [w for w, n in seen.most_common() if 0.03 * total <= n <= 0.25 * total and len(w) > 2]
-    return [w for w in fitting if w not in NOT_FOOD and w.isalpha()][:count]
+    total, known = len(train_rows), set(vocabulary)
+    fitting = [w for w, n in seen.most_common() if 0.03 * total <= n <= 0.25 * total]
+    return [w for w in fitting if w in known and w.isalpha()][:count]
 
 
 def measure_split(index, model, words, split_rows, vocabulary, photos: int, seed: int) -> dict:
@@ -107,7 +103,10 @@ def main() -> None:
     model = load_model(args.model or index.manifest["model"]["source"]).eval()
     words = IngredientWords(index.column("ingredients"))
     splits = np.array([split_of(str(i)) for i in index.column("id")])
-    vocabulary = food_words(words, np.flatnonzero((splits == "train") & index.has_recipe), args.words)
+    if not model.fitted.ingredient_vocab:
+        raise SystemExit("this model has no ingredient vocabulary (trained with --ingredient-weight 0)")
+    train_rows = np.flatnonzero((splits == "train") & index.has_recipe)
+    vocabulary = food_words(words, train_rows, args.words, model.fitted.ingredient_vocab)
     print(f"words: {', '.join(vocabulary)}", flush=True)
     results = {}
     for split in ("val", "test"):

@@ -8,6 +8,7 @@ import re
 from benchmarks.common import ROOT, machine
 from benchmarks.report_app import near_duplicates_section, query_time_section
 from benchmarks.report_format import load_note, load_result, markdown_table, quality_table, source_line
+from benchmarks.report_people import first_run_section, plain_words_section, refine_section, timings_section
 from benchmarks.report_quality import quality_ladder_section
 from benchmarks.report_scale import distributed_section, large_index_section
 from benchmarks.report_splits import query_expansion_section, split_noise_section
@@ -340,6 +341,18 @@ shared: each benchmark stores the load average at its start and end.
 
 {quick_run_line()}
 
+## In plain words
+
+{plain_words_section()}
+
+## A first `make demo`: where the time goes
+
+{first_run_section()}
+
+## "Like this, but …": how far typed words move a photo search
+
+{refine_section()}
+
 ## Retrieval quality (test split)
 
 {headline()}
@@ -399,21 +412,16 @@ shared: each benchmark stores the load average at its start and end.
 {near_duplicates_section()}
 """
     OUT.write_text(text)
-    update_readme(
-        f"### The quality ladder (issue #6)\n\n{quality_ladder_section()}\n\n"
-        f"### Query expansion through the training pairs\n\n{query_expansion_section()}\n\n"
-        f"### The frozen-heads pipeline (speed reference)\n\n{headline()}\n\n"
-        f"### How much a test figure moves with the split (issue #2's floor)\n\n"
-        f"{split_noise_section()}"
-    )
+    update_readme(plain_words_section(for_readme=True))
+    update_readme(timings_section(), "timings")
     return OUT
 
 
-def update_readme(section: str) -> None:
-    """The README's results section is RESULTS.md's headline, pasted by code between markers."""
+def update_readme(section: str, name: str = "results") -> None:
+    """The README's figures are pasted by code between markers (`<!-- name:start -->`)."""
     readme = ROOT / "README.md"
     text = readme.read_text()
-    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     if start in text and end in text:
         head, rest = text.split(start, 1)
         # RESULTS.md sits beside its plots in benchmarks/; the README is one folder up.

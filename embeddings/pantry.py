@@ -32,14 +32,14 @@ CANDIDATES = 2_000
 
 @dataclass
 class PantryMatch:
-    """Reads like a search hit (row, id, score), with what makes its score."""
+    """Reads like a search hit (row, id, score: the cosine), with what ranks it."""
 
     row: int
     id: str
-    cosine: float
+    score: float  # cosine of the recipe vector with your list
     uses: list[str]  # your ingredients this recipe uses
     needs: list[str]  # its ingredient lines that need something you did not list
-    score: float  # cosine - NEED_COST * len(needs)
+    rank_score: float  # score - NEED_COST * len(needs): orders recipes that use as many of yours
 
 
 def pantry_matches(
@@ -68,5 +68,5 @@ def pantry_matches(
         covered = words.lines_holding_any(hit.row, yours + staples)
         needs = [line for line, held in zip(words.raw[hit.row], covered) if not held]
         matches.append(PantryMatch(hit.row, hit.id, hit.score, used, needs, hit.score - NEED_COST * len(needs)))
-    matches.sort(key=lambda m: (-len(m.uses), -m.score, m.row))
+    matches.sort(key=lambda m: (-len(m.uses), -m.rank_score, m.row))
     return matches[:k], found

@@ -45,11 +45,13 @@ def page(app_url):
         browser.close()
 
 
+SAMPLE_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "epicurious" / "Food Images" / "Food Images"
+
+
 def a_photo(folder: Path) -> Path:
     """A real photo from the Epicurious sample when it is here, else a generated one."""
-    sample = Path(__file__).resolve().parents[2] / "shared" / "data" / "epicurious" / "Food Images" / "Food Images"
-    if sample.is_dir():
-        first = next(iter(sorted(sample.glob("*.jpg"))), None)
+    if SAMPLE_PHOTOS.is_dir():
+        first = next(iter(sorted(SAMPLE_PHOTOS.glob("*.jpg"))), None)
         if first is not None:
             return Path(shutil.copy(first, folder / "dish.jpg"))
     return support.photo(folder / "dish.png", size=(274, 169))
@@ -114,3 +116,131 @@ def test_a_broken_upload_shows_a_message_and_the_app_keeps_working(page, tmp_pat
     page.get_by_label("Dish name").press("Enter")  # Enter searches too
     page.wait_for_function("() => document.querySelector('#title_to_recipe_status')?.textContent.includes('3 recipes')")
     assert page.locator("#title_to_recipe_gallery .thumbnail-item").count() == 3
+
+
+# --- the features that make a person come back ----------------------------------------------
+# Screenshots of each new control at work go to artifacts/screenshots/ (ignored by git), to look at.
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+
+
+def shoot(page, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def card_text(page, api: str) -> str:
+    return page.locator(f"#{api}_card").inner_text().lower()
+
+
+def test_ingredient_filters_and_diet_chips_in_a_browser(page):
+    page.get_by_role("tab", name="Title \u2192 Recipe").click()
+    page.locator("#title_to_recipe_filters").get_by_text("Ingredient filters").click()  # the accordion opens
+    page.locator("#title_to_recipe_without textarea, #title_to_recipe_without input").first.fill("sugar")
+    page.locator("#title_to_recipe_diets").get_by_text("Vegetarian").click()
+    page.get_by_label("Dish name").fill("chocolate cake")
+    page.locator("#title_to_recipe_button").click()
+    page.wait_for_function(
+        "() => document.querySelector('#title_to_recipe_status')?.textContent.includes('without sugar')"
+    )
+    ingredients = page.locator("#title_to_recipe_card ul").inner_text().lower()
+    assert "sugar" not in ingredients and "chicken" not in ingredients and "salmon" not in ingredients
+    assert "not a dietary guarantee" in page.locator("#title_to_recipe_filters").inner_text()
+    shoot(page, "filters")
+
+
+def test_like_this_but_in_a_browser(page):
+    page.locator("#photo_to_recipe_status").get_by_text("8 recipes match").wait_for()  # the preloaded example
+    page.locator("#photo_to_recipe_but textarea, #photo_to_recipe_but input").first.fill("with lemon")
+    page.locator("#photo_to_recipe_but_weight input[type=number]").fill("0.9")
+    page.locator("#photo_to_recipe_but_weight input[type=number]").press("Enter")
+    page.locator("#photo_to_recipe_but textarea, #photo_to_recipe_but input").first.press("Enter")  # Enter searches
+    page.wait_for_function(
+        "() => document.querySelector('#photo_to_recipe_status')?.textContent.includes('toward \u201cwith lemon')"
+    )
+    assert "weight 0.9" in page.locator("#photo_to_recipe_status").inner_text()
+    shoot(page, "like_this_but")
+
+
+def test_cook_from_what_i_have_in_a_browser(page):
+    page.get_by_role("tab", name="Cook from what I have").click()
+    page.locator("#cook_from_what_i_have_input textarea").fill("eggs\nflour\nmilk")
+    page.locator("#cook_from_what_i_have_button").click()
+    page.wait_for_function(
+        "() => document.querySelector('#cook_from_what_i_have_status')?.textContent.includes('what you have')"
+    )
+    card = card_text(page, "cook_from_what_i_have")
+    assert "uses" in card and "of yours" in card and ("still needs" in card or "needs nothing more" in card)
+    shoot(page, "cook_from_what_i_have")
+    page.locator("#cook_from_what_i_have_input textarea").fill("\U0001f95a\U0001f95b")
+    page.locator("#cook_from_what_i_have_button").click()
+    page.get_by_text("no words to match").first.wait_for()
+
+
+def test_gallery_captions_show_the_whole_title(page):
+    page.get_by_role("tab", name="Title \u2192 Recipe").click()
+    page.get_by_label("Dish name").fill("chocolate cake brownies")
+    page.locator("#title_to_recipe_button").click()
+    page.locator("#title_to_recipe_gallery .caption-label").first.wait_for()
+    cut = page.evaluate(
+        """() => [...document.querySelectorAll('#title_to_recipe_gallery .caption-label')]
+              .filter(c => c.scrollWidth > c.clientWidth + 1 || getComputedStyle(c).textOverflow === 'ellipsis')
+              .map(c => c.textContent)"""
+    )
+    assert cut == []
+    shoot(page, "captions")
+
+
+# --- the README's screenshot: a real search of the sample --------------------------------------
+README_SHOT = Path(__file__).resolve().parents[1] / "docs" / "search.png"
+
+
+@pytest.mark.skipif(
+    not os.environ.get("SCREENSHOT_INDEX"), reason="needs a trained index of the sample: `make screenshot`"
+)
+def test_readme_screenshot_of_a_real_search(tmp_path):
+    """A photo from the sample's test split (the first whose own recipe comes first, so the
+    card shows the match), searched in the served app; the page saved as a small PNG."""
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from pipeline.splits import split_of
+    from ui.startup import load
+
+    index, model, _ = load(os.environ["SCREENSHOT_INDEX"])
+    ids = index.column("id")
+    image = index.vectors("image").float()
+    chosen = None
+    for row in np.flatnonzero(index.has_recipe):
+        if split_of(str(ids[row])) == "test":
+            with_expansion = model.expand("image_to_recipe", image[row : row + 1])[0].detach().numpy()
+            if index.search(with_expansion, model.fitted.recipe_vector, 1, rows=index.has_recipe)[0].row == row:
+                chosen = int(row)
+                break
+    assert chosen is not None
+    photo = tmp_path / "dish.jpg"
+    original = SAMPLE_PHOTOS / f"{ids[chosen]}.jpg"
+    photo.write_bytes(original.read_bytes() if original.is_file() else index.thumbnail_bytes(chosen))
+    demo, url, _ = support.launch_app(index, model, tmp_path / "app")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(url)
+            page.locator("#photo_to_recipe_input button[aria-label='Remove Image']").click()
+            page.locator("#photo_to_recipe_input input[type=file]").set_input_files(str(photo))
+            page.locator("#photo_to_recipe_button").click()
+            page.locator("#photo_to_recipe_status").get_by_text("recipes match this photo").wait_for()
+            raw = tmp_path / "search.png"
+            page.screenshot(path=str(raw), full_page=False)
+            browser.close()
+    finally:
+        demo.close()
+    README_SHOT.parent.mkdir(exist_ok=True)
+    # 256 colours: a third of the bytes, and the page's flat colours survive it.
+    Image.open(raw).convert("RGB").quantize(256).save(README_SHOT, optimize=True)
+    assert 20_000 < README_SHOT.stat().st_size < 600_000

@@ -11,6 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 from embeddings.hub import load_model
 from model.atomic import atomic_write_json
@@ -22,6 +26,36 @@ from pipeline.splits import select_split
 
 from .expansion import expanded_queries
 from .metrics import evaluate_embeddings, format_table
+
+
+def score(
+    model,
+    recipes: list,
+    cache_dir=DEFAULT_CACHE,
+    field: str | None = None,
+    expansion: bool = True,
+    pool: int = POOL,
+    recipe_pool: int = RECIPE_POOL,
+    bags: int = BAGS,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[dict[str, dict], "torch.Tensor"]:
+    """The protocol's figures of a model on these rows (as served: the recipe vector and
+    query expansion chosen on val unless told otherwise), and which rows have a recipe."""
+    embeds, has_recipe = embed_collection(model, recipes, cache_dir, progress=progress)
+    field = field or model.fitted.recipe_vector
+    queries = expanded_queries(model, embeds, field) if expansion else None
+    results = evaluate_embeddings(
+        embeds,
+        has_recipe,
+        pool=pool,
+        recipe_pool=recipe_pool,
+        bags=bags,
+        seed=seed,
+        recipe_field=field,
+        queries=queries,
+    )
+    return results, has_recipe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,18 +98,18 @@ def main(argv: list[str] | None = None) -> int:
 
     model = load_model(args.model, args.revision)  # a local folder, or a Hub id through the one Hub module
     recipes = select_split(load_recipes(args.data, progress=not args.quiet), args.split)
-    embeds, has_recipe = embed_collection(model, recipes, args.cache_dir, progress=not args.quiet)
     field = model.fitted.recipe_vector if args.recipe_vector == "auto" else args.recipe_vector
-    queries = None if args.no_expansion else expanded_queries(model, embeds, field)
-    results = evaluate_embeddings(
-        embeds,
-        has_recipe,
-        pool=args.pool,
-        recipe_pool=args.recipe_pool,
-        bags=args.bags,
-        seed=args.seed,
-        recipe_field=field,
-        queries=queries,
+    results, has_recipe = score(
+        model,
+        recipes,
+        args.cache_dir,
+        field,
+        not args.no_expansion,
+        args.pool,
+        args.recipe_pool,
+        args.bags,
+        args.seed,
+        not args.quiet,
     )
     expanded = model.fitted.query_expansion.expanded_directions()
     print(

@@ -43,8 +43,10 @@ DIET_CHOICES = [(diet["label"], name) for name, diet in DIETS.items()]  # (shown
 @dataclass
 class Filters:
     with_terms: list[tuple[str, ...]] = field(default_factory=list)
-    without_terms: list[tuple[str, ...]] = field(default_factory=list)
+    without_terms: list[tuple[str, ...]] = field(default_factory=list)  # typed and the diets' words
     notes: list[str] = field(default_factory=list)
+    diets: list[str] = field(default_factory=list)  # the chips' labels, for saying what was filtered
+    typed_without: list[tuple[str, ...]] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -56,11 +58,12 @@ class Filters:
         return has_recipe if mask is None else has_recipe & mask
 
     def describe(self) -> str:
-        parts = []
+        """In words: "vegetarian; with lemon; without sugar, nuts"."""
+        parts = [label.lower() for label in self.diets]
         if self.with_terms:
             parts.append("with " + ", ".join(term_text(t) for t in self.with_terms))
-        if self.without_terms:
-            shown = [term_text(t) for t in self.without_terms]
+        if self.typed_without:
+            shown = [term_text(t) for t in self.typed_without]
             parts.append("without " + ", ".join(shown[:6]) + (f" and {len(shown) - 6} more" if len(shown) > 6 else ""))
         return "; ".join(parts)
 
@@ -86,12 +89,14 @@ def read_filters(without="", must_have="", diets=None) -> Filters:
     notes: list[str] = []
     without_terms = read_terms(without, "\u201cwithout\u201d list", notes)
     with_terms = read_terms(must_have, "\u201cwith\u201d list", notes)
-    unknown = []
-    for name in [diets] if isinstance(diets, str) else diets or []:
+    unknown, labels, diet_terms = [], [], []
+    for name in dict.fromkeys([diets] if isinstance(diets, str) else diets or []):
         if name in DIETS:
-            without_terms += DIETS[name]["without"]
+            labels.append(DIETS[name]["label"])
+            diet_terms += DIETS[name]["without"]
         else:
             unknown.append(str(name)[:40])
     if unknown:
         notes.append(f"Unknown diet {', '.join(unknown)}; the diets are {', '.join(DIETS)}.")
-    return Filters(with_terms, list(dict.fromkeys(without_terms)), notes)
+    every = list(dict.fromkeys(without_terms + diet_terms))
+    return Filters(with_terms, every, notes, labels, without_terms)

@@ -15,6 +15,7 @@ from . import inputs, render
 from .filters import DIET_CHOICES, DISCLAIMER
 from .guard import guarded
 from .search import RecipeSearch
+from .upgrade import POLL_S
 
 # The model is CPU-bound and torch already spreads one query over every core, so running
 # many at once only makes each slower. Two at a time lets one request decode its upload or
@@ -50,11 +51,18 @@ def launch_style() -> dict:
 
 
 def build_layout(
-    search: RecipeSearch, model_name: str, examples_cache: str | Path, upload_sweep_s: int = UPLOAD_SWEEP_S
+    search: RecipeSearch,
+    model_name: str,
+    examples_cache: str | Path,
+    upload_sweep_s: int = UPLOAD_SWEEP_S,
+    upgrade=None,
 ) -> gr.Blocks:
     """`examples_cache`: a folder for this index's (and this code's) example answers; Gradio
     reuses what it finds there, so a restart with the same index skips re-running them
-    (ui/storage.py keys the folder)."""
+    (ui/storage.py keys the folder). `upgrade` (ui/upgrade.Upgrade): a better model is on
+    its way; the page says which model serves and how far the other is, and examples run
+    when clicked instead of showing answers cached from the model about to be replaced."""
+    cached = upgrade is None
     os.environ["GRADIO_EXAMPLES_CACHE"] = str(examples_cache)
     # Gradio recomputes a pandas summary of up to 10,000 past events after every event, for
     # its /monitoring page, which launch() turns off: CPU per query for nothing, and more of
@@ -69,6 +77,10 @@ def build_layout(
         title="Recipe Finder \u2014 photo, title and recipe search",
         delete_cache=(upload_sweep_s, UPLOAD_MAX_AGE_S),
     ) as demo:
+        if upgrade is not None:
+            banner = gr.HTML(upgrade.banner(), elem_id="serving")
+            timer = gr.Timer(POLL_S)
+            timer.tick(upgrade.tick, outputs=[banner, timer], queue=False, show_progress="hidden")
         with gr.Row(equal_height=True, elem_id="header-row"):
             gr.HTML(render.header(search.index.count, model_name), scale=4)
             top_k = gr.Slider(
@@ -96,6 +108,7 @@ def build_layout(
                     search,
                     picks.photos(0),
                     extras=lambda: _but_inputs("photo_to_recipe") + _filter_inputs("photo_to_recipe"),
+                    cached=cached,
                 )
             with gr.Tab("Title \u2192 Recipe", id="title"):
                 _hint("Type the name of a dish; press Enter or the button to see matching recipes.")
@@ -108,6 +121,7 @@ def build_layout(
                     search,
                     picks.titles(),
                     extras=lambda: _filter_inputs("title_to_recipe"),
+                    cached=cached,
                 )
             with gr.Tab("Cook from what I have", id="pantry"):
                 _hint(
@@ -123,6 +137,7 @@ def build_layout(
                     search,
                     [[example] for example in PANTRY_EXAMPLES],
                     extras=lambda: _filter_inputs("cook_from_what_i_have", must_have=False, open=True),
+                    cached=cached,
                 )
             with gr.Tab("Recipe \u2192 Photo", id="recipe"):
                 _hint("Paste the ingredients, the instructions or both, to see what such a dish looks like.")
@@ -135,6 +150,7 @@ def build_layout(
                     search,
                     picks.recipes(),
                     picks.recipe_labels(),
+                    cached=cached,
                 )
             with gr.Tab("Similar dishes", id="similar"):
                 _hint("Show a photo of a dish to find the dishes that look most like it.")
@@ -146,6 +162,7 @@ def build_layout(
                     lambda: _photo_input("similar_photos_input"),
                     search,
                     picks.photos(EXAMPLES_PER_TAB),
+                    cached=cached,
                 )
         gr.HTML(render.CREDITS)
     demo.queue(max_size=QUEUE_MAX_SIZE)
@@ -266,7 +283,9 @@ class ResultPanel:
         self.results.render()
 
 
-def _search_tab(handler, api_name, button_text, top_k, make_inputs, search, examples, labels=None, extras=None):
+def _search_tab(
+    handler, api_name, button_text, top_k, make_inputs, search, examples, labels=None, extras=None, cached=True
+):
     """Query inputs + button beside the examples, the result panel below, all wired.
     `extras`: builds the inputs the handler takes after top_k (refinement, filters), in
     its parameter order; examples leave them at their defaults."""
@@ -282,14 +301,15 @@ def _search_tab(handler, api_name, button_text, top_k, make_inputs, search, exam
             ]
             button = gr.Button(button_text, variant="primary", elem_id=f"{api_name}_button")
         with gr.Column(scale=2):
+            shown = None
             if examples:
-                gr.Examples(
+                shown = gr.Examples(
                     examples,
                     inputs=query_inputs,
-                    outputs=panel.outputs,
-                    fn=handler,
-                    cache_examples=True,
-                    cache_mode="eager",
+                    outputs=panel.outputs if cached else None,
+                    fn=handler if cached else None,
+                    cache_examples=cached,
+                    cache_mode="eager" if cached else None,
                     preprocess=False,
                     example_labels=labels,
                     examples_per_page=EXAMPLES_PER_TAB,
@@ -299,18 +319,18 @@ def _search_tab(handler, api_name, button_text, top_k, make_inputs, search, exam
     # Progress (and, on a refused input, the error badge) shows on the status line only:
     # the previous results stay readable beside the error message. trigger_mode="once":
     # a click while the upload's own search runs is not queued a second time.
-    gr.on(
-        [button.click, *triggers],
-        handler,
-        inputs=[*query_inputs, top_k, *extra_inputs],
-        outputs=panel.outputs,
-        api_name=api_name,
-        preprocess=False,
-        concurrency_id="model",
-        concurrency_limit=MODEL_CONCURRENCY,
-        show_progress_on=[panel.status],
-        trigger_mode="once",
-    )
+    search_event = {
+        "inputs": [*query_inputs, top_k, *extra_inputs],
+        "outputs": panel.outputs,
+        "preprocess": False,
+        "concurrency_id": "model",
+        "concurrency_limit": MODEL_CONCURRENCY,
+        "show_progress_on": [panel.status],
+    }
+    gr.on([button.click, *triggers], handler, api_name=api_name, trigger_mode="once", **search_event)
+    if shown is not None and not cached:
+        # Examples not cached: a click fills the inputs, then searches with the model serving now.
+        shown.load_input_event.then(handler, api_visibility="private", **search_event)
 
     def choose(results, evt: gr.SelectData):
         return search.show_result(results, evt.index)

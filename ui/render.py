@@ -35,6 +35,10 @@ CSS = """
 .result-gallery .caption-label, .result-gallery figcaption {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   max-width: 100% !important; line-height: 1.25; }
+#serving .serving { padding: 0.45rem 0.8rem; border-radius: 0.5rem; background: #fff4dc; font-size: 0.95rem; }
+#serving .serving.done { background: #e6f6e6; }
+#serving .serving.failed { background: #fde2e2; }
+#serving .progress { font-family: monospace; font-size: 0.8rem; color: var(--body-text-color-subdued); }
 .credits { text-align: center; font-size: 0.85rem; color: var(--body-text-color-subdued); margin-top: 1rem; }
 """
 

@@ -89,6 +89,8 @@ class RecipeSearch:
         self.photo_to_recipe_field = self.model.fitted.recipe_vector
         self.thumbnails = ThumbnailFiles(index, thumbnail_folder)
         self.photo_folders = None if photo_folders is None else [Path(folder) for folder in photo_folders]
+        # Thumbnail folders of a search this one replaced (ui/upgrade.py): examples point there.
+        self.photo_folders_extra: list[Path] = []
         self.row_hashes = RowHashes(index)
         self.words = IngredientWords(index.column("ingredients"))
         probe = np.ones(index.dim, dtype=np.float32)
@@ -118,16 +120,18 @@ class RecipeSearch:
         notes += more + more_w
         image = self._encode_photo(self._read_photo(photo))
         query = self._expand("image_to_recipe", image)
-        but_words = explain.query_words(but)
+        but_words, moved = explain.query_words(but), ""
         if but.strip() and but_words:
             with torch.no_grad():
                 query = blend(query, self.model.encode_title([but])[0], weight)
+            moved = f" Moved toward \u201c{but.strip()}\u201d (weight {weight:g})."
         elif but.strip():
             notes.append("The \u201cbut\u201d words had no letters to read; the photo alone was searched.")
         hits = self._search(query, self.photo_to_recipe_field, k, rows=chosen.mask(self.words, self.has_recipe))
         likely = explain.photo_ingredients(self.model, image)
         why = self._why(likely=likely, typed=but_words, chosen=chosen)
-        return self._answer(hits, notes, ("recipe matches this photo", "recipes match this photo"), why, k, chosen)
+        what = ("recipe matches this photo" + moved, "recipes match this photo" + moved)
+        return self._answer(hits, notes, what, why, k, chosen)
 
     def title_to_recipe(self, title, top_k=inputs.TOP_K_DEFAULT, without="", must_have="", diets=None):
         """A dish title -> matching recipes, with photos and instructions, ingredient filters applied."""
@@ -181,6 +185,7 @@ class RecipeSearch:
         else:
             summary = f"{len(results)} {'recipe uses' if len(results) == 1 else 'recipes use'} what you have"
             summary += f" (of {found:,} using at least one)."
+            summary += f" Filtered: {chosen.describe()}." if chosen.active else ""
         return self._reply(results, notes, summary)
 
     def recipe_to_photo(self, ingredients, instructions, top_k=inputs.TOP_K_DEFAULT):
@@ -223,7 +228,7 @@ class RecipeSearch:
             return self.model.expand(direction, query.unsqueeze(0))[0]
 
     def _read_photo(self, photo):
-        folders = self.photo_folders or [*inputs.gradio_folders(), self.thumbnails.folder]
+        folders = self.photo_folders or [*inputs.gradio_folders(), self.thumbnails.folder, *self.photo_folders_extra]
         return inputs.read_photo(photo, folders)
 
     def _encode_photo(self, image) -> torch.Tensor:
@@ -281,9 +286,12 @@ class RecipeSearch:
                 result["why"] = why(result["title"], result["ingredients"])
             results.append(result)
         if results:
-            summary = f"{len(results)} {what[0] if len(results) == 1 else what[1]}."
-            if chosen is not None and chosen.active and k is not None and len(results) < k:
-                summary += f" Only {len(results)} of the collection's recipes pass your filters ({chosen.describe()})."
+            summary = f"{len(results)} {what[0] if len(results) == 1 else what[1]}"
+            summary += "" if summary.endswith(".") else "."
+            if chosen is not None and chosen.active:
+                summary += f" Filtered: {chosen.describe()}."
+                if k is not None and len(results) < k:
+                    summary += f" Only {len(results)} of the collection's recipes pass these filters."
         elif chosen is not None and chosen.active:
             summary = f"No recipe in the collection passes your filters ({chosen.describe()}); loosen them."
         else:

@@ -1,0 +1,77 @@
+"""What the app's answers are worth, in plain words, for the README: each model's test
+figures said as "how often the right one is first / among the first ten".
+
+    python benchmarks/bench_plain_words.py --model artifacts/model [--model artifacts/quick/model] [--data DIR]
+
+Protocol: the test split of the collection (rows no model trained on or chose anything
+with), the field's bags (model/protocol.py: 10 draws of 500 recipes for photo<->recipe,
+10 of 1,000 photos for the title directions), the queries as the app sends them (the query
+expansion and recipe vector each model chose on val).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import load_average, shown, write_result  # noqa: E402
+
+# (direction, what the person gives, what they get back)
+SENTENCES = [
+    ("image_to_recipe", "a photo of a dish", "its recipe"),
+    ("recipe_to_image", "a recipe", "its photo"),
+    ("title_to_image", "a dish's name", "its photo"),
+]
+
+
+def sentences(results: dict) -> list[str]:
+    out = []
+    for direction, given, wanted in SENTENCES:
+        m = results[direction]
+        out.append(
+            f"Given {given}, {wanted} is the first answer {100 * m['r1']:.0f}% of the time and among the first "
+            f"ten {100 * m['r10']:.0f}% of the time, out of {m['pool']:,} candidates (half the time it is "
+            f"within the first {m['medr']:.0f})."
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", action="append", type=Path, required=True, help="model folder (repeatable)")
+    parser.add_argument("--data", default="../shared/data/epicurious")
+    args = parser.parse_args()
+
+    from embeddings.hub import load_model
+    from pipeline.read import load_recipes
+    from pipeline.splits import select_split
+    from train.evaluate import score
+
+    loads = [load_average()]
+    recipes = select_split(load_recipes(args.data, progress=False), "test")
+    models = {}
+    for folder in args.model:
+        results, has_recipe = score(load_model(str(folder)), recipes, progress=False)
+        said = sentences(results)
+        print(f"\n{shown(folder)} ({len(recipes):,} test rows, {int(has_recipe.sum()):,} with a recipe):")
+        print("\n".join(f"  {line}" for line in said))
+        models[shown(folder)] = {"results": results, "sentences": said}
+    loads.append(load_average())
+    write_result(
+        "plain_words",
+        {
+            "data": args.data,
+            "split": "test",
+            "rows": len(recipes),
+            "protocol": "10 bags of 500 pairs (photo<->recipe), 10 of 1,000 (title directions), as served",
+            "models": models,
+            "load_average": loads,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
