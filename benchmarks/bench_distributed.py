@@ -68,7 +68,8 @@ def main() -> int:
     env.pop("OMP_NUM_THREADS", None)  # one process: torch's default, every core
     python = [sys.executable, "-m", "train"]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "train"]
-    result = {"load_average_start": load_average(), "data": str(args.data), "limit": args.limit}
+    shown_data = "../shared/data/epicurious" if args.data == SAMPLE else str(args.data)  # no home paths in results
+    result = {"load_average_start": load_average(), "data": shown_data, "limit": args.limit}
 
     warm = [*common, "--out", str(work / "warm"), "--batch-size", str(2 * args.batch_size), "--epochs", "1"]
     result["cache_fill_seconds"] = round(train([*python, *warm], env, work / "warm.log")[0], 1)
