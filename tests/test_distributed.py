@@ -141,3 +141,15 @@ def torchrun_train(*flags: str) -> str:
     run = subprocess.run([*torchrun, "-m", "train", *flags], cwd=ROOT, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     return run.stderr
+
+
+def test_live_fine_tuning_runs_on_two_gloo_processes(tmp_path, text_backbone_dir):
+    """--live runs every backbone in the forward DDP wraps, the unfrozen text layers
+    included: each must get its gradient every step, or DDP stops the run."""
+    data = make_kaggle_folder(tmp_path / "data", n=40, title_only=6)
+    config = tmp_path / "tiny.json"
+    config.write_text(tiny_config(text_backbone_dir).to_json())
+    flags = ["--data", str(data), "--config", str(config), "--out", str(tmp_path / "live"), "--epochs", "1"]
+    log = torchrun_train(*flags, "--batch-size", "8", "--live", "--finetune-top", "1", "--no-cache", "--quiet")
+    assert "world size 2, global batch 16" in log and "fine-tuning" in log
+    assert (tmp_path / "live" / "model.safetensors").is_file()
