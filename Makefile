@@ -38,7 +38,7 @@ demo: setup
 
 # Stop a first run's background training (its whole process group); `make demo` resumes it.
 stop:
-	@if [ -f $(FIRST)/full-run.pid ] && kill -TERM -- -$$(cat $(FIRST)/full-run.pid) 2>/dev/null; \
+	@if [ -f $(FIRST)/full-run.pid ] && kill -TERM -$$(cat $(FIRST)/full-run.pid) 2>/dev/null; \
 	then echo "stopped the background run"; else echo "no background run"; fi
 
 # docs/search.png, the README's picture: a real search of $(INDEX) in a browser.

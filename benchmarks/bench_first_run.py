@@ -171,7 +171,9 @@ def main() -> None:
     for name, seconds in stages.items():
         print(f"{seconds / 60:6.1f} min  {name}")
     served = marks.get("served", float("nan")) / 60
-    print(f"page served after {served:.1f} min; full model serving after {end / 60:.1f} min")
+    print(
+        f"page served after {served:.1f} min" + ("" if args.stop_at_page else f"; full model after {end / 60:.1f} min")
+    )
     write_result(
         args.name,
         {

@@ -17,6 +17,8 @@ from train import first_run
 from ui.search import RecipeSearch
 from ui.upgrade import SwappableSearch, Upgrade
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture()
 def serving(loaded, tmp_path):
@@ -138,3 +140,31 @@ def test_first_run_makes_the_quick_model_and_starts_the_full_one(tmp_path, monke
     assert ran == [["train", "--data"], ["embeddings", "build"]]
     assert "--background" in started[0] and (tmp_path / "q" / first_run.PID_FILE).read_text() == "4242\n"
     assert "trains in the background" in capsys.readouterr().out
+
+
+def test_make_stop_ends_the_whole_background_run(tmp_path):
+    """`make stop` ends the process group the pid file names (the run and its training child)
+    with /bin/sh's own kill, which takes no `--`."""
+    child = "import time; time.sleep(60)"
+    script = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(60)"
+    leader = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        (tmp_path / first_run.PID_FILE).write_text(f"{leader.pid}\n")
+        time.sleep(1)  # the child has started
+        done = subprocess.run(["make", "-s", "stop", f"FIRST={tmp_path}"], cwd=ROOT, capture_output=True, text=True)
+        assert "stopped the background run" in done.stdout, done.stderr
+        assert leader.wait(timeout=10) != 0
+        time.sleep(0.5)
+        group = subprocess.run(["pgrep", "-g", str(leader.pid)], capture_output=True, text=True).stdout.split()
+        assert all(state(pid) in ("Z", None) for pid in group)  # the grandchild went too (at most unreaped)
+    finally:
+        if leader.poll() is None:
+            leader.kill()
+
+
+def state(pid: str) -> str | None:
+    """A process's state letter from /proc (None once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
