@@ -118,5 +118,5 @@ def timings_section() -> str:
             else ""
         )
         + " (`python benchmarks/bench_first_run.py`; each stage, and how busy the machine was, in "
-        "[benchmarks/RESULTS.md](benchmarks/RESULTS.md)). Later runs open the page in about a minute."
+        "[benchmarks/RESULTS.md](benchmarks/RESULTS.md))."
     )

@@ -111,7 +111,7 @@ def decompression_bomb(path: Path, side: int = 100_000) -> Path:
     return path
 
 
-def launch_app(index, model, work: Path):
+def launch_app(index, model, work: Path, model_name: str = "tiny test model"):
     """The real app on 127.0.0.1 at a free port, not blocking, its thumbnails and examples
     cache under `work`; old uploads are swept every second. Returns (demo, url, search)."""
     import app
@@ -119,6 +119,6 @@ def launch_app(index, model, work: Path):
     from ui.search import RecipeSearch
 
     search = RecipeSearch(index, model, work / "thumbnails")
-    demo = build_layout(search, "tiny test model", work / "examples", upload_sweep_s=1)
+    demo = build_layout(search, model_name, work / "examples", upload_sweep_s=1)
     app.launch(demo, host="127.0.0.1", port=free_port(), prevent_thread_lock=True, quiet=True)
     return demo, demo.local_url, search

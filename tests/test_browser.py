@@ -229,17 +229,19 @@ def test_readme_screenshot_of_a_real_search(tmp_path):
     photo = tmp_path / "dish.jpg"
     original = SAMPLE_PHOTOS / f"{ids[chosen]}.jpg"
     photo.write_bytes(original.read_bytes() if original.is_file() else index.thumbnail_bytes(chosen))
-    demo, url, _ = support.launch_app(index, model, tmp_path / "app")
+    demo, url, _ = support.launch_app(index, model, tmp_path / "app", "the default model")
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page = browser.new_page(viewport={"width": 1280, "height": 1560})
             page.set_default_timeout(TIMEOUT_MS)
             page.goto(url)
             page.locator("#photo_to_recipe_input button[aria-label='Remove Image']").click()
+            page.locator("#top_k input[type=number]").fill("6")  # six, not the example's eight: our answer
+            page.locator("#top_k input[type=number]").press("Enter")
             page.locator("#photo_to_recipe_input input[type=file]").set_input_files(str(photo))
-            page.locator("#photo_to_recipe_button").click()
-            page.locator("#photo_to_recipe_status").get_by_text("recipes match this photo").wait_for()
+            page.locator("#photo_to_recipe_status").get_by_text("6 recipes match this photo").wait_for()
+            page.wait_for_timeout(1500)  # the gallery's images load
             raw = tmp_path / "search.png"
             page.screenshot(path=str(raw), full_page=False)
             browser.close()
