@@ -3,6 +3,7 @@ size on disk, open time, resident memory, top-10 latency and recall@10 against e
 
     python benchmarks/bench_large_index.py                        # 1M x 512 float16: ~20 min, ~8 GB at peak
     python benchmarks/bench_large_index.py --rows 100000 --quick  # the plumbing, minutes
+    python benchmarks/bench_large_index.py --work W --keep; ... --work W --reuse  # open again, no rebuild
 
 The index is written by the product's own writer (embeddings/build.write_index_files:
 vectors, recipes.parquet with a thumbnail a row, the faiss index `auto` chooses), from
@@ -154,7 +155,12 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--faiss", default="auto", help="the build's --faiss (auto: IVF-PQ at 1M rows)")
     parser.add_argument("--work", type=Path, default=None, help="folder for the index (default: a temp folder)")
-    parser.add_argument("--keep", action="store_true", help="leave the index folder")
+    parser.add_argument("--keep", action="store_true", help="leave the index folder (and its build figures)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="open the folder an earlier --keep run left in --work, not writing it again (its build figures kept)",
+    )
     parser.add_argument("--quick", action="store_true", help="write results to large_index_quick.json")
     parser.add_argument("--open", type=Path, default=None, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
@@ -162,9 +168,14 @@ def main() -> int:
         print(json.dumps(open_and_search(args.open, args.queries)))
         return 0
     work = Path(args.work or tempfile.mkdtemp(prefix="large-index-"))
-    folder = work / "index"
-    shutil.rmtree(folder, ignore_errors=True)
-    result = {"load_average_start": load_average(), "build": build(folder, args.rows, args.dim, args.faiss)}
+    folder, built = work / "index", work / "build.json"
+    result = {"load_average_start": load_average()}
+    if args.reuse and built.is_file() and (folder / "manifest.json").is_file():
+        result["build"] = {**json.loads(built.read_text()), "reused": True}
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+        result["build"] = build(folder, args.rows, args.dim, args.faiss)
+        built.write_text(json.dumps(result["build"]))
     child = [sys.executable, __file__, "--open", str(folder), "--queries", str(args.queries)]
     done = subprocess.run(child, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:

@@ -26,7 +26,7 @@ from .manifest import (
     read_manifest,
     verify_files,
 )
-from .mapped import map_safetensors
+from .mapped import map_safetensors, read_layout, read_rows
 from .search import FaissSearcher, make_searcher
 from .thumbnail_column import ThumbnailColumn
 
@@ -180,7 +180,7 @@ def read_index_dir(directory: Path, backend: str = "auto", verify: bool = True) 
         )
     # to_pylist, not to_pandas: list columns must come back as Python lists, not arrays.
     recipes = pd.DataFrame({name: table.column(name).to_pylist() for name in RECIPE_COLUMNS})
-    check_norms(vectors, recipes["has_recipe"].to_numpy(dtype=bool), path.with_name(EMBEDDINGS_FILE))
+    check_norms(recipes["has_recipe"].to_numpy(dtype=bool), path.with_name(EMBEDDINGS_FILE))
     return RecipeIndex(
         directory,
         manifest,
@@ -192,17 +192,18 @@ def read_index_dir(directory: Path, backend: str = "auto", verify: bool = True) 
     )
 
 
-def check_norms(vectors: dict[str, torch.Tensor], has_recipe: np.ndarray, path: Path, sample: int = 2048) -> None:
+def check_norms(has_recipe: np.ndarray, path: Path, sample: int = 2048) -> None:
     """Unit rows where a field exists, zero rows in `recipe` where it does not (on a sample of
-    rows, so a million-row index loads fast)."""
+    rows, so a million-row index loads fast; read from the file, not through the map)."""
     count = len(has_recipe)
     rows = (
         np.unique(np.linspace(0, count - 1, num=min(count, sample)).astype(np.int64))
         if count
         else np.zeros(0, np.int64)
     )
+    layout = read_layout(path)
     for field in STORED_FIELDS:
-        norms = vectors[field][torch.from_numpy(rows)].float().norm(dim=1).numpy()
+        norms = np.linalg.norm(read_rows(path, layout[field], rows).astype(np.float32), axis=1)
         expected = has_recipe[rows].astype(np.float32) if field == "recipe" else np.ones(len(rows), np.float32)
         bad = np.nonzero(np.abs(norms - expected) > NORM_TOLERANCE)[0]
         if len(bad):

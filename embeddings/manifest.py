@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -107,7 +109,10 @@ def read_manifest(directory: Path) -> dict:
 
 def verify_files(directory: Path, manifest: dict) -> None:
     """Every data file present, of the recorded size (a cheap truncation check first),
-    with the recorded sha256."""
+    with the recorded sha256. The files are hashed side by side, one thread each up to
+    the cores there are: hashlib drops the GIL while it hashes, and a million-row index
+    is 9 GB, ~13 s of sha256 on one core here."""
+    paths = {}
     for name in data_files(manifest):
         path = Path(directory) / name
         entry = manifest["files"].get(name)
@@ -118,10 +123,14 @@ def verify_files(directory: Path, manifest: dict) -> None:
         size = path.stat().st_size
         if size != entry["bytes"]:
             raise CorruptIndexError(f"{path}: {size} bytes, the manifest says {entry['bytes']} (truncated or replaced)")
-        actual = sha256_file(path)
-        if actual != entry["sha256"]:
+        paths[name] = path
+    with ThreadPoolExecutor(max_workers=max(1, min(len(paths), os.cpu_count() or 1))) as pool:
+        actual = dict(zip(paths, pool.map(sha256_file, paths.values())))
+    for name, path in paths.items():  # the first altered file in manifest order, whatever finished first
+        if actual[name] != manifest["files"][name]["sha256"]:
             raise CorruptIndexError(
-                f"{path}: sha256 {actual[:12]}… differs from the manifest's {entry['sha256'][:12]}… (altered)"
+                f"{path}: sha256 {actual[name][:12]}… differs from the manifest's "
+                f"{manifest['files'][name]['sha256'][:12]}… (altered)"
             )
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +18,29 @@ import torch
 NUMPY_DTYPES = {"F16": np.float16, "F32": np.float32, "I64": np.int64, "BOOL": np.bool_, "U8": np.uint8}
 
 
-def map_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    """name -> tensor over the file's pages. ValueError for a header that does not
-    describe the file (unknown dtype, offsets that disagree with the shape or the size)."""
+@dataclass(frozen=True)
+class Layout:
+    """Where one tensor's bytes lie in the file."""
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    offset: int  # from the start of the file
+
+    @property
+    def row_bytes(self) -> int:
+        return math.prod(self.shape[1:]) * self.dtype.itemsize
+
+
+def read_layout(path: Path) -> dict[str, Layout]:
+    """name -> Layout from the header. ValueError for a header that does not describe the
+    file (unknown dtype, offsets that disagree with the shape or the size)."""
     size = Path(path).stat().st_size
     with open(path, "rb") as handle:
         header_bytes = int.from_bytes(handle.read(8), "little")
         if not 0 < header_bytes <= size - 8:
             raise ValueError(f"a header of {header_bytes} bytes in a file of {size}")
         header = json.loads(handle.read(header_bytes))
-    base, tensors = 8 + header_bytes, {}
+    base, layout = 8 + header_bytes, {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
@@ -35,8 +50,29 @@ def map_safetensors(path: Path) -> dict[str, torch.Tensor]:
         start, end = info["data_offsets"]
         if end - start != math.prod(shape) * dtype.itemsize or base + end > size:
             raise ValueError(f"tensor {name!r}: bytes {start}..{end} do not hold {shape} {dtype} in {size} bytes")
-        if not math.prod(shape):
-            tensors[name] = torch.from_numpy(np.zeros(shape, dtype))
+        layout[name] = Layout(dtype, shape, base + start)
+    return layout
+
+
+def map_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """name -> tensor over the file's pages (ValueError as read_layout)."""
+    tensors = {}
+    for name, where in read_layout(path).items():
+        if not math.prod(where.shape):
+            tensors[name] = torch.from_numpy(np.zeros(where.shape, where.dtype))
             continue
-        tensors[name] = torch.from_numpy(np.memmap(path, dtype=dtype, mode="c", offset=base + start, shape=shape))
+        mapped = np.memmap(path, dtype=where.dtype, mode="c", offset=where.offset, shape=where.shape)
+        tensors[name] = torch.from_numpy(mapped)
     return tensors
+
+
+def read_rows(path: Path, where: Layout, rows: np.ndarray) -> np.ndarray:
+    """Rows of one tensor read with pread, not through the map: a load that checks a sample
+    of rows would otherwise fault in the mapped pages around each one (the kernel maps
+    cached neighbours too), and a million-row file's sample spans all of it."""
+    out = np.empty((len(rows), *where.shape[1:]), where.dtype)
+    with open(path, "rb", buffering=0) as handle:
+        for i, row in enumerate(rows):
+            data = os.pread(handle.fileno(), where.row_bytes, where.offset + int(row) * where.row_bytes)
+            out[i] = np.frombuffer(data, where.dtype).reshape(where.shape[1:])
+    return out
