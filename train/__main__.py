@@ -35,8 +35,8 @@ from .dish_classes import dish_labels, fit_dish_classes
 from .expansion import describe, fit_query_expansion, score_test
 from .ingredients import build_vocabulary, label_matrix
 from .loop import TrainOptions, train_model, unfreeze_top
-from .objectives import DEFAULT_MARGIN, DEFAULT_MISMATCH_RATE, DEFAULT_SEMANTIC_WEIGHT, LOSSES, resolve_objective
 from .metrics import evaluate_embeddings, format_table
+from .objectives import DEFAULT_MARGIN, DEFAULT_MISMATCH_RATE, DEFAULT_SEMANTIC_WEIGHT, LOSSES, resolve_objective
 from .plots import plot_curves
 
 

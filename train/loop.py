@@ -85,7 +85,8 @@ def batch_loss(
 ):
     """The objective (six-pair InfoNCE by default; `objective`: global_loss's keywords) over
     one process's batch of features (+ the ingredient-word loss): (loss, {term: value})."""
-    return global_loss(model, embed_features(model, features), has_recipe, World(), labels, ingredient_weight, **objective)
+    embeds = embed_features(model, features)
+    return global_loss(model, embeds, has_recipe, World(), labels, ingredient_weight, **objective)
 
 
 def make_optimizer(model: Retriever, options: TrainOptions) -> torch.optim.Optimizer:
