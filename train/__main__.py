@@ -261,16 +261,17 @@ def loss_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> d
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.loss_options = loss_options(parser, args)
+    losses = loss_options(parser, args)  # before any data is read: a bad flag fails at once
     # Under torchrun each process is one rank of a world; a plain run is a world of one.
     world, device = join(pick_device(args.device))
     try:
-        return train(args, world, device)
+        return train(args, world, device, losses)
     finally:
         leave(world)
 
 
-def train(args: argparse.Namespace, world: World, device: torch.device) -> int:
+def train(args: argparse.Namespace, world: World, device: torch.device, losses: dict) -> int:
+    """The run `args` asks for; `losses`: loss_options' TrainOptions fields."""
     d = TrainOptions()
     started = time.time()
     progress = not args.quiet and world.is_main
@@ -287,7 +288,7 @@ def train(args: argparse.Namespace, world: World, device: torch.device) -> int:
         patience=args.patience,
         seed=args.seed,
         ingredient_weight=args.ingredient_weight,
-        **args.loss_options,
+        **losses,
     )
     recipes = load_recipes(args.data, progress=progress)
     if args.limit:
