@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="adamine/cosine with a semantic weight: at most this many dish classes, the training titles' most "
-        f"frequent words and word pairs; titles with none are background (default {d.dish_classes})",
+        "frequent words and word pairs (in 3 or more of them); titles with none are background "
+        f"(default {d.dish_classes})",
     )
     p.add_argument(
         "--debias",
