@@ -329,7 +329,7 @@ def train(args: argparse.Namespace, world: World, device: torch.device, losses: 
         if len(fitted.dish_classes) < 3:
             raise SystemExit(
                 f"--loss {options.loss}: {len(fitted.dish_classes) - 1} dish classes in the training titles, too "
-                "few for a semantic level (two or more needed); train with --semantic-weight 0"
+                "few for a semantic level (two or more needed: raise --dish-classes, or train with --semantic-weight 0)"
             )
         if world.is_main:
             background = float((dish_labels(splits["train"], fitted.dish_classes) == 0).float().mean())
