@@ -30,7 +30,7 @@ STOPWORDS = set(
     """
 a an and as at by for from in into of on or over the to with without de la le au en al
 my our your best easy quick simple perfect classic favorite favourite homemade ultimate
-style recipe recipes way make made
+style recipe recipes way make made ingredient minute weeknight
 """.split()
 )
 MIN_WORD_LENGTH = 3  # "s" of "mom's", stray letters
