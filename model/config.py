@@ -62,6 +62,10 @@ class RetrieverConfig:
     lexical_dims: int = 256
     lexical_max_terms: int = 20000  # vocabulary cap per text kind (the most frequent terms)
     init_temperature: float = 0.07  # CLIP's starting value; learned as log(1/T)
+    # Ingredient debiasing of the photo embedding ("Towards Unbiased Cross-Modal Representation
+    # Learning for Food Image-to-Recipe Retrieval", 2025): normalize(e + sum_k P(k | photo) v_k),
+    # P from the ingredient head, v learned. Needs the ingredient vocabulary (fitted state).
+    debias: bool = False
     preset: str = "default"  # the preset this config started from (informational)
 
     def to_json(self) -> str:

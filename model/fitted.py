@@ -65,6 +65,12 @@ class FittedState:
     # Ingredient words the auxiliary head predicts (train/ingredients.py, the training rows'
     # most frequent). Empty: no ingredient head.
     ingredient_vocab: list[str] = field(default_factory=list)
+    # Dish classes of the AdaMine and cosine losses' semantic levels (train/dish_classes.py,
+    # from the training titles): class 0 is "background". Empty: none fitted.
+    dish_classes: list[str] = field(default_factory=list)
+    # Whether the model holds the cosine loss's dish classifier (D -> len(dish_classes)),
+    # used only by that loss; AdaMine's semantic level needs none.
+    dish_classifier: bool = False
     # The vector recipes are searched by, chosen on val: "recipe" (the recipe text alone)
     # or "fused" (normalize(title + recipe)); with each one's val R@1.
     recipe_vector: str = "recipe"

@@ -1,4 +1,5 @@
-"""Masked multi-pair InfoNCE: pure functions, no state."""
+"""Masked multi-pair InfoNCE: pure functions, no state. `masked_pairs` is the masking every
+pair loss shares (InfoNCE here, AdaMine in adamine.py, the cosine pair loss in cosine_pairs.py)."""
 
 from __future__ import annotations
 
@@ -31,13 +32,28 @@ def multi_pair_loss(
              only rows that have both, so title-only rows still train image-title.
     A pair with fewer than two such rows in the batch has no negatives and is left out.
     """
-    terms: dict[str, torch.Tensor] = {}
+    terms = {name: clip_loss(a, b, logit_scale) for name, a, b, _ in masked_pairs(embeds, present, pairs)}
+    return mean_of_terms(terms)
+
+
+def masked_pairs(
+    embeds: dict[str, torch.Tensor],
+    present: dict[str, torch.Tensor],
+    pairs: tuple[tuple[str, str], ...] = MODALITY_PAIRS,
+):
+    """(name, a, b, rows) for each pair of modalities with at least two rows that have both:
+    a, b are those rows' embeddings, rows the (B,) bool mask that picked them (to pick the
+    same rows of per-row labels). Fewer than two rows: no negatives, the pair is left out."""
     for x, y in pairs:
         if x not in embeds or y not in embeds:
             continue
         rows = present[x] & present[y]
         if int(rows.sum()) >= 2:
-            terms[f"{x}_{y}"] = clip_loss(embeds[x][rows], embeds[y][rows], logit_scale)
+            yield f"{x}_{y}", embeds[x][rows], embeds[y][rows], rows
+
+
+def mean_of_terms(terms: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    """(the terms' mean, {name: value}); refused when no pair had two rows."""
     if not terms:
         raise ValueError("no modality pair has two rows in this batch; the batch is too small")
     total = torch.stack(list(terms.values())).mean()

@@ -81,6 +81,16 @@ class Retriever(nn.Module):
             # Used only by the training loss; kept in the saved model so a resumed or
             # re-trained run starts from it.
             self.ingredient_head = nn.Linear(D, len(self.fitted.ingredient_vocab))
+        if config.debias:
+            if not self.fitted.ingredient_vocab:
+                raise ValueError(
+                    "debias needs the ingredient head: an ingredient vocabulary in the fitted state "
+                    "(train with --ingredient-weight above 0)"
+                )
+            # Zero: the debiased embedding starts as the plain one, and training moves it.
+            self.ingredient_vectors = nn.Parameter(torch.zeros(len(self.fitted.ingredient_vocab), D))
+        if self.fitted.dish_classifier:
+            self.dish_head = nn.Linear(D, len(self.fitted.dish_classes))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.init_temperature)))
         self.preprocess = image_transform(config)
         # The training pairs' unit vectors for query expansion (model/expansion.py): shaped
@@ -210,7 +220,23 @@ class Retriever(nn.Module):
 
     # --- heads: features -> unit vectors in the shared space ---------------------------------
     def embed_image_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Backbone features -> the photo's unit vector (debiased when the config says so):
+        what encode_image and every index build use."""
+        return self.debias_image(self.embed_image_plain(features))
+
+    def embed_image_plain(self, features: torch.Tensor) -> torch.Tensor:
+        """The image head's unit vector before debiasing: what the ingredient head reads."""
         return F.normalize(self.image_head(features), dim=-1)
+
+    def debias_image(self, plain: torch.Tensor) -> torch.Tensor:
+        """normalize(e + sum_k P(ingredient k | photo) v_k) with config.debias, else e. The
+        photo's likely ingredients are added back explicitly, so the embedding need not carry
+        the ones a photo cannot show (backdoor adjustment over the ingredients); where the
+        head predicts nothing (P = 0) the added term is exactly zero."""
+        if not self.config.debias:
+            return plain
+        likely = torch.sigmoid(self.ingredient_head(plain))
+        return F.normalize(plain + likely @ self.ingredient_vectors, dim=-1)
 
     def embed_title_features(self, features: torch.Tensor) -> torch.Tensor:
         """title_inputs (B, H + L) -> unit vectors."""

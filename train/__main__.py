@@ -31,10 +31,12 @@ from pipeline.sources import cached_sources, live_sources
 from pipeline.splits import split_rows
 from pipeline.world import World, join, leave
 
+from .dish_classes import dish_labels, fit_dish_classes
 from .expansion import describe, fit_query_expansion, score_test
 from .ingredients import build_vocabulary, label_matrix
 from .loop import TrainOptions, train_model, unfreeze_top
 from .metrics import evaluate_embeddings, format_table
+from .objectives import DEFAULT_MARGIN, DEFAULT_MISMATCH_RATE, DEFAULT_SEMANTIC_WEIGHT, LOSSES, resolve_objective
 from .plots import plot_curves
 
 
@@ -152,6 +154,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="weight of the auxiliary loss that predicts ingredient words from photo and recipe embeddings (0: off)",
     )
     p.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=d.loss,
+        help="infonce: six-pair InfoNCE with a learned temperature; adamine: bidirectional triplets with adaptive "
+        "mining, instance + semantic (dish classes) levels (Carvalho et al. 2018); cosine: im2recipe's cosine "
+        "embedding loss over matching and mismatched pairs + a dish classifier (Salvador et al. 2017)",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help=f"margin of --loss adamine (default {DEFAULT_MARGIN['adamine']}) or cosine "
+        f"(default {DEFAULT_MARGIN['cosine']})",
+    )
+    p.add_argument(
+        "--semantic-weight",
+        type=float,
+        default=None,
+        help="weight of the dish-class level: adamine's λ at the start, adapted each step to the levels' shares "
+        f"of violated triplets (default {DEFAULT_SEMANTIC_WEIGHT['adamine']}); cosine's dish classifier "
+        f"(default {DEFAULT_SEMANTIC_WEIGHT['cosine']}); 0: no dish classes",
+    )
+    p.add_argument(
+        "--mismatch-rate",
+        type=float,
+        default=None,
+        help=f"--loss cosine: share of rows paired with a random other row (default {DEFAULT_MISMATCH_RATE})",
+    )
+    p.add_argument(
+        "--dish-classes",
+        type=int,
+        default=None,
+        help="adamine/cosine with a semantic weight: at most this many dish classes, the training titles' most "
+        "frequent words and word pairs (in 3 or more of them); titles with none are background "
+        f"(default {d.dish_classes})",
+    )
+    p.add_argument(
+        "--debias",
+        action="store_true",
+        help="ingredient debiasing of photo embeddings: add the ingredient head's probabilities times learned "
+        "ingredient vectors (needs --ingredient-weight above 0); kept in the saved model and used when searching",
+    )
+    p.add_argument(
         "--finetune-top",
         type=int,
         default=None,
@@ -195,17 +240,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def loss_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+    """TrainOptions' loss fields from the flags, the loss's defaults filled in; a flag the
+    loss does not read, or a bad value, ends the run with argparse's message."""
+    try:
+        objective = resolve_objective(args.loss, args.margin, args.semantic_weight, args.mismatch_rate)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.dish_classes is not None and not objective.needs_dish_classes:
+        parser.error("--dish-classes applies to --loss adamine or cosine with a semantic weight above 0")
+    if args.dish_classes is not None and args.dish_classes < 1:
+        parser.error(f"--dish-classes must be at least 1, got {args.dish_classes}")
+    if args.debias and not args.ingredient_weight:
+        parser.error("--debias needs the ingredient head: --ingredient-weight above 0")
+    fields = {k: getattr(objective, k) for k in ("loss", "margin", "semantic_weight", "mismatch_rate")}
+    if args.dish_classes is not None:
+        fields["dish_classes"] = args.dish_classes
+    return {**fields, "debias": args.debias}
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    losses = loss_options(parser, args)  # before any data is read: a bad flag fails at once
     # Under torchrun each process is one rank of a world; a plain run is a world of one.
     world, device = join(pick_device(args.device))
     try:
-        return train(args, world, device)
+        return train(args, world, device, losses)
     finally:
         leave(world)
 
 
-def train(args: argparse.Namespace, world: World, device: torch.device) -> int:
+def train(args: argparse.Namespace, world: World, device: torch.device, losses: dict) -> int:
+    """The run `args` asks for; `losses`: loss_options' TrainOptions fields."""
     d = TrainOptions()
     started = time.time()
     progress = not args.quiet and world.is_main
@@ -222,6 +289,7 @@ def train(args: argparse.Namespace, world: World, device: torch.device) -> int:
         patience=args.patience,
         seed=args.seed,
         ingredient_weight=args.ingredient_weight,
+        **losses,
     )
     recipes = load_recipes(args.data, progress=progress)
     if args.limit:
@@ -243,6 +311,8 @@ def train(args: argparse.Namespace, world: World, device: torch.device) -> int:
 
     torch.manual_seed(args.seed)  # head initialisation
     overrides = {"embed_dim": args.embed_dim} if args.embed_dim else {}
+    if options.debias:
+        overrides["debias"] = True
     if args.lexical_dims is not None:
         overrides["lexical_dims"] = args.lexical_dims
     fitted = FittedState()
@@ -252,6 +322,21 @@ def train(args: argparse.Namespace, world: World, device: torch.device) -> int:
             raise SystemExit(
                 "--ingredient-weight: no ingredient word occurs in two training recipes; "
                 "train without it on a collection with no ingredient lists"
+            )
+    if options.objective().needs_dish_classes:
+        fitted.dish_classes = fit_dish_classes(splits["train"], options.dish_classes)
+        fitted.dish_classifier = options.loss == "cosine"
+        if len(fitted.dish_classes) < 3:
+            raise SystemExit(
+                f"--loss {options.loss}: {len(fitted.dish_classes) - 1} dish classes in the training titles, too "
+                "few for a semantic level (two or more needed: raise --dish-classes, or train with --semantic-weight 0)"
+            )
+        if world.is_main:
+            background = float((dish_labels(splits["train"], fitted.dish_classes) == 0).float().mean())
+            print(
+                f"{len(fitted.dish_classes) - 1} dish classes from the training titles; "
+                f"{background:.0%} of training rows are background",
+                file=sys.stderr,
             )
     try:
         config = RetrieverConfig.from_json(args.config.read_text()) if args.config else preset(args.preset)
@@ -272,6 +357,7 @@ def train(args: argparse.Namespace, world: World, device: torch.device) -> int:
     extracted = time.time()
 
     labels = label_matrix(splits["train"], model.fitted.ingredient_vocab) if options.ingredient_weight else None
+    dishes = dish_labels(splits["train"], model.fitted.dish_classes) if model.fitted.dish_classes else None
     result = train_model(
         model,
         sources["train"],
@@ -284,6 +370,7 @@ def train(args: argparse.Namespace, world: World, device: torch.device) -> int:
         progress=progress,
         labels=labels,
         world=world,
+        dish_labels=dishes,
     )
     if not world.is_main:
         return 0  # rank 0 alone evaluates and writes the model folder

@@ -21,7 +21,8 @@ from pipeline.world import World, broadcast
 
 from .distributed import wrap
 from .metrics import evaluate_embeddings
-from .step import EmbedRows, global_loss
+from .objectives import resolve_objective
+from .step import EmbedRows, embed_features, global_loss
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -49,7 +50,24 @@ class TrainOptions:
     patience: int = 10  # stop when the val score has not improved for this many epochs
     # Weight of the auxiliary ingredient-word loss (train/ingredients.py); 0 turns it off.
     ingredient_weight: float = 0.1
+    # The contrastive loss (train/objectives.py): "infonce" (six-pair InfoNCE, learned
+    # temperature), "adamine" (adaptive-mining triplets) or "cosine" (im2recipe's pairs). The
+    # other two train no temperature; the val loss stays InfoNCE at the starting temperature.
+    loss: str = "infonce"
+    # The loss's settings, None where it reads none (resolve_objective fills the defaults):
+    # the margin (adamine 0.3, cosine 0.1), the semantic level's weight (adamine: λ's start,
+    # 0.1; cosine: the dish classifier's, 0.02) and the cosine loss's share of mismatched pairs.
+    margin: float | None = None
+    semantic_weight: float | None = None
+    mismatch_rate: float | None = None
+    dish_classes: int = 300  # at most this many dish classes from the training titles (+ background)
+    # Ingredient debiasing of the photo embedding (RetrieverConfig.debias); needs the
+    # ingredient head (ingredient_weight > 0), whose loss keeps training the probabilities.
+    debias: bool = False
     seed: int = 0
+
+    def objective(self):
+        return resolve_objective(self.loss, self.margin, self.semantic_weight, self.mismatch_rate)
 
 
 def val_score(metrics: dict[str, dict]) -> float:
@@ -63,15 +81,12 @@ def batch_loss(
     has_recipe: torch.Tensor,
     labels: torch.Tensor | None = None,
     ingredient_weight: float = 0.0,
+    **objective,
 ):
-    """Six-pair InfoNCE over one process's batch of features (+ the ingredient-word loss):
-    (loss, {term: value})."""
-    embeds = {
-        "image": model.embed_image_features(features["image"]),
-        "title": model.embed_title_features(features["title"]),
-        "recipe": model.embed_recipe_features(features["recipe"]),
-    }
-    return global_loss(model, embeds, has_recipe, World(), labels, ingredient_weight)
+    """The objective (six-pair InfoNCE by default; `objective`: global_loss's keywords) over
+    one process's batch of features (+ the ingredient-word loss): (loss, {term: value})."""
+    embeds = embed_features(model, features)
+    return global_loss(model, embeds, has_recipe, World(), labels, ingredient_weight, **objective)
 
 
 def make_optimizer(model: Retriever, options: TrainOptions) -> torch.optim.Optimizer:
@@ -110,13 +125,18 @@ def train_model(
     progress: bool = True,
     labels: torch.Tensor | None = None,
     world: World = World(),
+    dish_labels: torch.Tensor | None = None,
 ) -> dict:
     """Trains in place; returns {"history", "best_epoch", "best_score"} and leaves the best
     epoch's weights loaded in `model` (on rank 0; the other ranks keep the last epoch's).
     `labels`: (len(train_source), K) ingredient labels for the auxiliary loss, when
-    options.ingredient_weight > 0. In a world of N ranks, each step's global batch is
+    options.ingredient_weight > 0; `dish_labels`: (len(train_source),) dish classes when the
+    objective has a semantic level (train/dish_classes.py). In a world of N ranks, each step's global batch is
     N × options.batch_size rows, each rank embedding its share (train/distributed.py)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    objective = options.objective()
+    # Only InfoNCE reads the temperature; left trainable, DDP would wait for its gradient.
+    model.logit_scale.requires_grad_(objective.loss == "infonce")
     model.to(device)
     step = wrap(EmbedRows(model), world, device)
     optimizer = make_optimizer(model, options)
@@ -170,6 +190,9 @@ def train_model(
                 world,
                 None if labels is None else labels[rows].to(device),
                 options.ingredient_weight,
+                objective=objective,
+                dish_labels=None if dish_labels is None else dish_labels[rows].to(device),
+                draw=draw,  # the cosine loss's mismatches: after this epoch's rows and views, alike on every rank
             )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -227,7 +250,8 @@ def read_checkpoint(path: Path, options: TrainOptions, global_batch: int) -> dic
     if not path.is_file():
         return None
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    if saved["options"] != dataclasses.asdict(options):
+    # Options added since a checkpoint was made took their defaults in it.
+    if {**dataclasses.asdict(TrainOptions()), **saved["options"]} != dataclasses.asdict(options):
         raise ValueError(
             f"{path} was made with other options {saved['options']}; "
             "resume with the same flags, or start afresh without --resume"

@@ -8,10 +8,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from model import Retriever, multi_pair_loss
+from model import Retriever
 from pipeline.world import World
 
 from .distributed import gather_rows
+from .objectives import INFONCE, Objective, contrastive_loss
 
 MODALITIES = ("image", "title", "recipe")
 
@@ -26,12 +27,21 @@ class EmbedRows(torch.nn.Module):
         self.model = model
 
     def forward(self, source, rows: torch.Tensor, device: torch.device, views: torch.Tensor | None):
-        features = source.batch(rows, device, training=True, views=views)
-        return {
-            "image": self.model.embed_image_features(features["image"]),
-            "title": self.model.embed_title_features(features["title"]),
-            "recipe": self.model.embed_recipe_features(features["recipe"]),
-        }
+        return embed_features(self.model, source.batch(rows, device, training=True, views=views))
+
+
+def embed_features(model: Retriever, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each modality's unit vectors; with a debiasing model also "image_plain", the photo's
+    vector before debiasing: what its ingredient head reads, and so what it trains on."""
+    plain = model.embed_image_plain(features["image"])
+    embeds = {
+        "image": model.debias_image(plain),
+        "title": model.embed_title_features(features["title"]),
+        "recipe": model.embed_recipe_features(features["recipe"]),
+    }
+    if model.config.debias:
+        embeds["image_plain"] = plain
+    return embeds
 
 
 def global_loss(
@@ -41,18 +51,26 @@ def global_loss(
     world: World = World(),
     labels: torch.Tensor | None = None,
     ingredient_weight: float = 0.0,
+    *,
+    objective: Objective = INFONCE,
+    dish_labels: torch.Tensor | None = None,
+    draw: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Six-pair InfoNCE over the global batch (+ the ingredient-word loss): `local` holds
-    this rank's embeddings; `has_recipe` and `labels` are the global batch's (every rank
-    knows them, no exchange needed). Every rank returns the same loss."""
+    """The objective (train/objectives.py; six-pair InfoNCE by default) over the global batch
+    (+ the ingredient-word loss): `local` holds this rank's embeddings; `has_recipe`,
+    `labels` and `dish_labels` are the global batch's (every rank knows them, no exchange
+    needed), and `draw` is seeded alike on every rank. Every rank returns the same loss."""
     sizes = world.batch_sizes(len(has_recipe))
-    embeds = {m: gather_rows(local[m], world, sizes) for m in MODALITIES}
+    gathered = {name: gather_rows(vectors, world, sizes) for name, vectors in local.items()}
+    embeds = {m: gathered[m] for m in MODALITIES}
     ones = torch.ones_like(has_recipe)
     present = {"image": ones, "title": ones, "recipe": has_recipe}
-    loss, terms = multi_pair_loss(embeds, present, model.clamped_logit_scale())
+    loss, terms = contrastive_loss(model, embeds, present, objective, dish_labels, draw)
     if ingredient_weight and labels is not None:
         # Both the photo and the recipe embedding should tell which ingredients the dish has.
-        logits = {m: model.ingredient_head(embeds[m]) for m in ("image", "recipe")}
+        # A debiased photo's head reads the vector before debiasing, as it does when serving.
+        readers = {"image": gathered.get("image_plain", embeds["image"]), "recipe": embeds["recipe"]}
+        logits = {m: model.ingredient_head(vectors) for m, vectors in readers.items()}
         if bool(has_recipe.any()):
             target = labels[has_recipe]
             ingredients = sum(F.binary_cross_entropy_with_logits(logits[m][has_recipe], target) for m in logits) / 2
@@ -63,5 +81,5 @@ def global_loss(
     if world.size > 1:
         # DDP waits for a gradient of every trainable parameter each step; a term left out
         # (a batch with no full recipe) would leave its head without one. Zero keeps the value.
-        loss = loss + 0.0 * sum(local[m].sum() for m in MODALITIES)
+        loss = loss + 0.0 * sum(vectors.sum() for vectors in local.values())
     return loss, terms
