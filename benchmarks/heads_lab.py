@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from model import Retriever, preset
+from model import FittedState, Retriever, preset
 from pipeline.embed import embed_source
 from pipeline.features import DEFAULT_CACHE, FeatureCache
 from pipeline.read import load_recipes
@@ -19,17 +19,20 @@ from pipeline.splits import SPLITS, split_of
 from train.__main__ import fit_lexical
 from train.loop import TrainOptions, train_model, unfreeze_top
 from train.metrics import evaluate_embeddings
+from train.row_targets import fit_row_state, row_labels
 
 # The ablations vary one choice of the frozen-heads pipeline these results were measured
 # on (one plain view, no fine-tuning, no ingredient loss, 30 epochs), whatever the defaults.
 FROZEN_HEADS = TrainOptions(epochs=30, views=1, finetune_top=0, ingredient_weight=0.0)
 
 
-def frozen_model(preset_name: str = "default", config: dict | None = None, seed: int = 0) -> Retriever:
+def frozen_model(
+    preset_name: str = "default", config: dict | None = None, seed: int = 0, fitted: FittedState | None = None
+) -> Retriever:
     """A fresh retriever whose backbones stay frozen: only the heads (and temperature) train;
-    `seed` draws the heads' initial weights."""
+    `seed` draws the heads' initial weights; `fitted`: vocabularies fitted on training rows."""
     torch.manual_seed(seed)
-    model = Retriever(dataclasses.replace(preset(preset_name), **(config or {})))
+    model = Retriever(dataclasses.replace(preset(preset_name), **(config or {})), fitted)
     unfreeze_top(model, 0)
     return model
 
@@ -92,9 +95,15 @@ class HeadsLab:
     def run(
         self, name: str, preset_name: str = "default", config: dict | None = None, options: dict | None = None
     ) -> dict:
-        """Train one variant; choose its epoch and recipe vector on val; score val and test."""
-        model = frozen_model(preset_name, config)
+        """Train one variant; choose its epoch and recipe vector on val; score val and test.
+        Vocabularies and labels (ingredients, dish classes) come from this split's training
+        rows, as `python -m train` fits them (train/row_targets.py)."""
         train_options = dataclasses.replace(FROZEN_HEADS, **(options or {}))
+        fitted = fit_row_state(train_options, self.splits["train"])
+        if train_options.debias:
+            config = {**(config or {}), "debias": True}
+        model = frozen_model(preset_name, config, fitted=fitted)
+        labels, dishes = row_labels(model.fitted, train_options, self.splits["train"])
         sources = self.sources(model)
         start = time.perf_counter()
         result = train_model(
@@ -105,6 +114,8 @@ class HeadsLab:
             self.work / name,
             torch.device("cpu"),
             progress=False,
+            labels=labels,
+            dish_labels=dishes,
         )
         seconds = time.perf_counter() - start
         (self.work / name / "checkpoint.pt").unlink(missing_ok=True)

@@ -21,7 +21,7 @@ import torch
 
 from embeddings.build import build_index
 from embeddings.hub import publish
-from model import PRESETS, FeatureRecord, FittedState, Retriever, RetrieverConfig, preset, save_pretrained
+from model import PRESETS, FeatureRecord, Retriever, RetrieverConfig, preset, save_pretrained
 from model.atomic import atomic_write_json
 from model.preprocess import recipe_text
 from pipeline.embed import embed_source
@@ -31,13 +31,12 @@ from pipeline.sources import cached_sources, live_sources
 from pipeline.splits import split_rows
 from pipeline.world import World, join, leave
 
-from .dish_classes import dish_labels, fit_dish_classes
 from .expansion import describe, fit_query_expansion, score_test
-from .ingredients import build_vocabulary, label_matrix
 from .loop import TrainOptions, train_model, unfreeze_top
 from .metrics import evaluate_embeddings, format_table
 from .objectives import DEFAULT_MARGIN, DEFAULT_MISMATCH_RATE, DEFAULT_SEMANTIC_WEIGHT, LOSSES, resolve_objective
 from .plots import plot_curves
+from .row_targets import fit_row_state, row_labels
 
 
 def pick_device(name: str) -> torch.device:
@@ -315,29 +314,17 @@ def train(args: argparse.Namespace, world: World, device: torch.device, losses: 
         overrides["debias"] = True
     if args.lexical_dims is not None:
         overrides["lexical_dims"] = args.lexical_dims
-    fitted = FittedState()
-    if options.ingredient_weight:
-        fitted.ingredient_vocab = build_vocabulary(splits["train"])
-        if not fitted.ingredient_vocab:
-            raise SystemExit(
-                "--ingredient-weight: no ingredient word occurs in two training recipes; "
-                "train without it on a collection with no ingredient lists"
-            )
-    if options.objective().needs_dish_classes:
-        fitted.dish_classes = fit_dish_classes(splits["train"], options.dish_classes)
-        fitted.dish_classifier = options.loss == "cosine"
-        if len(fitted.dish_classes) < 3:
-            raise SystemExit(
-                f"--loss {options.loss}: {len(fitted.dish_classes) - 1} dish classes in the training titles, too "
-                "few for a semantic level (two or more needed: raise --dish-classes, or train with --semantic-weight 0)"
-            )
-        if world.is_main:
-            background = float((dish_labels(splits["train"], fitted.dish_classes) == 0).float().mean())
-            print(
-                f"{len(fitted.dish_classes) - 1} dish classes from the training titles; "
-                f"{background:.0%} of training rows are background",
-                file=sys.stderr,
-            )
+    try:
+        fitted = fit_row_state(options, splits["train"])
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
+    if fitted.dish_classes and world.is_main:
+        background = float((row_labels(fitted, options, splits["train"])[1] == 0).float().mean())
+        print(
+            f"{len(fitted.dish_classes) - 1} dish classes from the training titles; "
+            f"{background:.0%} of training rows are background",
+            file=sys.stderr,
+        )
     try:
         config = RetrieverConfig.from_json(args.config.read_text()) if args.config else preset(args.preset)
         model = Retriever(dataclasses.replace(config, **overrides), fitted)
@@ -356,8 +343,7 @@ def train(args: argparse.Namespace, world: World, device: torch.device, losses: 
         print(f"fine-tuning {len(trainable)} backbone tensors on {device}", file=sys.stderr)
     extracted = time.time()
 
-    labels = label_matrix(splits["train"], model.fitted.ingredient_vocab) if options.ingredient_weight else None
-    dishes = dish_labels(splits["train"], model.fitted.dish_classes) if model.fitted.dish_classes else None
+    labels, dishes = row_labels(model.fitted, options, splits["train"])
     result = train_model(
         model,
         sources["train"],
