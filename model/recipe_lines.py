@@ -115,8 +115,15 @@ class RecipeLines:
         )
 
 
-def ragged_from_lists(vectors: list[torch.Tensor], dim: int) -> RaggedLines:
-    """Per-row (n_i, dim) tensors -> RaggedLines."""
-    counts = torch.tensor([len(v) for v in vectors], dtype=torch.int64)
-    flat = torch.cat(vectors) if vectors else torch.zeros(0, dim)
-    return RaggedLines.from_counts(flat.reshape(-1, dim), counts)
+def padded_batch(
+    ingredient_lines: RaggedLines,
+    step_lines: RaggedLines,
+    title: torch.Tensor,
+    lexical: torch.Tensor,
+    rows: torch.Tensor | None = None,
+) -> RecipeLines:
+    """A RecipeLines batch of `rows` (all when None) of the two ragged parts, on the CPU
+    (move it with .to(device)); `title` and `lexical` are those rows' already."""
+    ingredients, ingredient_counts = ingredient_lines.padded(rows)
+    steps, step_counts = step_lines.padded(rows)
+    return RecipeLines(ingredients, ingredient_counts, steps, step_counts, title.cpu(), lexical.cpu())

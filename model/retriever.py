@@ -21,7 +21,7 @@ from .lexical import LexicalEncoder
 from .preprocess import image_transform, recipe_parts, recipe_text, to_rgb
 from .protocol import DIRECTIONS
 from .recipe_encoders import build_recipe_sequence_encoder
-from .recipe_lines import RaggedLines, RecipeLines, ragged_from_lists, split_lines
+from .recipe_lines import RaggedLines, RecipeLines, padded_batch, split_lines
 from .towers import build_image_backbone, build_text_backbone
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp: temperature never below 0.01
@@ -227,10 +227,11 @@ class Retriever(nn.Module):
         if not self.reads_lines:
             return torch.cat([self.recipe_features(ingredients, instructions), lexical], dim=1)
         ingredient_lines, step_lines = self.recipe_lines(ingredients, instructions)
-        title = None
         if titles is not None and self.config.recipe_encoder == "hierarchical":
             title = self.title_features(titles)
-        return self.lines_batch(ingredient_lines, step_lines, title, lexical).to(self.device)
+        else:
+            title = torch.zeros(len(texts), self.title_encoder.feature_dim)
+        return padded_batch(ingredient_lines, step_lines, title, lexical).to(self.device)
 
     # --- per-line vectors (the sequence recipe encoders' input) ----------------------------
     def split_lines(self, ingredients: list[str], instructions: list[str]) -> tuple[list[str], list[str]]:
@@ -252,31 +253,12 @@ class Retriever(nn.Module):
         """(ingredient lines, sentences) of each recipe as RaggedLines, computed now (the
         feature cache computes the same in pipeline/lines.py)."""
         split = [self.split_lines(ing, ins) for ing, ins in zip(ingredients, instructions)]
-        H = self.recipe_encoder.feature_dim
         out = []
         for part in (0, 1):
             lines = [recipe[part] for recipe in split]
             flat = self.line_features([line for recipe in lines for line in recipe])
             out.append(RaggedLines.from_counts(flat, torch.tensor([len(x) for x in lines], dtype=torch.int64)))
-        if not split:
-            out = [ragged_from_lists([], H), ragged_from_lists([], H)]
         return out[0], out[1]
-
-    def lines_batch(
-        self,
-        ingredient_lines: RaggedLines,
-        step_lines: RaggedLines,
-        title: torch.Tensor | None,
-        lexical: torch.Tensor,
-        rows: torch.Tensor | None = None,
-    ) -> RecipeLines:
-        """A padded RecipeLines batch of `rows` (all when None), on the CPU: move it with
-        .to(device). `title`, `lexical`: those rows' already; title None: zeros."""
-        ingredients, ingredient_counts = ingredient_lines.padded(rows)
-        steps, step_counts = step_lines.padded(rows)
-        if title is None:
-            title = torch.zeros(len(ingredient_counts), self.title_encoder.feature_dim)
-        return RecipeLines(ingredients, ingredient_counts, steps, step_counts, title.cpu(), lexical.cpu())
 
     def sequence_inputs(self, batch: RecipeLines) -> torch.Tensor:
         """What the recipe head reads for a sequence encoder: [encoder features (; title) ; lexical]."""

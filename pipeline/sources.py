@@ -19,7 +19,7 @@ import torch
 
 from model import Retriever
 from model.preprocess import recipe_text, to_rgb
-from model.recipe_lines import RaggedLines
+from model.recipe_lines import RaggedLines, padded_batch
 
 from .features import FeatureCache
 from .photos import train_augmentation
@@ -115,7 +115,7 @@ class CachedSource:
         out = {"image": image, **{name: t[rows].to(device) for name, t in self.text.items()}}
         if self.lines is not None:
             lines = self.lines
-            batch = self.model.lines_batch(
+            batch = padded_batch(
                 lines["ingredients"], lines["steps"], lines["title"][rows], lines["lexical"][rows], rows
             )
             out["recipe"] = batch.to(device)
