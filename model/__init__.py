@@ -14,7 +14,7 @@ import os
 # waiting costs nothing measurable on an idle machine. The train, embeddings and app
 # entry points import this package before torch for that reason.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-from .config import PRESETS, RetrieverConfig, preset
+from .config import PRESETS, RECIPE_ENCODERS, RetrieverConfig, preset
 from .fitted import FeatureRecord, FittedState
 from .loss import clip_loss, multi_pair_loss
 from .retriever import Retriever
@@ -22,6 +22,7 @@ from .saving import load_pretrained, save_pretrained
 
 __all__ = [
     "PRESETS",
+    "RECIPE_ENCODERS",
     "FeatureRecord",
     "FittedState",
     "RetrieverConfig",

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 from .fitted import LEGACY_FITTED_KEYS
 
+# How a recipe's text becomes the recipe head's input (model/recipe_encoders.py).
+RECIPE_ENCODERS = ("pooled", "lstm", "hierarchical")
+
 
 @dataclass(frozen=True)
 class RetrieverConfig:
@@ -46,6 +49,19 @@ class RetrieverConfig:
     # Ingredients and instructions are encoded as two separate passes and their pooled
     # vectors concatenated, so long instructions do not truncate the ingredient list away.
     recipe_max_tokens: int = 256  # per part; all-MiniLM-L6-v2 was trained at 256
+    # "pooled": the two mean-pooled passes above. "lstm" (im2recipe / AdaMine) and
+    # "hierarchical" (H-T, Salvador et al. 2021) read one text-backbone vector per
+    # ingredient line and per method sentence instead (model/recipe_encoders.py), cached
+    # once as a "lines" entry (pipeline/lines.py); the settings below serve only them.
+    recipe_encoder: str = "pooled"
+    # Lines and sentences kept per recipe (the first ones): 32 covers all but a few
+    # recipes of the Epicurious sample and bounds a batch's padding.
+    recipe_max_ingredients: int = 32
+    recipe_max_steps: int = 32
+    recipe_line_max_tokens: int = 64  # per line or sentence: one is rarely longer
+    # d: the bi-LSTM's hidden size per direction (the method LSTM's is 2d), or the
+    # transformers' width; 256 trains in seconds an epoch on a CPU over cached lines.
+    recipe_sequence_dim: int = 256
     # --- shared space ----------------------------------------------------------------
     embed_dim: int = 512  # D: every modality lands in R^D, L2-normalised
     head_dropout: float = 0.2  # 0.1 overfits the sample's 7.5k training pairs sooner
@@ -67,6 +83,13 @@ class RetrieverConfig:
     # P from the ingredient head, v learned. Needs the ingredient vocabulary (fitted state).
     debias: bool = False
     preset: str = "default"  # the preset this config started from (informational)
+
+    def __post_init__(self):
+        if self.recipe_encoder not in RECIPE_ENCODERS:
+            raise ValueError(f"recipe_encoder must be one of {list(RECIPE_ENCODERS)}, got {self.recipe_encoder!r}")
+        for name in ("recipe_max_ingredients", "recipe_max_steps", "recipe_line_max_tokens", "recipe_sequence_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import torch
@@ -19,6 +20,8 @@ from .heads import ProjectionHead
 from .lexical import LexicalEncoder
 from .preprocess import image_transform, recipe_parts, recipe_text, to_rgb
 from .protocol import DIRECTIONS
+from .recipe_encoders import build_recipe_sequence_encoder
+from .recipe_lines import RaggedLines, RecipeLines, padded_batch, split_lines
 from .towers import build_image_backbone, build_text_backbone
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp: temperature never below 0.01
@@ -75,8 +78,20 @@ class Retriever(nn.Module):
         head = dict(dropout=config.head_dropout, final_linear=config.head_final_linear)
         self.image_head = ProjectionHead(self.image_encoder.feature_dim, D, **head)
         self.title_head = ProjectionHead(self.title_encoder.feature_dim + L, D, **head)
-        # The recipe head reads [ingredients ; instructions (; lexical)] features side by side.
-        self.recipe_head = ProjectionHead(2 * self.recipe_encoder.feature_dim + L, D, **head)
+        if self.reads_lines:
+            # A sequence encoder over per-line vectors (model/recipe_encoders.py); the
+            # hierarchical one also merges the title's backbone vector, as H-T does.
+            self.recipe_sequence = build_recipe_sequence_encoder(
+                config.recipe_encoder,
+                self.recipe_encoder.feature_dim,
+                config.recipe_sequence_dim,
+                config.recipe_max_steps,
+            )
+            title = self.title_encoder.feature_dim if config.recipe_encoder == "hierarchical" else 0
+            self.recipe_head = ProjectionHead(self.recipe_sequence.output_dim + title + L, D, **head)
+        else:
+            # The recipe head reads [ingredients ; instructions (; lexical)] features side by side.
+            self.recipe_head = ProjectionHead(2 * self.recipe_encoder.feature_dim + L, D, **head)
         if self.fitted.ingredient_vocab:
             # Used only by the training loss; kept in the saved model so a resumed or
             # re-trained run starts from it.
@@ -161,6 +176,12 @@ class Retriever(nn.Module):
         return self.text_encoders["recipe"] if "recipe" in self.text_encoders else self.text_encoders["title"]
 
     @property
+    def reads_lines(self) -> bool:
+        """Whether the recipe side reads per-line vectors (an "lstm" or "hierarchical"
+        recipe encoder) rather than the two pooled passes."""
+        return self.config.recipe_encoder != "pooled"
+
+    @property
     def device(self) -> torch.device:
         return self.logit_scale.device
 
@@ -193,12 +214,68 @@ class Retriever(nn.Module):
         """What the title head reads: [MiniLM features ; lexical features]."""
         return torch.cat([self.title_features(titles), self.lexical_features("title", titles)], dim=1)
 
-    def recipe_inputs(self, ingredients: list[list[str]], instructions: list[list[str]]) -> torch.Tensor:
-        """What the recipe head reads: [ingredients ; instructions ; lexical features]."""
+    def recipe_inputs(
+        self, ingredients: list[list[str]], instructions: list[list[str]], titles: list[str] | None = None
+    ) -> torch.Tensor | RecipeLines:
+        """What the recipe side reads. Pooled: [ingredients ; instructions ; lexical
+        features] (B, 2H + L). Sequence encoders: RecipeLines, the per-line vectors
+        computed here (recipe_lines), the titles' backbone vectors for the hierarchical
+        encoder (zeros when `titles` is None: a typed-in recipe has none) and the lexical
+        features."""
         texts = [recipe_text(ing, ins) for ing, ins in zip(ingredients, instructions)]
-        return torch.cat(
-            [self.recipe_features(ingredients, instructions), self.lexical_features("recipe", texts)], dim=1
-        )
+        lexical = self.lexical_features("recipe", texts)
+        if not self.reads_lines:
+            return torch.cat([self.recipe_features(ingredients, instructions), lexical], dim=1)
+        ingredient_lines, step_lines = self.recipe_lines(ingredients, instructions)
+        if titles is not None and self.config.recipe_encoder == "hierarchical":
+            title = self.title_features(titles)
+        else:
+            title = torch.zeros(len(texts), self.title_encoder.feature_dim)
+        return padded_batch(ingredient_lines, step_lines, title, lexical).to(self.device)
+
+    # --- per-line vectors (the sequence recipe encoders' input) ----------------------------
+    def split_lines(self, ingredients: list[str], instructions: list[str]) -> tuple[list[str], list[str]]:
+        """One recipe's (ingredient lines, method sentences), capped as the config says."""
+        c = self.config
+        return split_lines(ingredients, instructions, c.recipe_max_ingredients, c.recipe_max_steps)
+
+    def line_features(self, lines: list[str]) -> torch.Tensor:
+        """(n, H) recipe-backbone vectors of single lines or sentences, rounded through
+        float16: the cache stores them so, and serving must read what training read."""
+        if not lines:
+            return torch.zeros(0, self.recipe_encoder.feature_dim, device=self.device)
+        vectors = self.recipe_encoder(lines, self.config.recipe_line_max_tokens)
+        return vectors.to(torch.float16).to(vectors.dtype)
+
+    def recipe_lines(
+        self, ingredients: list[list[str]], instructions: list[list[str]]
+    ) -> tuple[RaggedLines, RaggedLines]:
+        """(ingredient lines, sentences) of each recipe as RaggedLines, computed now (the
+        feature cache computes the same in pipeline/lines.py)."""
+        split = [self.split_lines(ing, ins) for ing, ins in zip(ingredients, instructions)]
+        out = []
+        for part in (0, 1):
+            lines = [recipe[part] for recipe in split]
+            flat = self.line_features([line for recipe in lines for line in recipe])
+            out.append(RaggedLines.from_counts(flat, torch.tensor([len(x) for x in lines], dtype=torch.int64)))
+        return out[0], out[1]
+
+    def sequence_inputs(self, batch: RecipeLines) -> torch.Tensor:
+        """What the recipe head reads for a sequence encoder: [encoder features (; title) ; lexical]."""
+        if self.config.normalize_text_features:
+            # As for pooled features: each backbone vector and the lexical part unit length
+            # (zero padding and zero titles stay zero).
+            batch = dataclasses.replace(
+                batch,
+                ingredients=F.normalize(batch.ingredients, dim=-1),
+                steps=F.normalize(batch.steps, dim=-1),
+                title=F.normalize(batch.title, dim=-1),
+                lexical=F.normalize(batch.lexical, dim=-1),
+            )
+        parts = [self.recipe_sequence(batch)]
+        if self.config.recipe_encoder == "hierarchical":
+            parts.append(batch.title.to(parts[0].dtype))
+        return torch.cat([*parts, batch.lexical.to(parts[0].dtype)], dim=1)
 
     def _split_normalize(self, features: torch.Tensor, parts: int) -> torch.Tensor:
         """L2-normalise each backbone part and the lexical part separately."""
@@ -242,8 +319,15 @@ class Retriever(nn.Module):
         """title_inputs (B, H + L) -> unit vectors."""
         return F.normalize(self.title_head(self._split_normalize(features, 1)), dim=-1)
 
-    def embed_recipe_features(self, features: torch.Tensor) -> torch.Tensor:
-        """recipe_inputs (B, 2H + L) -> unit vectors."""
+    def embed_recipe_features(self, features: torch.Tensor | RecipeLines) -> torch.Tensor:
+        """recipe_inputs (pooled: (B, 2H + L); sequence encoders: RecipeLines) -> unit vectors."""
+        if isinstance(features, RecipeLines) != self.reads_lines:
+            raise TypeError(
+                f"a {self.config.recipe_encoder!r} recipe encoder reads "
+                f"{'RecipeLines' if self.reads_lines else 'pooled feature tensors'}, got {type(features).__name__}"
+            )
+        if self.reads_lines:
+            return F.normalize(self.recipe_head(self.sequence_inputs(features)), dim=-1)
         return F.normalize(self.recipe_head(self._split_normalize(features, 2)), dim=-1)
 
     # --- end to end -------------------------------------------------------------------------
@@ -253,8 +337,11 @@ class Retriever(nn.Module):
     def encode_title(self, titles: list[str]) -> torch.Tensor:
         return self.embed_title_features(self.title_inputs(titles))
 
-    def encode_recipe(self, ingredients: list[list[str]], instructions: list[list[str]]) -> torch.Tensor:
-        return self.embed_recipe_features(self.recipe_inputs(ingredients, instructions))
+    def encode_recipe(
+        self, ingredients: list[list[str]], instructions: list[list[str]], titles: list[str] | None = None
+    ) -> torch.Tensor:
+        """`titles`: read by the hierarchical encoder only (None: a typed-in recipe, no title)."""
+        return self.embed_recipe_features(self.recipe_inputs(ingredients, instructions, titles))
 
     def pixel_values(self, photos: list[Image.Image]) -> torch.Tensor:
         """PIL images of any mode -> (B, 3, S, S) normalised batch."""

@@ -118,7 +118,9 @@ def encode_live(
         recipe[[i for i, r in enumerate(recipes) if r.has_recipe]] = _batched(
             full,
             RECIPE_BATCH,
-            lambda batch: model.encode_recipe([r.ingredients for r in batch], [r.instructions for r in batch]),
+            lambda batch: model.encode_recipe(
+                [r.ingredients for r in batch], [r.instructions for r in batch], [r.title for r in batch]
+            ),
             D,
             "recipes",
             progress,

@@ -34,7 +34,9 @@ from tqdm import tqdm
 
 from model import Retriever
 from model.atomic import atomic_write
+from model.recipe_lines import SPLITTER_VERSION, RaggedLines
 
+from .lines import LINE_SETTINGS, extract_line_features, merge_line_shards, ragged
 from .photos import ViewDataset
 from .records import Recipe, collection_hash
 from .shard_files import read_shard, remove_shards, shard_is_done, shard_stem, write_shard
@@ -214,6 +216,20 @@ class FeatureCache:
 
     def text_path(self, model: Retriever) -> Path | None:
         return self._path("text", {"text": {k: getattr(model.config, k) for k in TEXT_SETTINGS}})
+
+    def lines_path(self, model: Retriever) -> Path | None:
+        settings = {k: getattr(model.config, k) for k in LINE_SETTINGS}
+        return self._path("lines", {"lines": settings, "splitter": SPLITTER_VERSION})
+
+    def lines(self, model: Retriever) -> dict[str, RaggedLines]:
+        """{"ingredients", "steps"}: each row's per-line text features (RaggedLines,
+        float16), row-aligned with the rows given; extracted once per collection."""
+        tensors = self._entry(
+            self.lines_path(model),
+            lambda part: extract_line_features(model, self.canonical, self.progress, part),
+            lambda shards: merge_line_shards(model, self.canonical, shards),
+        )
+        return ragged(tensors, self._rows)
 
     def views_path(self, model: Retriever, views: int, top: int, augmented: set[str] | None) -> Path | None:
         chosen = self._augmented(views, augmented)

@@ -2,7 +2,9 @@
 for a batch of rows, what the heads read ("image", "title", "recipe" features).
 
 CachedSource: backbone features from the cache (pipeline/features.py), with the lexical
-features appended to the text ones. Training draws one cached view per photo per step;
+features appended to the text ones; for a sequence recipe encoder, the recipe's cached
+per-line features (pipeline/lines.py) padded per batch instead of its pooled ones.
+Training draws one cached view per photo per step;
 with `top` > 0 the image backbone's top blocks run on the cached trunk activations, so
 they fine-tune at cached-feature speed.
 LiveSource: every backbone runs on every batch, with fresh augmentation in training, so
@@ -17,6 +19,7 @@ import torch
 
 from model import Retriever
 from model.preprocess import recipe_text, to_rgb
+from model.recipe_lines import RaggedLines, padded_batch
 
 from .features import FeatureCache
 from .photos import train_augmentation
@@ -39,10 +42,27 @@ def with_lexical(model: Retriever, text: dict[str, torch.Tensor], recipes: list[
     return {**text, **{kind: torch.cat([text[kind], lexical[kind]], dim=1) for kind in texts}}
 
 
+def line_inputs(model: Retriever, cache: FeatureCache, text: dict[str, torch.Tensor]) -> dict | None:
+    """What a sequence recipe encoder reads besides the heads' text features, row-aligned
+    with the cache's rows: {"ingredients", "steps": RaggedLines, "title": the titles'
+    backbone vectors, "lexical": the recipes' lexical features}, both cut from `text`
+    (with_lexical's [backbone ; lexical] layout). None for a pooled model, which never
+    pays for line features."""
+    if not model.reads_lines:
+        return None
+    pooled = 2 * model.recipe_encoder.feature_dim
+    return {
+        **cache.lines(model),
+        "title": text["title"][:, : model.title_encoder.feature_dim],
+        "lexical": text["recipe"][:, pooled:],
+    }
+
+
 class CachedSource:
     """Rows `rows` of cached features: `photos` from FeatureCache.photos, `text` with the
-    lexical features appended. `augmented`: training draws among every cached view of a
-    photo; otherwise view 0, the plain crop, always."""
+    lexical features appended, `lines` from line_inputs (None: a pooled recipe encoder).
+    `augmented`: training draws among every cached view of a photo; otherwise view 0, the
+    plain crop, always."""
 
     def __init__(
         self,
@@ -53,6 +73,7 @@ class CachedSource:
         rows: torch.Tensor,
         top: int,
         augmented: bool,
+        lines: dict | None = None,
     ):
         self.model, self.top = model, top
         name = "trunk" if top else "pooled"
@@ -62,6 +83,11 @@ class CachedSource:
         self.images = torch.cat([plain, extra[rows]], 1) if augmented and extra is not None else plain
         self.text = {name: text[name][rows] for name in ("title", "recipe")}
         self.has_recipe = has_recipe[rows]
+        self.lines = None
+        if lines is not None:
+            self.lines = {
+                name: part.select(rows) if isinstance(part, RaggedLines) else part[rows] for name, part in lines.items()
+            }
 
     def __len__(self) -> int:
         return len(self.has_recipe)
@@ -86,7 +112,14 @@ class CachedSource:
         image = self.images[rows, view].to(device, torch.float32)
         if self.top:
             image = self.model.image_encoder.forward_tail(image, self.top)
-        return {"image": image, **{name: t[rows].to(device) for name, t in self.text.items()}}
+        out = {"image": image, **{name: t[rows].to(device) for name, t in self.text.items()}}
+        if self.lines is not None:
+            lines = self.lines
+            batch = padded_batch(
+                lines["ingredients"], lines["steps"], lines["title"][rows], lines["lexical"][rows], rows
+            )
+            out["recipe"] = batch.to(device)
+        return out
 
 
 class LiveSource:
@@ -112,7 +145,9 @@ class LiveSource:
         return {
             "image": model.image_features(torch.stack(pixels).to(device)),
             "title": model.title_inputs([r.title for r in picked]),
-            "recipe": model.recipe_inputs([r.ingredients for r in picked], [r.instructions for r in picked]),
+            "recipe": model.recipe_inputs(
+                [r.ingredients for r in picked], [r.instructions for r in picked], [r.title for r in picked]
+            ),
         }
 
 
@@ -136,6 +171,7 @@ def cached_sources(
     cache = FeatureCache(cache_dir, ordered, progress, world)
     started = time.time()
     text = with_lexical(model, cache.text(model), ordered)
+    lines = line_inputs(model, cache, text)
     seconds = {"text_features": time.time() - started}
     photos = cache.photos(model, views, top, augmented={r.id for r in splits["train"]})
     seconds["photo_features"] = time.time() - started - seconds["text_features"]
@@ -143,7 +179,14 @@ def cached_sources(
     bounds = torch.cumsum(torch.tensor([0] + [len(splits[name]) for name in SPLITS]), 0)
     sources = {
         name: CachedSource(
-            model, photos, text, has_recipe, torch.arange(bounds[i], bounds[i + 1]), top, augmented=name == "train"
+            model,
+            photos,
+            text,
+            has_recipe,
+            torch.arange(bounds[i], bounds[i + 1]),
+            top,
+            augmented=name == "train",
+            lines=lines,
         )
         for i, name in enumerate(SPLITS)
     }
@@ -168,6 +211,6 @@ def evaluation_source(model: Retriever, recipes: list[Recipe], cache_dir, progre
         photos = cache.photos(model, 1, record.finetune_top)
     text = with_lexical(model, cache.text(model), recipes)
     has_recipe = torch.tensor([r.has_recipe for r in recipes], dtype=torch.bool)
-    return CachedSource(
-        model, photos, text, has_recipe, torch.arange(len(recipes)), record.finetune_top, augmented=False
-    )
+    rows = torch.arange(len(recipes))
+    lines = line_inputs(model, cache, text)
+    return CachedSource(model, photos, text, has_recipe, rows, record.finetune_top, augmented=False, lines=lines)

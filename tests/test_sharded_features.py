@@ -4,8 +4,7 @@ batches into a shard, rank 0 merges the entry; two gloo processes against one.""
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from ranks import one_then_two_ranks
 from safetensors.torch import load_file
 
 from model import Retriever
@@ -25,26 +24,10 @@ def fill(cache, text_dir, data, world: World) -> None:
     features.photos(model, views=3, top=1, augmented={r.id for r in recipes[: len(recipes) // 2]})
 
 
-def _one_rank(rank: int, size: int, rendezvous: str, cache, text_dir, data) -> None:
-    torch.set_num_threads(1)  # as the one-process run: the same kernels, the same bits
-    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=size)
-    try:
-        fill(cache, text_dir, data, World(rank, size))
-    finally:
-        dist.destroy_process_group()
-
-
 def test_two_ranks_fill_the_cache_entries_one_process_fills(tmp_path, text_backbone_dir):
     # 150 rows: 3 batches of 64 plain views, augmented views in 3 more, titles in 1, recipes in 2.
     data = make_kaggle_folder(tmp_path / "data", n=150, title_only=20)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        fill(tmp_path / "one", text_backbone_dir, data, World())
-    finally:
-        torch.set_num_threads(threads)
-    args = (2, str(tmp_path / "rendezvous"), tmp_path / "two", text_backbone_dir, data)
-    mp.spawn(_one_rank, args=args, nprocs=2, join=True)
+    one_then_two_ranks(tmp_path, fill, text_backbone_dir, data)
 
     entries = sorted(path.name for path in (tmp_path / "one").glob("*.safetensors"))
     assert len(entries) == 2 and sorted(p.name for p in (tmp_path / "two").iterdir()) == entries, "shards removed"

@@ -21,7 +21,15 @@ import torch
 
 from embeddings.build import build_index
 from embeddings.hub import publish
-from model import PRESETS, FeatureRecord, Retriever, RetrieverConfig, preset, save_pretrained
+from model import (
+    PRESETS,
+    RECIPE_ENCODERS,
+    FeatureRecord,
+    Retriever,
+    RetrieverConfig,
+    preset,
+    save_pretrained,
+)
 from model.atomic import atomic_write_json
 from model.preprocess import recipe_text
 from pipeline.embed import embed_source
@@ -131,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="dimensions of the lexical text features (TF-IDF of words and word pairs, SVD fitted on the training "
         "rows) beside MiniLM's; 0: none (preset default: 256)",
+    )
+    p.add_argument(
+        "--recipe-encoder",
+        default=None,
+        choices=RECIPE_ENCODERS,
+        help="how recipes are read: pooled = ingredients and method each mean-pooled in one pass; lstm = "
+        "im2recipe's LSTMs, hierarchical = H-T's transformers, over one cached vector per ingredient line and "
+        "method sentence (preset default: pooled)",
     )
     p.add_argument("--epochs", type=int, default=d.epochs, help="planned epochs (the LR schedule spans them)")
     p.add_argument(
@@ -314,6 +330,8 @@ def train(args: argparse.Namespace, world: World, device: torch.device, losses: 
         overrides["debias"] = True
     if args.lexical_dims is not None:
         overrides["lexical_dims"] = args.lexical_dims
+    if args.recipe_encoder is not None:
+        overrides["recipe_encoder"] = args.recipe_encoder
     try:
         fitted = fit_row_state(options, splits["train"])
     except ValueError as err:
