@@ -14,7 +14,7 @@ from model import FittedState, Retriever, preset
 from pipeline.embed import embed_source
 from pipeline.features import DEFAULT_CACHE, FeatureCache
 from pipeline.read import load_recipes
-from pipeline.sources import CachedSource, with_lexical
+from pipeline.sources import CachedSource, line_inputs, with_lexical
 from pipeline.splits import SPLITS, split_of
 from train.__main__ import fit_lexical
 from train.loop import TrainOptions, train_model, unfreeze_top
@@ -83,9 +83,11 @@ class HeadsLab:
         text, photos = self.backbone_features(model)
         fit_lexical(model, self.splits["train"])
         text = with_lexical(model, text, self.recipes)
+        lines = line_inputs(model, self.cache, text)  # None unless the recipe encoder reads lines
         # Frozen heads read the plain crop's pooled features (view 0), no trunk: top = 0.
         return {
-            s: CachedSource(model, photos, text, self.has_recipe, self.rows(s), top=0, augmented=False) for s in SPLITS
+            s: CachedSource(model, photos, text, self.has_recipe, self.rows(s), top=0, augmented=False, lines=lines)
+            for s in SPLITS
         }
 
     def rows(self, split: str) -> torch.Tensor:

@@ -39,6 +39,7 @@ from pipeline.sources import cached_sources, live_sources
 from pipeline.splits import split_rows
 from pipeline.world import World, join, leave
 
+from .designs import DESIGNS
 from .expansion import describe, fit_query_expansion, score_test
 from .loop import TrainOptions, train_model, unfreeze_top
 from .metrics import evaluate_embeddings, format_table
@@ -122,9 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--preset",
         default="default",
-        choices=sorted(PRESETS),
+        choices=sorted(PRESETS) + sorted(DESIGNS),
         help="backbones: default = Lite0 + MiniLM (offline); lite2; seed = ResNet50 + 2x DistilBERT (needs the Hub); "
-        "clip = CLIP ViT-B/32 towers for photos and titles + MiniLM for recipes (needs the Hub; untested at full size)",
+        "clip = CLIP ViT-B/32 towers for photos and titles + MiniLM (recipes) (needs the Hub; untested at full size); "
+        "Seed systems' designs on the default backbones (train/designs.py): im2recipe = LSTM recipe encoder + cosine "
+        "loss with 80%% mismatches + dish classes; adamine = LSTM + adaptive-mining triplets with dish classes; "
+        "ht-debias = hierarchical transformers + triplets + ingredient debiasing. Flags given win over a design's",
     )
     p.add_argument(
         "--config",
@@ -277,6 +281,9 @@ def loss_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> d
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.preset in DESIGNS:  # a seed system's design: its settings become the flags' defaults
+        parser.set_defaults(**DESIGNS[args.preset])
+        args = parser.parse_args(argv)
     losses = loss_options(parser, args)  # before any data is read: a bad flag fails at once
     # Under torchrun each process is one rank of a world; a plain run is a world of one.
     world, device = join(pick_device(args.device))
@@ -344,7 +351,12 @@ def train(args: argparse.Namespace, world: World, device: torch.device, losses: 
             file=sys.stderr,
         )
     try:
-        config = RetrieverConfig.from_json(args.config.read_text()) if args.config else preset(args.preset)
+        if args.config:
+            config = RetrieverConfig.from_json(args.config.read_text())
+        elif args.preset in DESIGNS:  # our backbones, the design's recipe encoder (an override above)
+            config = dataclasses.replace(preset("default"), preset=args.preset)
+        else:
+            config = preset(args.preset)
         model = Retriever(dataclasses.replace(config, **overrides), fitted)
     except (ValueError, OSError) as err:  # a bad config or backbone spec, weights not reachable: one line, no trace
         raise SystemExit(f"cannot build the model: {err}") from err
