@@ -1,0 +1,184 @@
+"""The seed systems' designs on one table: each preset of train/designs.py and each of
+their components added alone to today's pipeline, trained on the same cached features.
+
+    python benchmarks/bench_seed_designs.py [--data DIR] [--only NAME ...]
+
+Every row trains the frozen-heads tier of benchmarks/heads_lab.py (Lite0 + MiniLM
+frozen, lexical features, one plain view a photo, 30 epochs, no ingredient loss unless
+the row adds it): the tier at which a variant costs minutes, so every design is trained
+and scored the same way. Each row chooses its epoch and recipe vector on val (mean R@1 of
+four directions) and is scored on test with the sample's protocol; test never chooses.
+The im2recipe mismatch-rate study (0.2 / 0.5 / 0.8) is its own small table.
+
+CPU minutes from nothing = the extraction of the cache entries a row reads (text, plain
+photo crops, and per-line text features for the sequence encoders), priced at rates
+measured here on a slice of the collection, plus the row's measured head training.
+The finalists go through the eight-split paired comparison of bench_split_noise.py
+(`--label NAME --config ... --options ...`), so a gain is called one only beyond the noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import RESULTS, ROOT, load_average, write_result  # noqa: E402
+from benchmarks.heads_lab import FROZEN_HEADS, HeadsLab  # noqa: E402
+from benchmarks.quick import QUICK_ROWS  # noqa: E402
+from model.protocol import BAGS, POOL, RECIPE_POOL  # noqa: E402
+from train.designs import design_overrides  # noqa: E402
+
+# name -> (RetrieverConfig overrides, TrainOptions overrides), each row against the first.
+COMPONENTS = {
+    "today's pipeline": ({}, {}),
+    "+ LSTM recipe encoder": ({"recipe_encoder": "lstm"}, {}),
+    "+ hierarchical recipe encoder": ({"recipe_encoder": "hierarchical"}, {}),
+    "+ AdaMine loss (instance + dish-class triplets)": ({}, {"loss": "adamine"}),
+    "+ im2recipe cosine loss (80% mismatches) + dish classifier": ({}, {"loss": "cosine"}),
+    "+ ingredient-word loss": ({}, {"ingredient_weight": 0.1}),
+    "+ ingredient-word loss + debiasing": ({}, {"ingredient_weight": 0.1, "debias": True}),
+}
+PRESETS = {f"preset {name}": design_overrides(name) for name in ("im2recipe", "adamine", "ht-debias")}
+MISMATCH_RATES = (0.2, 0.5, 0.8)
+
+
+def measure_rates(recipes: list, sample: int = 256) -> dict:
+    """Items per second of each extraction a row may read (cold, no cache), on a slice."""
+    from model import Retriever, preset
+    from pipeline.features import extract_text_features, extract_views
+    from pipeline.lines import extract_line_features
+
+    model = Retriever(preset("default", recipe_encoder="lstm")).eval()
+    full = [r for r in recipes if r.has_recipe][:sample]
+    extract_views(model, [(r, 0) for r in recipes[:32]], 0, progress=False)  # warm-up
+    rates, start = {}, time.perf_counter()
+    extract_views(model, [(r, 0) for r in recipes[:sample]], 0, progress=False)
+    rates["plain_photo"] = sample / (time.perf_counter() - start)
+    start = time.perf_counter()
+    extract_text_features(model, full, progress=False)
+    rates["recipe_with_title"] = len(full) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    extract_text_features(model, [r for r in recipes if not r.has_recipe][:sample], progress=False)
+    rates["title_only"] = sample / (time.perf_counter() - start)
+    start = time.perf_counter()
+    extract_line_features(model, full, progress=False)
+    rates["recipe_lines"] = len(full) / (time.perf_counter() - start)  # full recipes a second
+    return rates
+
+
+def quiet_rates(rates: dict) -> tuple[dict, str]:
+    """Rates to price with, and where they come from. This machine is shared, so rates
+    measured under load price a row far above what it costs alone: the quality ladder's
+    rates (results/quality.json, measured at a low load) are used where it has them, and
+    the per-line rate is carried over as its ratio to the recipe rate measured here, both
+    under the same load."""
+    ladder = RESULTS / "quality.json"
+    if not ladder.is_file():
+        return rates, "measured in this run"
+    ladder_result = json.loads(ladder.read_text())
+    quiet, load = ladder_result["extraction_rates_per_second"], ladder_result["load_average_while_measuring_rates"]
+    priced = {k: quiet[k] for k in ("plain_photo", "recipe_with_title", "title_only")}
+    priced["recipe_lines"] = quiet["recipe_with_title"] * rates["recipe_lines"] / rates["recipe_with_title"]
+    where = (
+        f"results/quality.json's rates (load average {load['before']:.1f}); per-line features at their "
+        "ratio to recipe features, both measured in this run"
+    )
+    return priced, where
+
+
+def extraction_minutes(config: dict, rates: dict, recipes: list) -> float:
+    full = sum(r.has_recipe for r in recipes)
+    seconds = full / rates["recipe_with_title"] + (len(recipes) - full) / rates["title_only"]
+    seconds += len(recipes) / rates["plain_photo"]
+    if config.get("recipe_encoder", "pooled") != "pooled":
+        seconds += full / rates["recipe_lines"]
+    return seconds / 60
+
+
+def summarise(name: str, result: dict, config: dict, options: dict, extraction: float) -> dict:
+    t = result["test"]
+    return {
+        "name": name,
+        "config": config,
+        "options": options,
+        "best_epoch": result["best_epoch"],
+        "val_score": sum(m["r1"] for m in result["val"].values()) / len(result["val"]),
+        "val": result["val"],
+        "test": t,
+        "recipe_vector": result["recipe_vector"],
+        "training_minutes": result["head_training_seconds"] / 60,
+        "cost_minutes": extraction + result["head_training_seconds"] / 60,
+        "headline": {
+            "image_to_recipe_r1": t["image_to_recipe"]["r1"],
+            "title_to_image_r1": t["title_to_image"]["r1"],
+        },
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epicurious"))
+    p.add_argument("--work", type=Path, default=ROOT / "artifacts" / "lab-designs", help="scratch folder")
+    p.add_argument("--only", nargs="*", help="row names to run (default: every row and the mismatch study)")
+    p.add_argument("--no-mismatch-study", action="store_true", help="skip the 0.2 / 0.5 / 0.8 study")
+    p.add_argument(
+        "--quick", action="store_true", help=f"the first {QUICK_ROWS} rows, 2 epochs: a smoke run (scores mean nothing)"
+    )
+    args = p.parse_args()
+    load_start, started = load_average(), time.time()
+    work = args.work / ("quick" if args.quick else "full")
+    lab = HeadsLab(args.data, work=work, limit=QUICK_ROWS if args.quick else None)
+    quick = {"epochs": 2} if args.quick else {}
+    rates_load = os.getloadavg()[0]
+    measured = measure_rates(lab.recipes, sample=32 if args.quick else 256)
+    print("extraction rates (items/s): " + ", ".join(f"{k} {v:.1f}" for k, v in measured.items()), flush=True)
+    rates, priced_by = quiet_rates(measured)
+    rows, study = [], []
+    for name, (config, options) in {**COMPONENTS, **PRESETS}.items():
+        if args.only and name not in args.only:
+            continue
+        result = lab.run(name.replace(" ", "_")[:60], config=config, options={**options, **quick})
+        row = summarise(name, result, config, options, extraction_minutes(config, rates, lab.recipes))
+        rows.append(row)
+        print(
+            f"{name}: val {row['val_score']:.4f}, test im→rec R@1 {row['headline']['image_to_recipe_r1']:.3f}, "
+            f"title→im R@1 {row['headline']['title_to_image_r1']:.3f}, {row['cost_minutes']:.1f} CPU min",
+            flush=True,
+        )
+    if not args.no_mismatch_study:
+        config, options = design_overrides("im2recipe")
+        for rate in MISMATCH_RATES:
+            name = f"im2recipe, mismatch rate {rate}"
+            result = lab.run(f"mismatch_{rate}", config=config, options={**options, "mismatch_rate": rate, **quick})
+            study.append(
+                summarise(name, result, config, {**options, "mismatch_rate": rate}, 0.0) | {"mismatch_rate": rate}
+            )
+            print(f"{name}: val {study[-1]['val_score']:.4f}", flush=True)
+    write_result(
+        "seed_designs_quick" if args.quick else "seed_designs",
+        {
+            "data": args.data,
+            "tier": f"frozen heads (benchmarks/heads_lab.py FROZEN_HEADS: {FROZEN_HEADS.epochs} epochs, "
+            f"{FROZEN_HEADS.views} view, no fine-tuning)",
+            "protocol": f"epoch and recipe vector chosen on val; test scored with {BAGS} bags of {RECIPE_POOL} "
+            f"pairs (recipe directions) and {BAGS} bags of {POOL:,} (title directions)",
+            "rates_measured": measured,
+            "rates_load_average": rates_load,
+            "rates": rates,
+            "priced_by": priced_by,
+            "rows": rows,
+            "mismatch_study": study,
+            "bench_minutes": (time.time() - started) / 60,
+            "load_average": {"start": load_start, "end": load_average()},
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
