@@ -7,6 +7,7 @@ import re
 
 from benchmarks.common import ROOT, machine
 from benchmarks.report_app import near_duplicates_section, query_time_section
+from benchmarks.report_designs import seed_designs_section
 from benchmarks.report_format import load_note, load_result, markdown_table, quality_table, source_line
 from benchmarks.report_index import features_section, index_section
 from benchmarks.report_people import first_run_section, plain_words_section, refine_section, timings_section
@@ -286,6 +287,10 @@ shared: each benchmark stores the load average at its start and end.
 ## Feature extraction throughput
 
 {features_section()}
+
+## The seed systems' designs on one table
+
+{seed_designs_section()}
 
 ## The seed design side by side
 

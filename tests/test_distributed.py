@@ -153,3 +153,27 @@ def test_live_fine_tuning_runs_on_two_gloo_processes(tmp_path, text_backbone_dir
     log = torchrun_train(*flags, "--batch-size", "8", "--live", "--finetune-top", "1", "--no-cache", "--quiet")
     assert "world size 2, global batch 16" in log and "fine-tuning" in log
     assert (tmp_path / "live" / "model.safetensors").is_file()
+
+
+def test_issue_16_options_train_on_two_gloo_processes_as_on_one(tmp_path, text_backbone_dir, capsys):
+    """The LSTM recipe encoder over per-line features (their cache entry extracted in
+    shards), AdaMine's triplets with dish classes and the debiased photo vector: two ranks
+    give one process's loss curve and weights with the same global batch."""
+    data = make_kaggle_folder(tmp_path / "data", n=60, title_only=10)
+    config = tmp_path / "tiny.json"
+    config.write_text(tiny_config(text_backbone_dir, head_dropout=0.0).to_json())
+    flags = ["--data", str(data), "--config", str(config), "--epochs", "2", "--quiet", "--lr", "1e-2"]
+    flags += ["--warmup-epochs", "0", "--recipe-encoder", "lstm", "--loss", "adamine", "--dish-classes", "5"]
+    flags += ["--ingredient-weight", "0.1", "--debias"]
+    one = [*flags, "--cache-dir", str(tmp_path / "cache-one"), "--out", str(tmp_path / "one"), "--batch-size", "16"]
+    assert train_main(one) == 0
+    two = [*flags, "--cache-dir", str(tmp_path / "cache-two"), "--out", str(tmp_path / "two"), "--batch-size", "8"]
+    assert "world size 2, global batch 16" in torchrun_train(*two)
+    assert any(p.name.startswith("lines-") for p in (tmp_path / "cache-two").iterdir()), "no lines entry"
+    metrics = {name: json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("one", "two")}
+    curves = {name: [e[k] for e in m["epochs"] for k in ("train_loss", "val_loss")] for name, m in metrics.items()}
+    assert curves["two"] == pytest.approx(curves["one"], rel=1e-4)
+    weights = {name: load_file(tmp_path / name / "model.safetensors") for name in metrics}
+    assert any("recipe_sequence" in key for key in weights["one"]) and "ingredient_vectors" in weights["one"]
+    for key, tensor in weights["one"].items():
+        assert torch.allclose(tensor, weights["two"][key], atol=ATOL), f"{key} differs"
