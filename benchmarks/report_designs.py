@@ -46,8 +46,8 @@ def seed_designs_section() -> str:
     text = (
         f"Each seed system's design as a preset on our backbones (`python -m train --preset NAME`, "
         f"train/designs.py) and each of its components added alone to today's pipeline, all trained at one tier: "
-        f"{r['tier']}. Protocol: {r['protocol']}. CPU minutes from nothing: the feature extraction the row reads priced at "
-        f"{r['priced_by']}, plus its measured head training.\n\n"
+        f"{r['tier']}. Protocol: {r['protocol']}. CPU minutes from nothing: the feature extraction the row "
+        f"reads priced at {r['priced_by']}, plus its measured head training.\n\n"
         + markdown_table(header, [_row(x, baseline_val) for x in rows])
     )
     if r.get("mismatch_study"):
