@@ -384,15 +384,15 @@ class Retriever(nn.Module):
         flat = self.line_features([line for recipe in lines for line in recipe])
         return RaggedLines.from_counts(flat, torch.tensor([len(x) for x in lines], dtype=torch.int64))
 
-    def rerank_scores(self, regions: torch.Tensor, candidates: RaggedLines, global_scores: torch.Tensor) -> torch.Tensor:
+    def rerank_scores(
+        self, regions: torch.Tensor, candidates: RaggedLines, global_scores: torch.Tensor
+    ) -> torch.Tensor:
         """One photo's regions (R, C), its K candidates' ingredient lines and their global
         cosines (K,) -> the final scores (K,): global + alpha * local."""
         if not self.has_reranker:
             raise ValueError("this model has no re-ranker (trained without --rerank)")
         lines, counts = candidates.padded()
-        local = self.reranker.local(
-            regions.to(self.device)[None, None], lines.to(self.device)[None], counts[None]
-        )[0]
+        local = self.reranker.local(regions.to(self.device)[None, None], lines.to(self.device)[None], counts[None])[0]
         return self.reranker.final(global_scores.to(local.device, local.dtype), local)
 
 

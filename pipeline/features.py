@@ -40,8 +40,8 @@ from model.recipe_lines import SPLITTER_VERSION, RaggedLines
 
 from .lines import LINE_SETTINGS, extract_line_features, merge_line_shards, ragged
 from .photos import ViewDataset
-from .regions import extract_regions
 from .records import Recipe, collection_hash
+from .regions import extract_regions
 from .shard_files import read_shard, remove_shards, shard_is_done, shard_stem, write_shard
 from .world import World, barrier, broadcast
 

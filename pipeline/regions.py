@@ -37,12 +37,16 @@ def extract_regions(
     batches only, with "rows" saying which."""
     model.eval()
     mine = part.batch_rows(len(recipes), REGION_BATCH)
-    loader = DataLoader(ViewDataset([(recipes[i], 0) for i in mine], model), batch_size=REGION_BATCH, num_workers=workers)
+    loader = DataLoader(
+        ViewDataset([(recipes[i], 0) for i in mine], model), batch_size=REGION_BATCH, num_workers=workers
+    )
     out = []
     for pixels in tqdm(loader, desc="photo regions", unit="batch", disable=not progress):
         out.append(regions_of(model.image_encoder.feature_map(pixels.to(model.device))).cpu().to(torch.float16))
     regions = torch.cat(out) if out else torch.zeros(0, 0, 0, dtype=torch.float16)
-    return {"regions": regions} if part.size == 1 else {"regions": regions, "rows": torch.tensor(mine, dtype=torch.int64)}
+    return (
+        {"regions": regions} if part.size == 1 else {"regions": regions, "rows": torch.tensor(mine, dtype=torch.int64)}
+    )
 
 
 @torch.inference_mode()

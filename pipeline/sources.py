@@ -25,8 +25,8 @@ from model.recipe_lines import RaggedLines, padded_batch
 
 from .features import FeatureCache
 from .photos import train_augmentation
-from .regions import tail_regions
 from .records import Recipe
+from .regions import tail_regions
 from .splits import SPLITS, split_name
 from .world import World
 

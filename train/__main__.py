@@ -129,8 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         "clip = CLIP ViT-B/32 towers for photos and titles + MiniLM (recipes) (needs the Hub; untested at full size); "
         "Seed systems' designs on the default backbones (train/designs.py): im2recipe = LSTM recipe encoder + cosine "
         "loss with 80%% mismatches + dish classes; adamine = LSTM + adaptive-mining triplets with dish classes; "
-        "ht-debias = hierarchical transformers + triplets + ingredient debiasing; hf-icma = hierarchical transformers + "
-        "region x ingredient re-ranking of the top 20 + InfoNCE. Flags given win over a design's",
+        "ht-debias = hierarchical transformers + triplets + ingredient debiasing; hf-icma = hierarchical "
+        "transformers + region x ingredient re-ranking of the top 20 + InfoNCE. Flags given win over a design's",
     )
     p.add_argument(
         "--config",

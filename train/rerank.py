@@ -69,7 +69,7 @@ def train_reranker(
     k = model.config.rerank
     dual = val_r1(model, data["val"], device, rerank=False)
     best = {"epoch": 0, "r1": val_r1(model, data["val"], device), "state": scorer_state(model)}
-    history = [{"epoch": 0, "val_r1_reranked": best["r1"], "alpha": float(scorer.alpha)}]
+    history = [{"epoch": 0, "val_r1_reranked": best["r1"], "alpha": float(scorer.alpha.detach())}]
     train = data["train"]
     bar = tqdm(range(1, epochs + 1), desc="re-ranker epochs", disable=not progress)
     for epoch in bar:
@@ -93,7 +93,12 @@ def train_reranker(
             total, steps = total + float(loss.detach()), steps + 1
         r1 = val_r1(model, data["val"], device)
         history.append(
-            {"epoch": epoch, "train_loss": total / max(1, steps), "val_r1_reranked": r1, "alpha": float(scorer.alpha)}
+            {
+                "epoch": epoch,
+                "train_loss": total / max(1, steps),
+                "val_r1_reranked": r1,
+                "alpha": float(scorer.alpha.detach()),
+            }
         )
         if r1 > best["r1"]:
             best = {"epoch": epoch, "r1": r1, "state": scorer_state(model)}
@@ -106,7 +111,7 @@ def train_reranker(
         "val_image_to_recipe_r1_dual": dual,
         "val_image_to_recipe_r1_reranked": best["r1"],
         "wins_on_val": best["r1"] > dual,
-        "alpha": float(model.reranker.alpha),
+        "alpha": float(model.reranker.alpha.detach()),
         "selection": f"epoch by val image->recipe R@1 of the re-ranked top {k} (bags of {RECIPE_POOL})",
         "epochs": history,
     }
