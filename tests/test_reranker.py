@@ -141,3 +141,28 @@ def test_a_config_without_the_field_has_no_re_ranker(text_backbone_dir):
     assert RetrieverConfig.from_json(raw).rerank == 0
     with pytest.raises(ValueError, match="rerank"):
         tiny_config(text_backbone_dir, rerank=-1)
+
+
+def test_the_apps_photo_search_re_ranks_with_a_model_that_has_a_re_ranker(tmp_path, monkeypatch):
+    import app_support
+    from tiny import make_tiny_model_dir
+    from ui.search import RecipeSearch
+
+    index, model = app_support.make_index(make_tiny_model_dir(tmp_path / "model", rerank=4), tmp_path / "work")
+    search = RecipeSearch(index, model, tmp_path / "thumbs", [tmp_path])
+    assert search.reranker is not None and search.reranker.k == 4
+    calls, reordered = [], []
+    original = PhotoReranker.rerank
+
+    def spy(self, hits, regions):
+        calls.append([hit.row for hit in hits])
+        out = original(self, hits, regions)
+        assert sorted(h.row for h in out[:4]) == sorted(calls[-1][:4]) and out[4:] == hits[4:]
+        reordered.append([hit.id for hit in out])
+        return out
+
+    monkeypatch.setattr(PhotoReranker, "rerank", spy)
+    photo = str(app_support.photo(tmp_path / "a.png"))
+    _, results, *_ = search.photo_to_recipe(photo, 2)
+    assert len(calls) == 1 and len(calls[0]) == 4, "the top K = 4 were re-scored though 2 were asked for"
+    assert [r["id"] for r in results] == reordered[0][:2], "the answer shows the re-ranked order"
