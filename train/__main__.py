@@ -286,6 +286,8 @@ def loss_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> d
         parser.error(f"--dish-classes must be at least 1, got {args.dish_classes}")
     if args.rerank is not None and args.rerank < 0:
         parser.error(f"--rerank must be 0 (none) or the number of candidates to re-score, got {args.rerank}")
+    if args.rerank_epochs < 1:
+        parser.error(f"--rerank-epochs must be at least 1, got {args.rerank_epochs}")
     if args.rerank and args.live:
         parser.error("--rerank trains on cached photo regions and line features, not with --live")
     if args.debias and not args.ingredient_weight:

@@ -59,6 +59,8 @@ def train_reranker(
     """Trains model.reranker in place (best val epoch loaded); returns what metrics.json keeps."""
     model.to(device).eval()  # the dual encoder's dropout off: its vectors are fixed
     data = {name: PairRows(model, sources[name], inputs[name], device) for name in ("train", "val")}
+    if epochs < 1:
+        raise ValueError(f"the re-ranker trains for at least 1 epoch, got {epochs}")
     if len(data["train"]) < 2 or len(data["val"]) < 2:
         raise ValueError("the re-ranker needs at least 2 full recipes in train and in val")
     model.requires_grad_(False)
@@ -68,8 +70,11 @@ def train_reranker(
     scale = float(model.clamped_logit_scale().detach())
     k = model.config.rerank
     dual = val_r1(model, data["val"], device, rerank=False)
-    best = {"epoch": 0, "r1": val_r1(model, data["val"], device), "state": scorer_state(model)}
-    history = [{"epoch": 0, "val_r1_reranked": best["r1"], "alpha": float(scorer.alpha.detach())}]
+    # Epoch 0, the untrained scorer, is recorded but never chosen: the saved scorer is a trained one.
+    history = [
+        {"epoch": 0, "val_r1_reranked": val_r1(model, data["val"], device), "alpha": float(scorer.alpha.detach())}
+    ]
+    best = None
     train = data["train"]
     bar = tqdm(range(1, epochs + 1), desc="re-ranker epochs", disable=not progress)
     for epoch in bar:
@@ -100,7 +105,7 @@ def train_reranker(
                 "alpha": float(scorer.alpha.detach()),
             }
         )
-        if r1 > best["r1"]:
+        if best is None or r1 > best["r1"]:
             best = {"epoch": epoch, "r1": r1, "state": scorer_state(model)}
         bar.set_postfix(loss=f"{total / max(1, steps):.3f}", val_r1=f"{r1:.3f}", dual=f"{dual:.3f}")
     model.reranker.load_state_dict(best["state"])
@@ -112,7 +117,7 @@ def train_reranker(
         "val_image_to_recipe_r1_reranked": best["r1"],
         "wins_on_val": best["r1"] > dual,
         "alpha": float(model.reranker.alpha.detach()),
-        "selection": f"epoch by val image->recipe R@1 of the re-ranked top {k} (bags of {RECIPE_POOL})",
+        "selection": f"epoch by val image->recipe R@1 of the re-ranked top {k} (bags of up to {RECIPE_POOL} pairs)",
         "epochs": history,
     }
 
