@@ -17,6 +17,7 @@ from .build import build_index
 from .faiss_store import KINDS
 from .hub import load_index, load_model, publish
 from .manifest import CorruptIndexError
+from .rerank import PhotoReranker
 from .search import BACKENDS
 from .thumbnails import THUMB_MAX_SIDE
 
@@ -108,15 +109,19 @@ def run_build(args) -> int:
 
 
 def query_vector(model, args):
-    """(vector (1, D), its modality, default field) for the query the user gave."""
+    """(vector (1, D), its modality, default field, the photo's regions (R, C) for a model
+    with a re-ranker, else None) for the query the user gave."""
     with torch.no_grad():
         if args.image:
             with Image.open(args.image) as photo:
-                return model.encode_photos([photo]), "image", model.fitted.recipe_vector
+                if model.has_reranker:  # one backbone pass gives the vector and the regions
+                    vector, regions = model.encode_photos_with_regions([photo])
+                    return vector, "image", model.fitted.recipe_vector, regions[0]
+                return model.encode_photos([photo]), "image", model.fitted.recipe_vector, None
         if args.title:
-            return model.encode_title([args.title]), "title", "image"
+            return model.encode_title([args.title]), "title", "image", None
         lines = parse_list(args.recipe, newline_split=True)
-        return model.encode_recipe([lines], [lines]), "recipe", "image"
+        return model.encode_recipe([lines], [lines]), "recipe", "image", None
 
 
 def expanded(model, vector, modality: str, field: str):
@@ -134,11 +139,17 @@ def run_search(args) -> int:
     revision = args.model_revision if args.model else index.manifest["model"].get("revision")
     model = load_model(source, revision)
     index.check_model(model)
-    vector, modality, field = query_vector(model, args)
+    vector, modality, field, regions = query_vector(model, args)
     field = args.field or field
     # A photo finds recipes: rows with one only, whichever recipe vector is searched.
-    rows = index.has_recipe if modality == "image" and field in ("recipe", "fused") else None
-    hits = index.search(expanded(model, vector, modality, field)[0].numpy(), field, args.k, rows=rows)
+    finds_recipes = modality == "image" and field in ("recipe", "fused")
+    rows = index.has_recipe if finds_recipes else None
+    query = expanded(model, vector, modality, field)[0].numpy()
+    reranked = finds_recipes and regions is not None
+    if reranked:  # the model's region x ingredient scorer re-orders the top K (embeddings/rerank.py)
+        hits = PhotoReranker(index, model).search(query, regions, field, args.k, rows=rows)
+    else:
+        hits = index.search(query, field, args.k, rows=rows)
     titles = index.recipes["title"]
     if args.json:
         print(
@@ -151,7 +162,8 @@ def run_search(args) -> int:
             )
         )
     else:
-        print(f"top {len(hits)} by {field} similarity in {args.index} ({index.count} recipes)")
+        how = f"; the first {model.config.rerank} re-ranked by photo regions x ingredients" if reranked else ""
+        print(f"top {len(hits)} by {field} similarity in {args.index} ({index.count} recipes){how}")
         for n, hit in enumerate(hits, 1):
             print(f"{n:>3}. {hit.score:6.3f}  {titles.iat[hit.row]}  [{hit.id}]")
     return 0

@@ -82,11 +82,18 @@ class RetrieverConfig:
     # Learning for Food Image-to-Recipe Retrieval", 2025): normalize(e + sum_k P(k | photo) v_k),
     # P from the ingredient head, v learned. Needs the ingredient vocabulary (fitted state).
     debias: bool = False
+    # HF-ICMA's local score (model/reranker.py): K > 0 re-scores a photo query's top K recipes
+    # with a cross-attention between the photo's regions (the image backbone's last spatial
+    # map) and each candidate's ingredient lines, trained after the dual encoder; 0: none.
+    # The index stays a dual-encoder index: search cost grows by K candidates, not by its size.
+    rerank: int = 0
     preset: str = "default"  # the preset this config started from (informational)
 
     def __post_init__(self):
         if self.recipe_encoder not in RECIPE_ENCODERS:
             raise ValueError(f"recipe_encoder must be one of {list(RECIPE_ENCODERS)}, got {self.recipe_encoder!r}")
+        if self.rerank < 0:
+            raise ValueError(f"rerank must be 0 (none) or the number of candidates to re-score, got {self.rerank}")
         for name in ("recipe_max_ingredients", "recipe_max_steps", "recipe_line_max_tokens", "recipe_sequence_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

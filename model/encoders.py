@@ -73,12 +73,25 @@ class ImageBackbone(nn.Module):
         return x
 
     def forward_tail(self, activations: torch.Tensor, top: int) -> torch.Tensor:
+        return self.pool(self.tail_map(activations, top))
+
+    def tail_map(self, activations: torch.Tensor, top: int) -> torch.Tensor:
+        """The top `top` blocks on cached activations -> the last feature map (B, C, h, w), unpooled."""
         x = activations.contiguous(memory_format=torch.channels_last)
         for unit in self.units()[-top:] if top else []:
             x = unit(x)
+        return x
+
+    def feature_map(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Pixels -> the last feature map (B, C, h, w) before pooling (Lite0: 1280 x 7 x 7);
+        pool(feature_map(x)) == forward(x), so one pass gives a photo's regions and features."""
+        return self.forward_trunk(pixel_values, 0)
+
+    def pool(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """The last feature map -> the pooled features forward() returns, (B, C)."""
         if self.library == "timm":
-            return self.net.forward_head(x, pre_logits=True)
-        return torch.flatten(self.net.avgpool(x), 1)
+            return self.net.forward_head(feature_map, pre_logits=True)
+        return torch.flatten(self.net.avgpool(feature_map), 1)
 
     def train(self, mode: bool = True) -> "ImageBackbone":
         # BatchNorm keeps its ImageNet statistics even while blocks fine-tune: batches of

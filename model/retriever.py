@@ -22,6 +22,7 @@ from .preprocess import image_transform, recipe_parts, recipe_text, to_rgb
 from .protocol import DIRECTIONS
 from .recipe_encoders import build_recipe_sequence_encoder
 from .recipe_lines import RaggedLines, RecipeLines, padded_batch, split_lines
+from .reranker import RegionIngredientScorer
 from .towers import build_image_backbone, build_text_backbone
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp: temperature never below 0.01
@@ -106,6 +107,14 @@ class Retriever(nn.Module):
             self.ingredient_vectors = nn.Parameter(torch.zeros(len(self.fitted.ingredient_vocab), D))
         if self.fitted.dish_classifier:
             self.dish_head = nn.Linear(D, len(self.fitted.dish_classes))
+        if config.rerank:
+            if not getattr(self.image_encoder, "splittable", False):
+                raise ValueError(
+                    f"rerank needs the image backbone's last spatial feature map; {config.image_backbone} "
+                    "has none this model can read (use a timm or torchvision backbone, or rerank=0)"
+                )
+            # Regions have the pooled features' channels: the pooled vector is their mean.
+            self.reranker = RegionIngredientScorer(self.image_encoder.feature_dim, self.recipe_encoder.feature_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.init_temperature)))
         self.preprocess = image_transform(config)
         # The training pairs' unit vectors for query expansion (model/expansion.py): shaped
@@ -350,3 +359,45 @@ class Retriever(nn.Module):
     @torch.no_grad()
     def encode_photos(self, photos: list[Image.Image]) -> torch.Tensor:
         return self.encode_image(self.pixel_values(photos))
+
+    # --- region x ingredient re-ranking (model/reranker.py) --------------------------------
+    @property
+    def has_reranker(self) -> bool:
+        return self.config.rerank > 0
+
+    def image_regions_and_features(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ONE backbone pass -> (regions (B, R, C), rounded through float16 as the cache
+        stores them, so serving reads what training read; pooled features (B, C))."""
+        feature_map = self.image_encoder.feature_map(pixel_values.to(self.device))
+        return regions_of(feature_map), self.image_encoder.pool(feature_map)
+
+    @torch.no_grad()
+    def encode_photos_with_regions(self, photos: list[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(unit vectors (B, D), regions (B, R, C)) of PIL photos, from one backbone pass."""
+        regions, features = self.image_regions_and_features(self.pixel_values(photos))
+        return self.embed_image_features(features), regions
+
+    def ingredient_line_features(self, ingredients: list[list[str]]) -> RaggedLines:
+        """Each recipe's ingredient-line vectors, split as the cache splits them: what the
+        re-ranker reads of a candidate."""
+        lines = [self.split_lines(ing, [])[0] for ing in ingredients]
+        flat = self.line_features([line for recipe in lines for line in recipe])
+        return RaggedLines.from_counts(flat, torch.tensor([len(x) for x in lines], dtype=torch.int64))
+
+    def rerank_scores(
+        self, regions: torch.Tensor, candidates: RaggedLines, global_scores: torch.Tensor
+    ) -> torch.Tensor:
+        """One photo's regions (R, C), its K candidates' ingredient lines and their global
+        cosines (K,) -> the final scores (K,): global + alpha * local."""
+        if not self.has_reranker:
+            raise ValueError("this model has no re-ranker (trained without --rerank)")
+        lines, counts = candidates.padded()
+        local = self.reranker.local(regions.to(self.device)[None, None], lines.to(self.device)[None], counts[None])[0]
+        return self.reranker.final(global_scores.to(local.device, local.dtype), local)
+
+
+def regions_of(feature_map: torch.Tensor) -> torch.Tensor:
+    """(B, C, h, w) feature map -> (B, h*w, C) region vectors rounded through float16 (the
+    cache's precision)."""
+    regions = feature_map.flatten(2).transpose(1, 2)
+    return regions.to(torch.float16).to(feature_map.dtype).contiguous()

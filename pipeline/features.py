@@ -10,6 +10,8 @@ minutes, on a CPU. Two kinds of entry, each a safetensors file named by a key:
                features and/or, when the top `top` blocks are fine-tuned, "trunk"
                (N, c, h, w) float16 activations below them; "aug_pooled" / "aug_trunk"
                (n_augmented, V-1, ...)
+  regions-<key>  "regions" (N, R, C) float16: the pretrained image backbone's last spatial
+               map of view 0, for a model with a re-ranker (pipeline/regions.py)
 A key covers the backbone, its weights, the preprocessing, the views spec and the rows'
 hashes (pipeline/records.row_hash), so changing any of them misses the cache instead of
 reusing stale features. Entries hold the collection in id order: any order or split of
@@ -39,6 +41,7 @@ from model.recipe_lines import SPLITTER_VERSION, RaggedLines
 from .lines import LINE_SETTINGS, extract_line_features, merge_line_shards, ragged
 from .photos import ViewDataset
 from .records import Recipe, collection_hash
+from .regions import extract_regions
 from .shard_files import read_shard, remove_shards, shard_is_done, shard_stem, write_shard
 from .world import World, barrier, broadcast
 
@@ -57,6 +60,8 @@ IMAGE_SETTINGS = (
     "image_std",
     "image_interpolation",
 )
+# Bump when what a regions entry holds changes.
+REGIONS_FORMAT = 1
 TITLE_BATCH = 256
 VIEW_BATCH = 64
 TEXT_SETTINGS = ("title_backbone", "recipe_backbone", "share_text_backbone", "title_max_tokens", "recipe_max_tokens")
@@ -241,6 +246,23 @@ class FeatureCache:
         }
         image = {k: getattr(model.config, k) for k in IMAGE_SETTINGS}
         return self._path("views", {"image": image, "extra": spec})
+
+    def regions_path(self, model: Retriever) -> Path | None:
+        image = {k: getattr(model.config, k) for k in IMAGE_SETTINGS}
+        return self._path("regions", {"image": image, "extra": {"format": REGIONS_FORMAT, "view": 0}})
+
+    def regions(self, model: Retriever) -> torch.Tensor:
+        """(N, R, C) float16 last-feature-map regions of every photo's plain crop,
+        row-aligned with the rows given; extracted once. Only a pretrained tail's regions
+        are cached (a fine-tuned one's come from its trunk: pipeline/regions.tail_regions)."""
+        if not pretrained_tail(model):
+            raise ValueError("a fine-tuned image backbone's regions are not cached; compute them from its trunk")
+        tensors = self._entry(
+            self.regions_path(model),
+            lambda part: extract_regions(model, self.canonical, self.progress, part),
+            lambda shards: assemble(shards, {"regions": "rows"}),
+        )
+        return tensors["regions"][self._rows]
 
     def _augmented(self, views: int, augmented: set[str] | None) -> list[Recipe]:
         if views == 1:

@@ -7,6 +7,8 @@ per-line features (pipeline/lines.py) padded per batch instead of its pooled one
 Training draws one cached view per photo per step;
 with `top` > 0 the image backbone's top blocks run on the cached trunk activations, so
 they fine-tune at cached-feature speed.
+rerank_inputs: what the region x ingredient re-ranker trains on (photo regions and
+ingredient-line vectors of the training and val rows).
 LiveSource: every backbone runs on every batch, with fresh augmentation in training, so
 the unfrozen top blocks of every tower train (the fine-tune path, meant for a GPU).
 """
@@ -24,6 +26,7 @@ from model.recipe_lines import RaggedLines, padded_batch
 from .features import FeatureCache
 from .photos import train_augmentation
 from .records import Recipe
+from .regions import tail_regions
 from .splits import SPLITS, split_name
 from .world import World
 
@@ -214,3 +217,36 @@ def evaluation_source(model: Retriever, recipes: list[Recipe], cache_dir, progre
     rows = torch.arange(len(recipes))
     lines = line_inputs(model, cache, text)
     return CachedSource(model, photos, text, has_recipe, rows, record.finetune_top, augmented=False, lines=lines)
+
+
+def rerank_inputs(
+    model: Retriever,
+    splits: dict[str, list[Recipe]],
+    sources: dict[str, CachedSource],
+    top: int,
+    cache_dir,
+    progress: bool = True,
+    world: World = World(),
+    names: tuple[str, ...] = ("train", "val"),
+) -> dict[str, dict]:
+    """For each split of `names`: {"regions": (n, R, C) float16 view-0 photo regions,
+    "ingredients": RaggedLines of the rows' ingredient-line vectors}, row-aligned with
+    `sources` (cached_sources' rows). A pretrained tail's regions come from the regions
+    cache entry; a fine-tuned one's from the cached trunk through the tuned blocks.
+    Under torchrun every rank must call it (each extracts its share of a missing entry)."""
+    ordered = [r for name in SPLITS for r in splits[name]]
+    cache = FeatureCache(cache_dir, ordered, progress, world)
+    lines = cache.lines(model)["ingredients"]
+    regions = None if top else cache.regions(model)
+    bounds = torch.cumsum(torch.tensor([0] + [len(splits[name]) for name in SPLITS]), 0)
+    out = {}
+    for number, name in enumerate(SPLITS):
+        if name not in names:
+            continue
+        rows = torch.arange(bounds[number], bounds[number + 1])
+        if regions is None:
+            region = tail_regions(model, sources[name].images[:, 0], top, progress)
+        else:
+            region = regions[rows]
+        out[name] = {"regions": region, "ingredients": lines.select(rows)}
+    return out

@@ -49,3 +49,20 @@ def test_assembly_lays_each_shards_rows_where_they_belong():
         {"t": torch.tensor([0.0, 7.0]), "t_rows": torch.tensor([1])},
     ]
     assert assemble(whole, {"t": "t_rows"})["t"].tolist() == [5.0, 7.0]
+
+
+def fill_regions(cache, text_dir, data, world: World) -> None:
+    """The re-ranker's photo regions entry (pipeline/regions.py)."""
+    torch.manual_seed(0)
+    model = Retriever(tiny_config(text_dir, rerank=3)).eval()
+    FeatureCache(cache, load_recipes(data, progress=False), progress=False, world=world).regions(model)
+
+
+def test_two_ranks_fill_the_regions_entry_one_process_fills(tmp_path, text_backbone_dir):
+    data = make_kaggle_folder(tmp_path / "data", n=150, title_only=20)  # 3 batches of 64 photos
+    one_then_two_ranks(tmp_path, fill_regions, text_backbone_dir, data)
+    (entry,) = [path.name for path in (tmp_path / "one").glob("regions-*.safetensors")]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [entry], "shards removed"
+    one, two = load_file(str(tmp_path / "one" / entry)), load_file(str(tmp_path / "two" / entry))
+    assert one["regions"].shape[0] == 148  # a missing photo and a truncated one are skipped
+    assert one["regions"].numpy().tobytes() == two["regions"].numpy().tobytes()

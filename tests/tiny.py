@@ -108,12 +108,13 @@ def tiny_config(text_dir: Path, **overrides) -> RetrieverConfig:
     return RetrieverConfig(**values)
 
 
-def make_tiny_model_dir(folder: Path, seed: int = 0) -> Path:
-    """A saved random tiny retriever, loadable with model.load_pretrained(folder)."""
+def make_tiny_model_dir(folder: Path, seed: int = 0, **config) -> Path:
+    """A saved random tiny retriever, loadable with model.load_pretrained(folder);
+    `config`: tiny_config overrides (rerank=3: with a re-ranker)."""
     import torch
 
     torch.manual_seed(seed)
-    model = Retriever(tiny_config(make_text_backbone(folder / "_backbone")))
+    model = Retriever(tiny_config(make_text_backbone(folder / "_backbone"), **config))
     # Lexical features fitted as training would, on generated texts over the same words.
     rng = random.Random(seed)
     texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randrange(2, 8))) for _ in range(60)]

@@ -35,7 +35,7 @@ from model.preprocess import recipe_text
 from pipeline.embed import embed_source
 from pipeline.features import DEFAULT_CACHE
 from pipeline.read import load_recipes
-from pipeline.sources import cached_sources, live_sources
+from pipeline.sources import cached_sources, live_sources, rerank_inputs
 from pipeline.splits import split_rows
 from pipeline.world import World, join, leave
 
@@ -45,6 +45,7 @@ from .loop import TrainOptions, train_model, unfreeze_top
 from .metrics import evaluate_embeddings, format_table
 from .objectives import DEFAULT_MARGIN, DEFAULT_MISMATCH_RATE, DEFAULT_SEMANTIC_WEIGHT, LOSSES, resolve_objective
 from .plots import plot_curves
+from .rerank import RERANK_EPOCHS, report, train_reranker
 from .row_targets import fit_row_state, row_labels
 
 
@@ -128,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         "clip = CLIP ViT-B/32 towers for photos and titles + MiniLM (recipes) (needs the Hub; untested at full size); "
         "Seed systems' designs on the default backbones (train/designs.py): im2recipe = LSTM recipe encoder + cosine "
         "loss with 80%% mismatches + dish classes; adamine = LSTM + adaptive-mining triplets with dish classes; "
-        "ht-debias = hierarchical transformers + triplets + ingredient debiasing. Flags given win over a design's",
+        "ht-debias = hierarchical transformers + triplets + ingredient debiasing; hf-icma = hierarchical "
+        "transformers + region x ingredient re-ranking of the top 20 + InfoNCE. Flags given win over a design's",
     )
     p.add_argument(
         "--config",
@@ -151,6 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="how recipes are read: pooled = ingredients and method each mean-pooled in one pass; lstm = "
         "im2recipe's LSTMs, hierarchical = H-T's transformers, over one cached vector per ingredient line and "
         "method sentence (preset default: pooled)",
+    )
+    p.add_argument(
+        "--rerank",
+        type=int,
+        default=None,
+        metavar="K",
+        help="after the dual encoder, train a cross-attention scorer between photo regions (the image backbone's "
+        "last spatial map) and ingredient lines that re-orders a photo query's top K recipes (kept in the model; "
+        "the app and `embeddings search` use it); 0: none (preset default: 0)",
+    )
+    p.add_argument(
+        "--rerank-epochs", type=int, default=RERANK_EPOCHS, help="epochs of the re-ranker (best on val kept)"
     )
     p.add_argument("--epochs", type=int, default=d.epochs, help="planned epochs (the LR schedule spans them)")
     p.add_argument(
@@ -270,6 +284,12 @@ def loss_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> d
         parser.error("--dish-classes applies to --loss adamine or cosine with a semantic weight above 0")
     if args.dish_classes is not None and args.dish_classes < 1:
         parser.error(f"--dish-classes must be at least 1, got {args.dish_classes}")
+    if args.rerank is not None and args.rerank < 0:
+        parser.error(f"--rerank must be 0 (none) or the number of candidates to re-score, got {args.rerank}")
+    if args.rerank_epochs < 1:
+        parser.error(f"--rerank-epochs must be at least 1, got {args.rerank_epochs}")
+    if args.rerank and args.live:
+        parser.error("--rerank trains on cached photo regions and line features, not with --live")
     if args.debias and not args.ingredient_weight:
         parser.error("--debias needs the ingredient head: --ingredient-weight above 0")
     fields = {k: getattr(objective, k) for k in ("loss", "margin", "semantic_weight", "mismatch_rate")}
@@ -339,6 +359,8 @@ def train(args: argparse.Namespace, world: World, device: torch.device, losses: 
         overrides["lexical_dims"] = args.lexical_dims
     if args.recipe_encoder is not None:
         overrides["recipe_encoder"] = args.recipe_encoder
+    if args.rerank is not None:
+        overrides["rerank"] = args.rerank
     try:
         fitted = fit_row_state(options, splits["train"])
     except ValueError as err:
@@ -371,6 +393,12 @@ def train(args: argparse.Namespace, world: World, device: torch.device, losses: 
     )
     if trainable and world.is_main:
         print(f"fine-tuning {len(trainable)} backbone tensors on {device}", file=sys.stderr)
+    if model.has_reranker:
+        # Trained after the dual encoder (train/rerank.py): no gradient of it now, which DDP would wait for.
+        model.reranker.requires_grad_(False)
+        if world.size > 1 and not args.no_cache:
+            # Every rank extracts its share of the regions and lines entries now; rank 0 reads them later.
+            rerank_inputs(model, splits, sources, options.finetune_top, args.cache_dir, progress, world, names=())
     extracted = time.time()
 
     labels, dishes = row_labels(model.fitted, options, splits["train"])
@@ -406,6 +434,15 @@ def train(args: argparse.Namespace, world: World, device: torch.device, losses: 
         recipe_field=model.fitted.recipe_vector,
     )
     print(f"query expansion chosen on val:\n{describe(expansion)}", file=sys.stderr)
+    rerank = None
+    if model.has_reranker:
+        started_rerank = time.time()
+        cache_dir = None if args.no_cache else args.cache_dir
+        inputs = rerank_inputs(model, splits, sources, options.finetune_top, cache_dir, progress)
+        rerank = train_reranker(model, sources, inputs, device, args.rerank_epochs, args.seed, progress)
+        rerank["seconds"] = round(time.time() - started_rerank, 1)
+        report(rerank)
+        del inputs
     # How the backbone features were made, so evaluation and index building can reuse the cache.
     model.fitted.features = FeatureRecord(options.finetune_top, options.views, options.live)
     save_pretrained(model.cpu(), args.out)
@@ -422,6 +459,7 @@ def train(args: argparse.Namespace, world: World, device: torch.device, losses: 
         "selection": "best epoch by mean val R@1 over four directions; test never used for a choice",
         "recipe_vector": model.fitted.recipe_vector,
         "query_expansion": expansion,
+        "rerank": rerank,
         "seconds": {
             "features": extracted - started,
             **feature_seconds,

@@ -10,14 +10,24 @@ line wins over the preset's value. benchmarks/bench_seed_designs.py compares the
   ht-debias  Salvador et al. 2021 (H-T) + ingredient debiasing (2025): hierarchical
              transformers over ingredients and steps; triplets (margin 0.3, no class level);
              the photo's vector plus its predicted ingredients' vectors
-
-HF-ICMA (region x ingredient cross-attention) is not a preset: its re-ranker is not built.
+  hf-icma    HF-ICMA (hybrid fusion with intra- and cross-modality attention): attention
+             within the recipe (the hierarchical transformers over ingredients and steps)
+             and a cross-attention between photo regions and ingredient lines whose local
+             score is added to the global one (model/reranker.py), re-scoring the top 20;
+             six-pair InfoNCE.
+             Deviations from the paper: the cross-attention is not part of one jointly
+             trained model scoring every pair; it trains after the dual encoder, frozen at
+             its best epoch, and re-scores only the dual encoder's top K at search time,
+             so the index stays a dual-encoder index and search stays fast at any size.
+             Its regions are Lite0's last 7x7 map of the plain crop, its ingredients the
+             cached per-line MiniLM vectors, and the intra-recipe attention is H-T's
+             (self-attention within ingredients and within steps, not between the two).
 """
 
 from __future__ import annotations
 
 # Which of a design's settings are the model's (RetrieverConfig) rather than training's.
-CONFIG_KEYS = ("recipe_encoder",)
+CONFIG_KEYS = ("recipe_encoder", "rerank")
 
 DESIGNS: dict[str, dict] = {
     "im2recipe": {
@@ -42,6 +52,11 @@ DESIGNS: dict[str, dict] = {
         "semantic_weight": 0.0,
         "ingredient_weight": 0.1,
         "debias": True,
+    },
+    "hf-icma": {
+        "recipe_encoder": "hierarchical",
+        "rerank": 20,
+        "loss": "infonce",
     },
 }
 

@@ -21,6 +21,7 @@ import torch
 from embeddings.ingredients import IngredientWords, term_text
 from embeddings.pantry import pantry_matches
 from embeddings.refine import BUT_WEIGHT, blend
+from embeddings.rerank import PhotoReranker
 from model.atomic import atomic_write_bytes
 
 from . import explain, filters, inputs, render
@@ -92,6 +93,8 @@ class RecipeSearch:
         # Thumbnail folders of a search this one replaced (ui/upgrade.py): examples point there.
         self.photo_folders_extra: list[Path] = []
         self.row_hashes = RowHashes(index)
+        # A model trained with --rerank K re-orders a photo's top K recipes (embeddings/rerank.py).
+        self.reranker = PhotoReranker(index, self.model) if self.model.has_reranker else None
         self.words = IngredientWords(index.column("ingredients"))
         probe = np.ones(index.dim, dtype=np.float32)
         for field in {TITLE_TO_RECIPE_FIELD, self.photo_to_recipe_field, RECIPE_TO_PHOTO_FIELD, PANTRY_FIELD}:
@@ -118,7 +121,7 @@ class RecipeSearch:
         but, more = inputs.clean_text(but, self.title_limit, "\u201cbut\u201d words")
         weight, more_w = inputs.clamp_weight(but_weight, BUT_WEIGHT)
         notes += more + more_w
-        image = self._encode_photo(self._read_photo(photo))
+        image, regions = self._encode_photo(self._read_photo(photo), with_regions=True)
         query = self._expand("image_to_recipe", image)
         but_words, moved = explain.query_words(but), ""
         if but.strip() and but_words:
@@ -127,7 +130,11 @@ class RecipeSearch:
             moved = f" Moved toward \u201c{but.strip()}\u201d (weight {weight:g})."
         elif but.strip():
             notes.append("The \u201cbut\u201d words had no letters to read; the photo alone was searched.")
-        hits = self._search(query, self.photo_to_recipe_field, k, rows=chosen.mask(self.words, self.has_recipe))
+        allowed = chosen.mask(self.words, self.has_recipe)
+        if self.reranker is not None:  # the same top K, re-ordered by the photo's regions x ingredients
+            hits = self.reranker.search(self._vector(query), regions, self.photo_to_recipe_field, k, rows=allowed)
+        else:
+            hits = self._search(query, self.photo_to_recipe_field, k, rows=allowed)
         likely = explain.photo_ingredients(self.model, image)
         why = self._why(likely=likely, typed=but_words, chosen=chosen)
         what = ("recipe matches this photo" + moved, "recipes match this photo" + moved)
@@ -231,10 +238,16 @@ class RecipeSearch:
         folders = self.photo_folders or [*inputs.gradio_folders(), self.thumbnails.folder, *self.photo_folders_extra]
         return inputs.read_photo(photo, folders)
 
-    def _encode_photo(self, image) -> torch.Tensor:
+    def _encode_photo(self, image, with_regions: bool = False):
+        """The photo's unit vector; `with_regions`: (vector, its (R, C) regions from the same
+        backbone pass, or None when the model has no re-ranker to read them)."""
         try:
             with torch.no_grad():
-                return self.model.encode_photos([image])[0]
+                if with_regions and self.reranker is not None:
+                    vectors, regions = self.model.encode_photos_with_regions([image])
+                    return vectors[0], regions[0]
+                vector = self.model.encode_photos([image])[0]
+                return (vector, None) if with_regions else vector
         except (OSError, ValueError):
             # A frame that decodes lazily (some GIF/TIFF variants) can still fail here.
             raise gr.Error(inputs.DAMAGED_PHOTO) from None
