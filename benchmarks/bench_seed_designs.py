@@ -44,7 +44,9 @@ COMPONENTS = {
     "+ ingredient-word loss": ({}, {"ingredient_weight": 0.1}),
     "+ ingredient-word loss + debiasing": ({}, {"ingredient_weight": 0.1, "debias": True}),
 }
-PRESETS = {f"preset {name}": design_overrides(name) for name in ("im2recipe", "adamine", "ht-debias")}
+PRESETS = {f"preset {name}": design_overrides(name) for name in ("im2recipe", "adamine", "ht-debias", "hf-icma")}
+RERANK_ROW = "+ region × ingredient re-ranker (top 20)"
+COMPONENTS[RERANK_ROW] = ({"rerank": 20}, {})
 MISMATCH_RATES = (0.2, 0.5, 0.8)
 
 
@@ -96,8 +98,10 @@ def extraction_minutes(config: dict, rates: dict, recipes: list) -> float:
     full = sum(r.has_recipe for r in recipes)
     seconds = full / rates["recipe_with_title"] + (len(recipes) - full) / rates["title_only"]
     seconds += len(recipes) / rates["plain_photo"]
-    if config.get("recipe_encoder", "pooled") != "pooled":
-        seconds += full / rates["recipe_lines"]
+    if config.get("recipe_encoder", "pooled") != "pooled" or config.get("rerank"):
+        seconds += full / rates["recipe_lines"]  # per-line features (the re-ranker reads ingredient lines)
+    if config.get("rerank"):
+        seconds += len(recipes) / rates["plain_photo"]  # the regions: one more backbone pass over the photos
     return seconds / 60
 
 
@@ -145,6 +149,17 @@ def main() -> None:
             continue
         result = lab.run(name.replace(" ", "_")[:60], config=config, options={**options, **quick})
         row = summarise(name, result, config, options, extraction_minutes(config, rates, lab.recipes))
+        if config.get("rerank"):  # the scorer trains on top of the dual encoder run() left
+            row["rerank"] = lab.rerank(lab.last_model, lab.last_sources)
+            row["training_minutes"] += row["rerank"]["training_seconds"] / 60
+            row["cost_minutes"] += row["rerank"]["training_seconds"] / 60
+            print(
+                f"  re-ranked top {config['rerank']}: val im→rec R@1 {row['rerank']['val_image_to_recipe_r1_dual']:.3f}"
+                f" -> {row['rerank']['val_image_to_recipe_r1_reranked']:.3f}, test "
+                f"{row['rerank']['test_image_to_recipe_r1_dual']:.3f} -> "
+                f"{row['rerank']['test_image_to_recipe_r1_reranked']:.3f}",
+                flush=True,
+            )
         rows.append(row)
         print(
             f"{name}: val {row['val_score']:.4f}, test im→rec R@1 {row['headline']['image_to_recipe_r1']:.3f}, "
@@ -160,8 +175,15 @@ def main() -> None:
                 summarise(name, result, config, {**options, "mismatch_rate": rate}, 0.0) | {"mismatch_rate": rate}
             )
             print(f"{name}: val {study[-1]['val_score']:.4f}", flush=True)
+    name = "seed_designs_quick" if args.quick else "seed_designs"
+    if args.only and (RESULTS / f"{name}.json").is_file():  # a partial run replaces its rows only
+        before = json.loads((RESULTS / f"{name}.json").read_text())
+        ran = {r["name"] for r in rows}
+        order = list({**COMPONENTS, **PRESETS})
+        rows = sorted([r for r in before["rows"] if r["name"] not in ran] + rows, key=lambda r: order.index(r["name"]))
+        study = study or before.get("mismatch_study", [])
     write_result(
-        "seed_designs_quick" if args.quick else "seed_designs",
+        name,
         {
             "data": args.data,
             "tier": f"frozen heads (benchmarks/heads_lab.py FROZEN_HEADS: {FROZEN_HEADS.epochs} epochs, "

@@ -94,12 +94,13 @@ class HeadsLab:
         """Positions of a split's rows in the collection order the features are in."""
         return torch.tensor([self._position[r.id] for r in self.splits[split]], dtype=torch.long)
 
-    def run(
+    def train(
         self, name: str, preset_name: str = "default", config: dict | None = None, options: dict | None = None
-    ) -> dict:
-        """Train one variant; choose its epoch and recipe vector on val; score val and test.
-        Vocabularies and labels (ingredients, dish classes) come from this split's training
-        rows, as `python -m train` fits them (train/row_targets.py)."""
+    ) -> tuple[Retriever, dict, dict, float]:
+        """One variant trained, its best val epoch loaded: (model, sources, train_model's
+        result, head-training seconds). Vocabularies and labels (ingredients, dish classes)
+        come from this split's training rows, as `python -m train` fits them
+        (train/row_targets.py)."""
         train_options = dataclasses.replace(FROZEN_HEADS, **(options or {}))
         fitted = fit_row_state(train_options, self.splits["train"])
         if train_options.debias:
@@ -122,6 +123,13 @@ class HeadsLab:
         seconds = time.perf_counter() - start
         (self.work / name / "checkpoint.pt").unlink(missing_ok=True)
         model.eval()
+        return model, sources, result, seconds
+
+    def run(
+        self, name: str, preset_name: str = "default", config: dict | None = None, options: dict | None = None
+    ) -> dict:
+        """Train one variant; choose its epoch and recipe vector on val; score val and test."""
+        model, sources, result, seconds = self.train(name, preset_name, config, options)
         out = {
             "name": name,
             "config": config or {},
@@ -137,7 +145,29 @@ class HeadsLab:
         val = embed_source(model, sources["val"], torch.device("cpu"))
         test = embed_source(model, sources["test"], torch.device("cpu"))
         out.update(score(val, sources["val"].has_recipe, test, sources["test"].has_recipe))
+        model.fitted.recipe_vector = out["recipe_vector"]  # what a re-ranker trained on top reads
+        self.last_model, self.last_sources = model, sources
         return out
+
+    def rerank(self, model: Retriever, sources: dict) -> dict:
+        """The region x ingredient re-ranker (train/rerank.py) trained on top of a variant
+        trained by run() with config rerank = K: image->recipe R@1 of the dual encoder and of
+        its re-ranked top K, on val (which chose the scorer's epoch) and on test."""
+        from train.rerank import PairRows, train_reranker, val_r1
+
+        regions, lines = self.cache.regions(model), self.cache.lines(model)["ingredients"]
+        inputs = {s: {"regions": regions[self.rows(s)], "ingredients": lines.select(self.rows(s))} for s in SPLITS}
+        start = time.perf_counter()
+        result = train_reranker(model, sources, inputs, torch.device("cpu"), progress=False)
+        seconds = time.perf_counter() - start
+        test = PairRows(model, sources["test"], inputs["test"], torch.device("cpu"))
+        return {
+            **{k: v for k, v in result.items() if k != "epochs"},
+            "epochs": result["epochs"],
+            "training_seconds": seconds,
+            "test_image_to_recipe_r1_dual": val_r1(model, test, torch.device("cpu"), rerank=False),
+            "test_image_to_recipe_r1_reranked": val_r1(model, test, torch.device("cpu")),
+        }
 
     def run_ensemble(self, name: str, seeds: tuple[int, ...], options: dict | None = None) -> dict:
         """Heads trained with different seeds over the same frozen features, used together:
