@@ -141,10 +141,19 @@ def split_variantsmarkdown_table(baseline: dict) -> str:
         ("test im→rec MedR", lambda r: r["test"]["image_to_recipe"]["medr"], 1),
         ("test title→im R@1", lambda r: r["test"]["title_to_image"]["r1"], 3),
     )
-    rows = []
+    rows, older = [], []
     for path in variants:
         v = json.loads(path.read_text())
-        paired = [(base[r["salt"]], r) for r in v["splits"] if r["salt"] in base]
+        # Paired only with the baseline of the same rows: a variant run before the sample
+        # grew (other full-recipe counts per split) is listed, not compared.
+        paired = [
+            (base[r["salt"]], r)
+            for r in v["splits"]
+            if r["salt"] in base and r.get("full_recipes") == base[r["salt"]].get("full_recipes")
+        ]
+        if not paired:
+            older.append(f"`{v['label']}` ({v['date']})")
+            continue
         cells = []
         for _, pick, digits in figures:
             diffs = [pick(variant) - pick(baseline_row) for baseline_row, variant in paired]
@@ -154,10 +163,18 @@ def split_variantsmarkdown_table(baseline: dict) -> str:
                 f"({statistics.fmean(diffs):+.{digits}f} ± {sem:.{digits}f})"
             )
         rows.append([f"`{v['label']}` {json.dumps({**v['config'], **v['options']})}", len(paired), *cells])
-    return (
+    text = (
         "\n\nVariants over the same splits and seeds; in brackets the mean paired difference from the baseline "
         "± its standard error:\n\n" + markdown_table(["variant", "splits", *[name for name, _, _ in figures]], rows)
+        if rows
+        else ""
     )
+    if older:
+        text += (
+            f"\n\nRun on the sample before it grew (other rows in each split), so not paired with this baseline; "
+            f"their figures stay in results/: {', '.join(older)}."
+        )
+    return text
 
 
 def query_expansion_section() -> str:
