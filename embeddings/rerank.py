@@ -4,14 +4,18 @@
 The index stays a dual-encoder index: the search finds the top max(k, K) rows as before,
 then only the first K are re-scored (global cosine + alpha * local score) and re-ordered;
 the same K rows come back, and the rows after them keep their places. A candidate's
-ingredient-line vectors are computed with the model's text backbone from the index's
-recipe table, split as the training cache split them (Retriever.ingredient_line_features),
-and kept in a small in-memory cache: a popular recipe is embedded once per process. The
-index folder stores nothing new, so an index built before the re-ranker serves it too.
+ingredient-line vectors are read from the index folder's ingredient_lines.safetensors,
+which `embeddings build` stores for a model with a re-ranker (embeddings/line_store.py):
+a query runs no text backbone. An index without that file (built before it, or by a
+model without a re-ranker), or one stored under other line settings, falls back to
+computing them with the model's text backbone from the recipe table, split as the
+training cache split them (Retriever.ingredient_line_features), kept in a small
+in-memory cache: a popular recipe is embedded once per process.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 
 import numpy as np
@@ -20,6 +24,7 @@ import torch
 from model.recipe_lines import RaggedLines
 
 from .index import Hit
+from .line_store import line_settings
 
 LINE_CACHE_ROWS = 4096  # recipes whose ingredient-line vectors are kept (~50 kB each at 32 lines of 384)
 
@@ -33,6 +38,7 @@ class PhotoReranker:
         self.index, self.model, self.k = index, model, model.config.rerank
         self.cache_rows = cache_rows
         self._lines: OrderedDict[int, torch.Tensor] = OrderedDict()  # row -> (n, H), least recently used first
+        self.stored = stored_lines(index, model)  # RaggedLines over every row, or None: compute them
 
     def search(self, query_vector, regions: torch.Tensor, field: str, k: int, rows=None) -> list[Hit]:
         """The index's top k for `query_vector` (RecipeIndex.search's arguments), its first
@@ -55,6 +61,16 @@ class PhotoReranker:
 
     def lines_of(self, rows: list[int]) -> RaggedLines:
         """The ingredient-line vectors of index rows (a title-only row has none)."""
+        if self.stored is not None:
+            # float32, as line_features returns them: the stored float16 values are exact.
+            picked = self.stored.select(torch.tensor(rows, dtype=torch.int64))
+            spans = [torch.arange(o, o + c) for o, c in zip(picked.offsets.tolist(), picked.counts.tolist())]
+            index = torch.cat(spans) if spans else torch.zeros(0, dtype=torch.int64)
+            return RaggedLines.from_counts(self.stored.flat[index].float(), picked.counts)
+        return self.computed_lines_of(rows)
+
+    def computed_lines_of(self, rows: list[int]) -> RaggedLines:
+        """lines_of through the text backbone (and the in-memory cache): the fallback."""
         missing = [row for row in dict.fromkeys(rows) if row not in self._lines]
         if missing:
             ingredients = self.index.recipes["ingredients"]
@@ -69,3 +85,20 @@ class PhotoReranker:
             self._lines.popitem(last=False)
         counts = torch.tensor([len(v) for v in vectors], dtype=torch.int64)
         return RaggedLines.from_counts(torch.cat(vectors), counts)
+
+
+def stored_lines(index, model) -> RaggedLines | None:
+    """The index's stored ingredient lines when they are what `model` would compute (the
+    index checks the weights; the settings are checked here), else None."""
+    stored = getattr(index, "ingredient_lines", None)
+    if stored is None:
+        return None
+    recorded = index.manifest["ingredient_lines"].get("settings")
+    if recorded != line_settings(model):
+        print(
+            f"note: the index's ingredient lines were stored under {recorded}, the model splits "
+            f"with {line_settings(model)}: computing them per query",
+            file=sys.stderr,
+        )
+        return None
+    return stored
