@@ -33,7 +33,8 @@ from pipeline.world import World
 from .faiss_store import choose_kind, describe, file_name, stored_fields, train_index, write_index
 from .hub import load_model
 from .index import read_index_dir
-from .line_store import build_ingredient_lines, lines_record, write_ingredient_lines
+from .line_build import build_ingredient_lines
+from .line_store import lines_record, write_ingredient_lines
 from .manifest import (
     DTYPES,
     EMBEDDINGS_FILE,
