@@ -32,13 +32,16 @@ LINE_CACHE_ROWS = 4096  # recipes whose ingredient-line vectors are kept (~50 kB
 class PhotoReranker:
     """Re-ranks photo -> recipe hits of one index with one model's scorer."""
 
-    def __init__(self, index, model, cache_rows: int = LINE_CACHE_ROWS):
+    def __init__(self, index, model, cache_rows: int = LINE_CACHE_ROWS, stored_lines: bool = True):
+        """`stored_lines`: read the index's stored lines when it has them (False: always
+        compute them, as for an index without them; benchmarks and tests compare the two)."""
         if not model.has_reranker:
             raise ValueError("this model has no re-ranker (trained without --rerank)")
         self.index, self.model, self.k = index, model, model.config.rerank
         self.cache_rows = cache_rows
         self._lines: OrderedDict[int, torch.Tensor] = OrderedDict()  # row -> (n, H), least recently used first
-        self.stored = stored_lines(index, model)  # RaggedLines over every row, or None: compute them
+        # RaggedLines over every row, or None: compute them.
+        self.stored = usable_stored_lines(index, model) if stored_lines else None
 
     def search(self, query_vector, regions: torch.Tensor, field: str, k: int, rows=None) -> list[Hit]:
         """The index's top k for `query_vector` (RecipeIndex.search's arguments), its first
@@ -87,7 +90,7 @@ class PhotoReranker:
         return RaggedLines.from_counts(torch.cat(vectors), counts)
 
 
-def stored_lines(index, model) -> RaggedLines | None:
+def usable_stored_lines(index, model) -> RaggedLines | None:
     """The index's stored ingredient lines when they are what `model` would compute (the
     index checks the weights; the settings are checked here), else None."""
     stored = getattr(index, "ingredient_lines", None)

@@ -36,9 +36,7 @@ def built(rerank_model_dir, tmp_path_factory):
 
 def on_the_fly(model, index, rows):
     """The fallback path: PhotoReranker over an index whose stored lines are hidden."""
-    reranker = PhotoReranker(index, model)
-    reranker.stored = None
-    return reranker.lines_of(rows)
+    return PhotoReranker(index, model, stored_lines=False).lines_of(rows)
 
 
 def test_the_build_stores_every_rows_lines_as_the_reranker_computes_them(built):
@@ -78,8 +76,7 @@ def test_a_query_reads_the_stored_lines_and_runs_no_text_backbone(built, monkeyp
     directory, model = built
     index = load_index(directory, model=model)
     hits = index.search(index.vectors("image")[5].float().numpy(), "recipe", 8)
-    fallback = PhotoReranker(index, model)
-    fallback.stored = None
+    fallback = PhotoReranker(index, model, stored_lines=False)
     expected = reranked(fallback, hits)
 
     def refuse(*args, **kwargs):
