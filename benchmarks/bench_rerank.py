@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         spent = time_queries(model, index, photos)
     figures = {name: percentiles_ms(seconds) for name, seconds in spent.items()}
     for name, row in figures.items():
-        print(f"{name:>12}: median {row['p50_ms']:7.1f} ms   p90 {row['p90_ms']:7.1f} ms   ({row['count']} queries)")
+        print(f"{name:>13}: median {row['p50_ms']:7.1f} ms   p90 {row['p90_ms']:7.1f} ms   ({row['count']} queries)")
     added = figures["rerank_warm"]["p50_ms"] - figures["dual"]["p50_ms"]
     added_cold = figures["rerank_cold"]["p50_ms"] - figures["dual"]["p50_ms"]
     print(
