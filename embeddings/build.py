@@ -188,8 +188,9 @@ def build_index(
     manifest["recipe_vector"] = model.fitted.recipe_vector  # what training chose on val (the model says so too)
     # The re-ranker's candidate lines, stored so a query never runs the text backbone
     # (embeddings/line_store.py). Under torchrun rank 0 computes them all, after the
-    # merge: a single build's batches, so the file is byte for byte a single build's.
-    lines = build_ingredient_lines(model, recipes, old_rows, old, progress) if model.has_reranker else None
+    # merge (the other ranks are done): a single build's batches, so the file is byte for byte
+    # a single build's. The lines are a fraction of a build's time beside the photos.
+    lines = build_ingredient_lines(model, recipes, old_rows, old, progress, cache) if model.has_reranker else None
     if lines is not None:
         manifest["ingredient_lines"] = lines_record(model, lines)
 

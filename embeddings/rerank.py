@@ -66,10 +66,8 @@ class PhotoReranker:
         """The ingredient-line vectors of index rows (a title-only row has none)."""
         if self.stored is not None:
             # float32, as line_features returns them: the stored float16 values are exact.
-            picked = self.stored.select(torch.tensor(rows, dtype=torch.int64))
-            spans = [torch.arange(o, o + c) for o, c in zip(picked.offsets.tolist(), picked.counts.tolist())]
-            index = torch.cat(spans) if spans else torch.zeros(0, dtype=torch.int64)
-            return RaggedLines.from_counts(self.stored.flat[index].float(), picked.counts)
+            picked = self.stored.select(torch.tensor(rows, dtype=torch.int64)).compact()
+            return RaggedLines.from_counts(picked.flat.float(), picked.counts)
         return self.computed_lines_of(rows)
 
     def computed_lines_of(self, rows: list[int]) -> RaggedLines:

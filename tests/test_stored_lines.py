@@ -168,3 +168,28 @@ def test_a_model_without_a_re_ranker_stores_no_lines(tiny_model_dir, tmp_path):
     assert not (tmp_path / "index" / LINES_FILE).exists()
     index = load_index(tmp_path / "index")
     assert index.ingredient_lines is None and "ingredient_lines" not in index.manifest
+
+
+def test_a_first_build_reads_the_lines_from_the_training_cache(rerank_model_dir, tmp_path, monkeypatch):
+    import embeddings.line_build as line_build
+    from pipeline.features import FeatureCache
+    from pipeline.read import load_recipes
+
+    data = make_kaggle_folder(tmp_path / "collection", n=16)
+    model = load_pretrained(rerank_model_dir)
+    recipes = load_recipes(data, progress=False)
+    cache = tmp_path / "cache"
+    entry = FeatureCache(cache, recipes, progress=False).lines(model)["ingredients"]  # as training makes it
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the cache holds the lines: none should be computed")
+
+    monkeypatch.setattr(line_build, "compute_ingredient_lines", refuse)
+    build_index(rerank_model_dir, data, tmp_path / "index", model=model, progress=False, feature_cache=cache)
+    stored = load_index(tmp_path / "index").ingredient_lines
+    assert torch.equal(stored.counts, entry.counts)
+    assert torch.equal(stored.compact().flat, entry.compact().flat)
+    # And without the entry (another cache folder), the build computes them.
+    monkeypatch.undo()
+    build_index(rerank_model_dir, data, tmp_path / "index2", model=model, progress=False, feature_cache=tmp_path / "c2")
+    assert torch.equal(load_index(tmp_path / "index2").ingredient_lines.compact().flat, stored.compact().flat)
