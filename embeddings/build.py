@@ -33,12 +33,15 @@ from pipeline.world import World
 from .faiss_store import choose_kind, describe, file_name, stored_fields, train_index, write_index
 from .hub import load_model
 from .index import read_index_dir
+from .line_build import build_ingredient_lines
+from .line_store import lines_record, write_ingredient_lines
 from .manifest import (
     DTYPES,
     EMBEDDINGS_FILE,
     FORMAT_NAME,
     FORMAT_VERSION,
     FUSED_RULE,
+    LINES_FILE,
     MANIFEST_FILE,
     RECIPES_FILE,
     STORED_FIELDS,
@@ -183,8 +186,17 @@ def build_index(
 
     manifest = index_manifest(record, dim, dtype, recipes, thumbnail, str(data))
     manifest["recipe_vector"] = model.fitted.recipe_vector  # what training chose on val (the model says so too)
+    # The re-ranker's candidate lines, stored so a query never runs the text backbone
+    # (embeddings/line_store.py). Under torchrun rank 0 computes them all, after the
+    # merge (the other ranks are done): a single build's batches, so the file is byte for byte
+    # a single build's. The lines are a fraction of a build's time beside the photos.
+    lines = build_ingredient_lines(model, recipes, old_rows, old, progress, cache) if model.has_reranker else None
+    if lines is not None:
+        manifest["ingredient_lines"] = lines_record(model, lines)
 
     def fill(directory: Path) -> None:
+        if lines is not None:
+            write_ingredient_lines(directory / LINES_FILE, lines)
         write_index_files(directory, vectors, recipes, hashes, thumbs, manifest, faiss, progress)
 
     replace_dir(out_dir, fill)

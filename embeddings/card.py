@@ -104,11 +104,16 @@ def model_card(
         results = "No evaluation file (eval_test.json / eval.json / metrics.json) was found in the model folder."
     index_part = ""
     if index_manifest:
+        lines = (
+            "the re-ranker's ingredient-line vectors (float16, ragged) in `index/ingredient_lines.safetensors`, "
+            if index_manifest.get("ingredient_lines")
+            else ""
+        )
         index_part = (
             f"\n## The recipe index (`index/`)\n\n{index_manifest['count']} recipes from `{data_source or 'unknown'}`, "
             f"{index_manifest['dim']}-d {index_manifest['dtype']} unit vectors (image, title, recipe) in "
             "`index/embeddings.safetensors`, recipe text and JPEG thumbnails in `index/recipes.parquet`, "
-            "sha256 of each in `index/manifest.json`. No pickle: nothing here runs code when loaded.\n"
+            f"{lines}sha256 of each in `index/manifest.json`. No pickle: nothing here runs code when loaded.\n"
         )
     return f"""{header}
 # Recipe retriever: photos, titles and recipes in one space

@@ -7,7 +7,8 @@ the local cache (which a Space's `preload_from_hub` fills at build time).
 Published layout: one model repo USER/NAME, so one revision pins the model and the
 vectors it made together:
   config.json, model.safetensors, title_text/, [recipe_text/], [image_tower/], eval_test.json, README.md
-  index/manifest.json, index/embeddings.safetensors, index/recipes.parquet
+  index/manifest.json, index/embeddings.safetensors, index/recipes.parquet,
+  [index/faiss_<field>.index], [index/ingredient_lines.safetensors]
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from model import load_pretrained
 
 from .card import model_card
 from .index import RecipeIndex, read_index_dir
-from .manifest import DATA_FILES, MANIFEST_FILE, data_files, read_manifest
+from .manifest import DATA_FILES, LINES_FILE, MANIFEST_FILE, data_files, read_manifest
 
 INDEX_FOLDER = "index"  # where the index sits inside a published repo
 MODEL_PATTERNS = [
@@ -37,8 +38,9 @@ MODEL_PATTERNS = [
 ]  # what load_pretrained reads
 # What goes up from a model dir: the loadable files, the evaluation and the curves.
 MODEL_FILES = (*MODEL_PATTERNS, "eval_test.json", "metrics.json", "eval.json", "curves.png")
-# In a folder, or a repo of its own; faiss_*.index: a stored faiss index (faiss_store.py).
-INDEX_PATTERNS = [f"{INDEX_FOLDER}/*", *DATA_FILES, "faiss_*.index", MANIFEST_FILE]
+# In a folder, or a repo of its own; faiss_*.index: a stored faiss index (faiss_store.py);
+# LINES_FILE: the re-ranker's ingredient lines (line_store.py).
+INDEX_PATTERNS = [f"{INDEX_FOLDER}/*", *DATA_FILES, "faiss_*.index", LINES_FILE, MANIFEST_FILE]
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 

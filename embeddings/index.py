@@ -13,7 +13,10 @@ import torch
 from PIL import Image
 from safetensors import SafetensorError
 
+from model.recipe_lines import RaggedLines
+
 from .faiss_store import open_stored
+from .line_store import open_ingredient_lines
 from .manifest import (
     DTYPES,
     EMBEDDINGS_FILE,
@@ -53,6 +56,7 @@ class RecipeIndex:
         thumbnails,  # row -> JPEG bytes: a ThumbnailColumn, or a list
         content_hashes: list[str],
         backend: str = "auto",
+        ingredient_lines: RaggedLines | None = None,
     ):
         self.directory = Path(directory)
         self.manifest = manifest
@@ -64,6 +68,9 @@ class RecipeIndex:
         self._has_recipe = torch.tensor(table["has_recipe"].to_numpy(dtype=bool))
         self._backend = backend
         self._searchers: dict[str, object] = {}  # field -> searcher over every row
+        # Each row's ingredient-line vectors (float16, memory-mapped) for the re-ranker
+        # (embeddings/line_store.py); None when the folder stores none.
+        self.ingredient_lines = ingredient_lines
 
     def column(self, name: str) -> list:
         """Every row's value of a recipe column ("ingredients", "instructions", "title", ...)."""
@@ -189,6 +196,7 @@ def read_index_dir(directory: Path, backend: str = "auto", verify: bool = True) 
         ThumbnailColumn(path),
         table.column("content_hash").to_pylist(),
         backend,
+        open_ingredient_lines(directory, manifest),
     )
 
 

@@ -7,6 +7,10 @@ An index directory holds
                           thumbnail (JPEG bytes), same row order
   faiss_<field>.index     for large indexes, the trained faiss index of a searched field
                           (embeddings/faiss_store.py); the manifest's "faiss" names them
+  ingredient_lines.safetensors
+                          for a model with a re-ranker, every row's ingredient-line vectors
+                          (embeddings/line_store.py); the manifest's "ingredient_lines"
+                          describes it
 The fused vector (title + recipe) is computed at load, not stored: it is one add and one
 normalise per row, and storing it would grow the file by a third.
 """
@@ -28,6 +32,7 @@ FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 EMBEDDINGS_FILE = "embeddings.safetensors"
 RECIPES_FILE = "recipes.parquet"
+LINES_FILE = "ingredient_lines.safetensors"
 DATA_FILES = (EMBEDDINGS_FILE, RECIPES_FILE)
 STORED_FIELDS = ("image", "title", "recipe")
 SEARCH_FIELDS = STORED_FIELDS + ("fused",)
@@ -57,8 +62,10 @@ def model_fingerprint(model: torch.nn.Module) -> str:
 
 
 def data_files(manifest: dict) -> tuple[str, ...]:
-    """Every file the manifest vouches for: the vectors, the table, any stored faiss index."""
-    return DATA_FILES + tuple(manifest.get("faiss", {}).get("files", {}).values())
+    """Every file the manifest vouches for: the vectors, the table, any stored faiss index,
+    the ingredient lines when stored."""
+    lines = (LINES_FILE,) if manifest.get("ingredient_lines") else ()
+    return DATA_FILES + tuple(manifest.get("faiss", {}).get("files", {}).values()) + lines
 
 
 def file_entries(directory: Path, names: tuple[str, ...] = DATA_FILES) -> dict:

@@ -71,6 +71,13 @@ class RaggedLines:
     def select(self, rows: torch.Tensor) -> "RaggedLines":
         return RaggedLines(self.flat, self.offsets[rows], self.counts[rows])
 
+    def compact(self) -> "RaggedLines":
+        """The rows laid out one after the other in a flat of their own (only their lines:
+        what a file stores, or a few rows gathered from a memory-mapped flat)."""
+        spans = [torch.arange(o, o + c) for o, c in zip(self.offsets.tolist(), self.counts.tolist())]
+        index = torch.cat(spans) if spans else torch.zeros(0, dtype=torch.int64)
+        return RaggedLines.from_counts(self.flat[index], self.counts)
+
     def padded(self, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """((B, M, H) float32, zeros past each row's count; (B,) counts) of `rows` (all
         when None). M is the longest row's count and at least 1, so an all-empty batch

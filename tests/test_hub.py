@@ -214,3 +214,19 @@ def test_train_cli_push_to_hub_trains_builds_and_publishes(fake_hub, tmp_path, t
     } <= files
     assert (tmp_path / "model-index" / "manifest.json").is_file()
     assert hub.load_model("cook/trained").config.embed_dim == 16
+
+
+def test_a_re_ranker_models_index_publishes_and_preloads_its_ingredient_lines(fake_hub, kaggle_folder, tmp_path):
+    from fnmatch import fnmatch
+
+    from embeddings.manifest import LINES_FILE
+
+    model_dir = make_tiny_model_dir(tmp_path / "model", rerank=3)
+    build_index(model_dir, kaggle_folder, tmp_path / "index", progress=False)
+    result = hub.publish(model_dir, tmp_path / "index", "cook/reranked")
+    assert f"index/{LINES_FILE}" in result["files"] and f"index/{LINES_FILE}" in result["preload"]
+    # The Space preloads what the index load asks for: the lines file among it.
+    assert any(fnmatch(f"index/{LINES_FILE}", pattern) for pattern in hub.INDEX_PATTERNS)
+    assert any(fnmatch(LINES_FILE, pattern) for pattern in hub.INDEX_PATTERNS), "an index repo of its own"
+    index = load_index("cook/reranked", revision=result["commit"])
+    assert index.ingredient_lines is not None and len(index.ingredient_lines) == index.count

@@ -12,10 +12,10 @@ from safetensors.torch import load_file
 
 from embeddings import shards
 from embeddings.build import build_index
-from embeddings.manifest import EMBEDDINGS_FILE, RECIPES_FILE, CorruptIndexError
+from embeddings.manifest import EMBEDDINGS_FILE, LINES_FILE, RECIPES_FILE, CorruptIndexError
 from pipeline import shard_files
 from pipeline.world import World
-from tiny import make_kaggle_folder
+from tiny import make_kaggle_folder, make_tiny_model_dir
 
 
 class Killed(Exception):
@@ -48,7 +48,9 @@ def sharded_build(tmp_path, run: str, model_dir, data, out, keeps_shard=False, d
     mp.spawn(_one_rank, args=(2, rendezvous, model_dir, data, out, keeps_shard, dies), nprocs=2, join=True)
 
 
-def test_a_sharded_build_is_byte_identical_and_redoes_a_killed_shard_alone(tmp_path, tiny_model_dir):
+def test_a_sharded_build_is_byte_identical_and_redoes_a_killed_shard_alone(tmp_path):
+    # A model with a re-ranker: the index also stores its ingredient lines (rank 0 computes them).
+    tiny_model_dir = make_tiny_model_dir(tmp_path / "model", rerank=3)
     data = make_kaggle_folder(tmp_path / "data", n=90, title_only=10)  # 3 photo batches, 2 of titles, 5 of recipes
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -70,6 +72,8 @@ def test_a_sharded_build_is_byte_identical_and_redoes_a_killed_shard_alone(tmp_p
     one, two = (load_file(str(tmp_path / name / EMBEDDINGS_FILE)) for name in ("one", "two"))
     for field in ("image", "title", "recipe"):
         assert one[field].numpy().tobytes() == two[field].numpy().tobytes(), f"{field} vectors differ"
+    lines = [(tmp_path / name / LINES_FILE).read_bytes() for name in ("one", "two")]
+    assert lines[0] == lines[1], "the ingredient lines differ"
     thumbs = [pq.read_table(tmp_path / name / RECIPES_FILE).column("thumbnail").to_pylist() for name in ("one", "two")]
     assert thumbs[0] == thumbs[1]
     assert not folder.exists(), "the shards are removed once merged"
