@@ -77,3 +77,10 @@ class RegionIngredientScorer(nn.Module):
     def final(self, global_scores: torch.Tensor, local_scores: torch.Tensor) -> torch.Tensor:
         """global cosine + alpha * local score."""
         return global_scores + self.alpha * local_scores
+
+
+def regions_of(feature_map: torch.Tensor) -> torch.Tensor:
+    """(B, C, h, w) feature map -> (B, h*w, C) region vectors rounded through float16 (the
+    cache's precision)."""
+    regions = feature_map.flatten(2).transpose(1, 2)
+    return regions.to(torch.float16).to(feature_map.dtype).contiguous()

@@ -22,7 +22,7 @@ from .preprocess import image_transform, recipe_parts, recipe_text, to_rgb
 from .protocol import DIRECTIONS
 from .recipe_encoders import build_recipe_sequence_encoder
 from .recipe_lines import RaggedLines, RecipeLines, padded_batch, split_lines
-from .reranker import RegionIngredientScorer
+from .reranker import RegionIngredientScorer, regions_of
 from .towers import build_image_backbone, build_text_backbone
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp: temperature never below 0.01
@@ -379,10 +379,8 @@ class Retriever(nn.Module):
 
     def ingredient_line_features(self, ingredients: list[list[str]]) -> RaggedLines:
         """Each recipe's ingredient-line vectors, split as the cache splits them: what the
-        re-ranker reads of a candidate."""
-        lines = [self.split_lines(ing, [])[0] for ing in ingredients]
-        flat = self.line_features([line for recipe in lines for line in recipe])
-        return RaggedLines.from_counts(flat, torch.tensor([len(x) for x in lines], dtype=torch.int64))
+        re-ranker reads of a candidate (no method: no sentence is embedded)."""
+        return self.recipe_lines(ingredients, [[] for _ in ingredients])[0]
 
     def rerank_scores(
         self, regions: torch.Tensor, candidates: RaggedLines, global_scores: torch.Tensor
@@ -394,10 +392,3 @@ class Retriever(nn.Module):
         lines, counts = candidates.padded()
         local = self.reranker.local(regions.to(self.device)[None, None], lines.to(self.device)[None], counts[None])[0]
         return self.reranker.final(global_scores.to(local.device, local.dtype), local)
-
-
-def regions_of(feature_map: torch.Tensor) -> torch.Tensor:
-    """(B, C, h, w) feature map -> (B, h*w, C) region vectors rounded through float16 (the
-    cache's precision)."""
-    regions = feature_map.flatten(2).transpose(1, 2)
-    return regions.to(torch.float16).to(feature_map.dtype).contiguous()

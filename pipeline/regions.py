@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from model import Retriever
-from model.retriever import regions_of
+from model.reranker import regions_of
 
 from .photos import ViewDataset
 from .records import Recipe
