@@ -237,7 +237,8 @@ def write_index_files(
     "auto" chooses by the number of rows)."""
     torch_dtype = DTYPES[manifest["dtype"]]
     tensors = {name: torch.from_numpy(vectors[name]).to(torch_dtype).contiguous() for name in STORED_FIELDS}
-    save_file(tensors, str(directory / EMBEDDINGS_FILE), metadata={"format": FORMAT_NAME, "dtype": manifest["dtype"]})
+    # One metadata key: safetensors writes the map in per-process hash order (line_store.py).
+    save_file(tensors, str(directory / EMBEDDINGS_FILE), metadata={"format": f"{FORMAT_NAME}, {manifest['dtype']}"})
     kind = choose_kind(len(recipes), faiss)
     if kind is not None:
         has_recipe = torch.tensor([r.has_recipe for r in recipes], dtype=torch.bool)

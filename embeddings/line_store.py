@@ -68,7 +68,9 @@ def write_ingredient_lines(path: Path, lines: RaggedLines) -> None:
     save_file(
         {"lines": lines.flat.to(torch.float16).contiguous(), "counts": lines.counts.to(torch.int64).contiguous()},
         str(path),
-        metadata={"format": "ingredient-lines", "splitter": str(SPLITTER_VERSION)},
+        # One key only: safetensors writes its metadata map in hash order, which changes
+        # from process to process, so two keys would make two equal builds differ in bytes.
+        metadata={"format": f"ingredient-lines, splitter {SPLITTER_VERSION}"},
     )
 
 
