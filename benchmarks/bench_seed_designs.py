@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, ROOT, load_average, write_result  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, load_average, machine, write_result  # noqa: E402
 from benchmarks.heads_lab import FROZEN_HEADS, HeadsLab  # noqa: E402
 from benchmarks.quick import QUICK_ROWS  # noqa: E402
 from model.protocol import BAGS, POOL, RECIPE_POOL  # noqa: E402
@@ -129,7 +129,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epicurious"))
     p.add_argument("--work", type=Path, default=ROOT / "artifacts" / "lab-designs", help="scratch folder")
-    p.add_argument("--only", nargs="*", help="row names to run (default: every row and the mismatch study)")
+    p.add_argument(
+        "--only", nargs="*", help='row names to run, or "mismatch" for the study (default: every row and the study)'
+    )
     p.add_argument("--no-mismatch-study", action="store_true", help="skip the 0.2 / 0.5 / 0.8 study")
     p.add_argument(
         "--quick", action="store_true", help=f"the first {QUICK_ROWS} rows, 2 epochs: a smoke run (scores mean nothing)"
@@ -143,12 +145,41 @@ def main() -> None:
     measured = measure_rates(lab.recipes, sample=32 if args.quick else 256)
     print("extraction rates (items/s): " + ", ".join(f"{k} {v:.1f}" for k, v in measured.items()), flush=True)
     rates, priced_by = quiet_rates(measured)
-    rows, study = [], []
-    for name, (config, options) in {**COMPONENTS, **PRESETS}.items():
-        if args.only and name not in args.only:
+    name = "seed_designs_quick" if args.quick else "seed_designs"
+    stored = json.loads((RESULTS / f"{name}.json").read_text()) if (RESULTS / f"{name}.json").is_file() else {}
+    # Rows already stored stay until this run measures them again; the file is rewritten
+    # after every row, each row stamped with its own date, commit and load, so a killed
+    # run (a row can take most of an hour on 2 busy cores) loses one row, not all.
+    rows = {r["name"]: r for r in stored.get("rows", [])}
+    study = {r["name"]: r for r in stored.get("mismatch_study", [])}
+    order = list({**COMPONENTS, **PRESETS})
+
+    def save() -> None:
+        write_result(
+            name,
+            {
+                "data": args.data,
+                "tier": f"frozen heads (benchmarks/heads_lab.py FROZEN_HEADS: {FROZEN_HEADS.epochs} epochs, "
+                f"{FROZEN_HEADS.views} view, no fine-tuning)",
+                "protocol": f"epoch and recipe vector chosen on val; test scored with {BAGS} bags of {RECIPE_POOL} "
+                f"pairs (recipe directions) and {BAGS} bags of {POOL:,} (title directions)",
+                "rates_measured": measured,
+                "rates_load_average": rates_load,
+                "rates": rates,
+                "priced_by": priced_by,
+                "rows": sorted(rows.values(), key=lambda r: order.index(r["name"])),
+                "mismatch_study": sorted(study.values(), key=lambda r: r["mismatch_rate"]),
+                "bench_minutes": (time.time() - started) / 60,
+                "load_average": {"start": load_start, "end": load_average()},
+            },
+        )
+
+    for row_name, (config, options) in {**COMPONENTS, **PRESETS}.items():
+        if args.only is not None and row_name not in args.only:
             continue
-        result = lab.run(name.replace(" ", "_")[:60], config=config, options={**options, **quick})
-        row = summarise(name, result, config, options, extraction_minutes(config, rates, lab.recipes))
+        row_load = load_average()
+        result = lab.run(row_name.replace(" ", "_")[:60], config=config, options={**options, **quick})
+        row = summarise(row_name, result, config, options, extraction_minutes(config, rates, lab.recipes))
         if config.get("rerank"):  # the scorer trains on top of the dual encoder run() left
             row["rerank"] = lab.rerank(lab.last_model, lab.last_sources)
             row["training_minutes"] += row["rerank"]["training_seconds"] / 60
@@ -160,46 +191,29 @@ def main() -> None:
                 f"{row['rerank']['test_image_to_recipe_r1_reranked']:.3f}",
                 flush=True,
             )
-        rows.append(row)
+        rows[row_name] = {**row, "measured": {**machine(), "load_average": [row_load, load_average()]}}
         print(
-            f"{name}: val {row['val_score']:.4f}, test im→rec R@1 {row['headline']['image_to_recipe_r1']:.3f}, "
+            f"{row_name}: val {row['val_score']:.4f}, test im→rec R@1 {row['headline']['image_to_recipe_r1']:.3f}, "
             f"title→im R@1 {row['headline']['title_to_image_r1']:.3f}, {row['cost_minutes']:.1f} CPU min",
             flush=True,
         )
+        save()
     if not args.no_mismatch_study:
         config, options = design_overrides("im2recipe")
         for rate in MISMATCH_RATES:
-            name = f"im2recipe, mismatch rate {rate}"
+            row_name = f"im2recipe, mismatch rate {rate}"
+            if args.only is not None and row_name not in args.only and "mismatch" not in args.only:
+                continue
+            row_load = load_average()
             result = lab.run(f"mismatch_{rate}", config=config, options={**options, "mismatch_rate": rate, **quick})
-            study.append(
-                summarise(name, result, config, {**options, "mismatch_rate": rate}, 0.0) | {"mismatch_rate": rate}
-            )
-            print(f"{name}: val {study[-1]['val_score']:.4f}", flush=True)
-    name = "seed_designs_quick" if args.quick else "seed_designs"
-    if args.only and (RESULTS / f"{name}.json").is_file():  # a partial run replaces its rows only
-        before = json.loads((RESULTS / f"{name}.json").read_text())
-        ran = {r["name"] for r in rows}
-        order = list({**COMPONENTS, **PRESETS})
-        rows = sorted([r for r in before["rows"] if r["name"] not in ran] + rows, key=lambda r: order.index(r["name"]))
-        study = study or before.get("mismatch_study", [])
-    write_result(
-        name,
-        {
-            "data": args.data,
-            "tier": f"frozen heads (benchmarks/heads_lab.py FROZEN_HEADS: {FROZEN_HEADS.epochs} epochs, "
-            f"{FROZEN_HEADS.views} view, no fine-tuning)",
-            "protocol": f"epoch and recipe vector chosen on val; test scored with {BAGS} bags of {RECIPE_POOL} "
-            f"pairs (recipe directions) and {BAGS} bags of {POOL:,} (title directions)",
-            "rates_measured": measured,
-            "rates_load_average": rates_load,
-            "rates": rates,
-            "priced_by": priced_by,
-            "rows": rows,
-            "mismatch_study": study,
-            "bench_minutes": (time.time() - started) / 60,
-            "load_average": {"start": load_start, "end": load_average()},
-        },
-    )
+            row = summarise(row_name, result, config, {**options, "mismatch_rate": rate}, 0.0)
+            study[row_name] = {
+                **row,
+                "mismatch_rate": rate,
+                "measured": {**machine(), "load_average": [row_load, load_average()]},
+            }
+            print(f"{row_name}: val {row['val_score']:.4f}", flush=True)
+            save()
 
 
 if __name__ == "__main__":
