@@ -29,6 +29,13 @@ MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp: temperature never below 0.01
 LEXICAL_KINDS = ("title", "recipe")
 
 
+@dataclasses.dataclass
+class PhotoParts:
+    vectors: torch.Tensor  # (B, D) unit vectors, as searched (debiased under --debias)
+    plain: torch.Tensor  # (B, D) before debiasing
+    regions: torch.Tensor | None  # (B, R, C), or None when not asked for
+
+
 class Retriever(nn.Module):
     """encode_image / encode_title / encode_recipe -> (B, D) unit vectors.
 
@@ -374,8 +381,21 @@ class Retriever(nn.Module):
     @torch.no_grad()
     def encode_photos_with_regions(self, photos: list[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
         """(unit vectors (B, D), regions (B, R, C)) of PIL photos, from one backbone pass."""
-        regions, features = self.image_regions_and_features(self.pixel_values(photos))
-        return self.embed_image_features(features), regions
+        parts = self.encode_photo_parts(photos, with_regions=True)
+        return parts.vectors, parts.regions
+
+    @torch.no_grad()
+    def encode_photo_parts(self, photos: list[Image.Image], with_regions: bool = False) -> PhotoParts:
+        """Everything one backbone pass gives of PIL photos: the searched unit vectors, the
+        vectors before debiasing (what the ingredient head was trained to read: the same
+        vectors without --debias) and, `with_regions`, the re-ranker's regions."""
+        pixels = self.pixel_values(photos)
+        if with_regions:
+            regions, features = self.image_regions_and_features(pixels)
+        else:
+            regions, features = None, self.image_features(pixels)
+        plain = self.embed_image_plain(features)
+        return PhotoParts(vectors=self.debias_image(plain), plain=plain, regions=regions)
 
     def ingredient_line_features(self, ingredients: list[list[str]]) -> RaggedLines:
         """Each recipe's ingredient-line vectors, split as the cache splits them: what the

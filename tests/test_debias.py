@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 import torch
+from PIL import Image
 
 from model import FittedState, Retriever, load_pretrained, save_pretrained
 from tiny import tiny_config
@@ -35,6 +36,18 @@ def test_the_added_term_is_exactly_zero_when_the_head_predicts_no_ingredient(deb
         added = torch.sigmoid(debiased.ingredient_head(plain)) @ debiased.ingredient_vectors
         assert torch.equal(added, torch.zeros_like(added))
         assert torch.allclose(debiased.embed_image_features(features), plain, atol=1e-7)
+
+
+def test_a_photo_gives_its_searched_vector_and_the_one_its_ingredient_head_reads(debiased):
+    # The app explains a photo search with the ingredient head, which was trained on the
+    # vector before debiasing; the searched vector is the debiased one.
+    photos = [Image.new("RGB", (40, 30), (200, 30, 30)), Image.new("RGB", (30, 40), (20, 160, 60))]
+    parts = debiased.encode_photo_parts(photos)
+    with torch.no_grad():
+        features = debiased.image_features(debiased.pixel_values(photos))
+        assert torch.allclose(parts.vectors, debiased.encode_photos(photos), atol=1e-6)
+        assert torch.allclose(parts.plain, debiased.embed_image_plain(features), atol=1e-6)
+    assert not torch.allclose(parts.vectors, parts.plain, atol=1e-3) and parts.regions is None
 
 
 def test_a_fresh_debiasing_model_starts_as_the_plain_one(text_backbone_dir):

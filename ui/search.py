@@ -121,8 +121,8 @@ class RecipeSearch:
         but, more = inputs.clean_text(but, self.title_limit, "\u201cbut\u201d words")
         weight, more_w = inputs.clamp_weight(but_weight, BUT_WEIGHT)
         notes += more + more_w
-        image, regions = self._encode_photo(self._read_photo(photo), with_regions=True)
-        query = self._expand("image_to_recipe", image)
+        parts = self._encode_photo(self._read_photo(photo), with_regions=self.reranker is not None)
+        query = self._expand("image_to_recipe", parts.vectors[0])
         but_words, moved = explain.query_words(but), ""
         if but.strip() and but_words:
             with torch.no_grad():
@@ -132,10 +132,13 @@ class RecipeSearch:
             notes.append("The \u201cbut\u201d words had no letters to read; the photo alone was searched.")
         allowed = chosen.mask(self.words, self.has_recipe)
         if self.reranker is not None:  # the same top K, re-ordered by the photo's regions x ingredients
-            hits = self.reranker.search(self._vector(query), regions, self.photo_to_recipe_field, k, rows=allowed)
+            hits = self.reranker.search(
+                self._vector(query), parts.regions[0], self.photo_to_recipe_field, k, rows=allowed
+            )
         else:
             hits = self._search(query, self.photo_to_recipe_field, k, rows=allowed)
-        likely = explain.photo_ingredients(self.model, image)
+        # The ingredient head reads the photo's vector before debiasing, as it was trained.
+        likely = explain.photo_ingredients(self.model, parts.plain[0])
         why = self._why(likely=likely, typed=but_words, chosen=chosen)
         what = ("recipe matches this photo" + moved, "recipes match this photo" + moved)
         return self._answer(hits, notes, what, why, k, chosen)
@@ -211,7 +214,7 @@ class RecipeSearch:
         (the same picture re-saved, resized or slightly cropped) left out."""
         k, notes = inputs.clamp_top_k(top_k)
         image = self._read_photo(photo)
-        hits = self._search(self._encode_photo(image), SIMILAR_PHOTO_FIELD, k + SIMILAR_EXTRA)
+        hits = self._search(self._encode_photo(image).vectors[0], SIMILAR_PHOTO_FIELD, k + SIMILAR_EXTRA)
         copies = self.row_hashes.copies_of(image, [hit.row for hit in hits])
         hits = [hit for hit in hits if hit.row not in copies]
         return self._answer(hits[:k], notes, ("similar dish", "similar dishes"))
@@ -239,15 +242,10 @@ class RecipeSearch:
         return inputs.read_photo(photo, folders)
 
     def _encode_photo(self, image, with_regions: bool = False):
-        """The photo's unit vector; `with_regions`: (vector, its (R, C) regions from the same
-        backbone pass, or None when the model has no re-ranker to read them)."""
+        """The photo's PhotoParts (model/retriever.py) from one backbone pass; `with_regions`:
+        with its regions, for the re-ranker."""
         try:
-            with torch.no_grad():
-                if with_regions and self.reranker is not None:
-                    vectors, regions = self.model.encode_photos_with_regions([image])
-                    return vectors[0], regions[0]
-                vector = self.model.encode_photos([image])[0]
-                return (vector, None) if with_regions else vector
+            return self.model.encode_photo_parts([image], with_regions=with_regions)
         except (OSError, ValueError):
             # A frame that decodes lazily (some GIF/TIFF variants) can still fail here.
             raise gr.Error(inputs.DAMAGED_PHOTO) from None
