@@ -7,7 +7,7 @@ import re
 
 from benchmarks.common import ROOT, machine
 from benchmarks.report_app import near_duplicates_section, query_time_section
-from benchmarks.report_designs import seed_designs_section
+from benchmarks.report_designs import designs_for_readme, seed_designs_section
 from benchmarks.report_format import load_note, load_result, markdown_table, quality_table, source_line
 from benchmarks.report_index import features_section, index_section
 from benchmarks.report_people import first_run_section, plain_words_section, refine_section, timings_section
@@ -331,6 +331,7 @@ shared: each benchmark stores the load average at its start and end.
     OUT.write_text(text)
     update_readme(plain_words_section(for_readme=True))
     update_readme(timings_section(), "timings")
+    update_readme(designs_for_readme(), "designs")
     return OUT
 
 

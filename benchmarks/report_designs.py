@@ -102,3 +102,81 @@ def load_note_of(r: dict) -> str:
 def best_row(r: dict) -> dict:
     """The row val chooses (the first row when nothing beats it)."""
     return max(r["rows"], key=lambda x: x["val_score"])
+
+
+def noise_check(row: dict) -> dict | None:
+    """The row's eight-split paired comparison (bench_split_noise.py run with the row's
+    config and options), as (val difference, its standard error, splits); None if not run."""
+    import json
+
+    from benchmarks.common import RESULTS
+    from benchmarks.report_splits import paired_difference, paired_splits
+    from train.loop import val_score
+
+    baseline = load_result("split_noise")
+    for path in sorted(RESULTS.glob("split_noise_*.json")):
+        variant = json.loads(path.read_text())
+        if baseline and variant["config"] == row["config"] and variant["options"] == row["options"]:
+            paired = paired_splits(baseline, variant)
+            if paired:
+                _, diff, sem = paired_difference(paired, lambda r: val_score(r["val"]))
+                return {"label": variant["label"], "diff": diff, "sem": sem, "splits": len(paired)}
+    return None
+
+
+def _percent(x: float) -> str:
+    return f"{100 * x:.0f}%" if x >= 0.095 else f"{100 * x:.1f}%"
+
+
+def designs_for_readme() -> str:
+    """The README's short version: each preset and the best single component against
+    today's pipeline, in plain words, and whether the best one's gain holds beyond noise."""
+    r = load_result("seed_designs")
+    if not r:
+        return "_The seed systems' designs are not measured yet: `python benchmarks/bench_seed_designs.py`._"
+    rows, base = r["rows"], r["rows"][0]
+    components = [x for x in rows[1:] if not x["name"].startswith("preset")]
+    shown = [base, *[x for x in rows if x["name"].startswith("preset")]]
+    if components:
+        shown.insert(1, max(components, key=lambda x: x["val_score"]))
+    lines = [
+        "**The other published designs** (im2recipe, AdaMine, H-T with ingredient debiasing, HF-ICMA), each rebuilt "
+        "on our backbones and trained the same quick way (photo and text backbones frozen), on the same test split "
+        "(photo→recipe out of 500 candidates, name→photo out of 1,000):",
+        "",
+    ]
+    for x in shown:
+        t = x["test"]
+        what = "today's design, trained this quick way" if x is base else x["name"].removeprefix("preset ").removeprefix("+ ")
+        best = " (best single change on val)" if x is not base and not x["name"].startswith("preset") else ""
+        lines.append(
+            f"- {what}{best}: a photo finds its recipe first {_percent(t['image_to_recipe']['r1'])} of the time "
+            f"(among the first ten {_percent(t['image_to_recipe']['r10'])}); a dish's name finds its photo first "
+            f"{_percent(t['title_to_image']['r1'])}; {x['cost_minutes']:.0f} CPU minutes from nothing."
+        )
+    winner = max(rows, key=lambda x: x["val_score"])
+    lines.append("")
+    if winner is base:
+        lines.append("None of them beat today's design on the validation split, so the default stays as it is.")
+    else:
+        check = noise_check(winner)
+        gain = f"validation score {winner['val_score']:.3f} against {base['val_score']:.3f}"
+        if check is None:
+            verdict = "not yet checked over the eight splits that tell a gain from noise"
+        elif check["diff"] > 2 * check["sem"]:
+            verdict = f"a gain beyond noise over {check['splits']} splits ({check['diff']:+.4f} ± {check['sem']:.4f})"
+        else:
+            verdict = f"within noise over {check['splits']} splits ({check['diff']:+.4f} ± {check['sem']:.4f})"
+        lines.append(f"Best on validation: {winner['name'].removeprefix('+ ')} ({gain}): {verdict}.")
+    reached = [
+        x
+        for x in rows
+        if x["test"]["image_to_recipe"]["r1"] >= TARGETS["image_to_recipe"]
+        and x["test"]["title_to_image"]["r1"] >= TARGETS["title_to_image"]
+    ]
+    if not reached:
+        lines.append(
+            f"None reaches the goal we set (a photo's recipe first {TARGETS['image_to_recipe']:.0%} of the time, "
+            f"a name's photo first {TARGETS['title_to_image']:.0%})."
+        )
+    return "\n".join(lines) + f"\n\nThe full table: [benchmarks/RESULTS.md](benchmarks/RESULTS.md). {source_line(r)}"

@@ -79,7 +79,7 @@ def split_noise_section() -> str:
         + f"\n\n![split noise](split_noise.png)\n\n{source_line(sn)} Load average "
         f"{sn['load_average']['start'][0]:.1f} at start, {sn['load_average']['end'][0]:.1f} at end."
         + oracle_note(sn)
-        + split_variantsmarkdown_table(sn)
+        + split_variants_table(sn)
     )
 
 
@@ -123,17 +123,36 @@ def oracle_note(sn: dict) -> str:
     )
 
 
-def split_variantsmarkdown_table(baseline: dict) -> str:
-    """Variants run over the same splits (results/split_noise_<label>.json), paired with the
-    baseline split by split: the mean difference and its standard error."""
+def paired_splits(baseline: dict, variant: dict) -> list[tuple[dict, dict]]:
+    """(baseline split, variant split) for each split both ran. Paired only with the
+    baseline of the same rows: a variant run before the sample grew (other full-recipe
+    counts per split) pairs with nothing."""
+    base = {r["salt"]: r for r in baseline["splits"]}
+    return [
+        (base[r["salt"]], r)
+        for r in variant["splits"]
+        if r["salt"] in base and r.get("full_recipes") == base[r["salt"]].get("full_recipes")
+    ]
+
+
+def paired_difference(paired: list[tuple[dict, dict]], pick) -> tuple[float, float, float]:
+    """(the variant's mean, its mean paired difference from the baseline, that difference's
+    standard error) of the figure `pick` reads from one split's result."""
     import statistics
 
+    diffs = [pick(variant) - pick(base) for base, variant in paired]
+    sem = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0
+    return statistics.fmean(pick(v) for _, v in paired), statistics.fmean(diffs), sem
+
+
+def split_variants_table(baseline: dict) -> str:
+    """Variants run over the same splits (results/split_noise_<label>.json), paired with the
+    baseline split by split: the mean difference and its standard error."""
     from train.loop import val_score
 
     variants = sorted(RESULTS.glob("split_noise_*.json"))
     if not variants:
         return ""
-    base = {r["salt"]: r for r in baseline["splits"]}
     # (column, value of one split's result, decimals)
     figures = (
         ("val mean R@1 (chooses)", lambda r: val_score(r["val"]), 4),
@@ -144,24 +163,14 @@ def split_variantsmarkdown_table(baseline: dict) -> str:
     rows, older = [], []
     for path in variants:
         v = json.loads(path.read_text())
-        # Paired only with the baseline of the same rows: a variant run before the sample
-        # grew (other full-recipe counts per split) is listed, not compared.
-        paired = [
-            (base[r["salt"]], r)
-            for r in v["splits"]
-            if r["salt"] in base and r.get("full_recipes") == base[r["salt"]].get("full_recipes")
-        ]
+        paired = paired_splits(baseline, v)
         if not paired:
             older.append(f"`{v['label']}` ({v['date']})")
             continue
         cells = []
         for _, pick, digits in figures:
-            diffs = [pick(variant) - pick(baseline_row) for baseline_row, variant in paired]
-            sem = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0
-            cells.append(
-                f"{statistics.fmean(pick(x) for _, x in paired):.{digits}f} "
-                f"({statistics.fmean(diffs):+.{digits}f} ± {sem:.{digits}f})"
-            )
+            mean, diff, sem = paired_difference(paired, pick)
+            cells.append(f"{mean:.{digits}f} ({diff:+.{digits}f} ± {sem:.{digits}f})")
         rows.append([f"`{v['label']}` {json.dumps({**v['config'], **v['options']})}", len(paired), *cells])
     text = (
         "\n\nVariants over the same splits and seeds; in brackets the mean paired difference from the baseline "
