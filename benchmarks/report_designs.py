@@ -91,7 +91,34 @@ def seed_designs_section() -> str:
                 table,
             )
         )
-    return text + f"\n\nThe machine was shared: {load_note_of(r)}. {source_line(r)}"
+    return text + f"\n\nThe machine was shared: {load_note_of(r)}. {source_line(r)}" + rerank_latency()
+
+
+def rerank_latency() -> str:
+    """What re-ranking adds to a photo query as the app serves it (bench_rerank.py)."""
+    r = load_result("rerank")
+    if not r:
+        return "\n\n_Re-ranking latency not measured yet: `python benchmarks/bench_rerank.py --limit 300`._"
+    names = {
+        "dual": "dual encoder alone",
+        "rerank_cold": "re-ranked, lines read from the index (new re-ranker per query)",
+        "rerank_warm": "re-ranked, the app's kept re-ranker",
+        "fallback_cold": "re-ranked, lines embedded on the fly (an index without them)",
+    }
+    table = [
+        [names.get(name, name), f"{f['p50_ms']:.1f}", f"{f['p90_ms']:.1f}", f["count"]]
+        for name, f in r["figures_ms"].items()
+    ]
+    load = r["load_average"]
+    return (
+        f"\n\nA photo query end to end as the app serves it (photo file decoded, encoded, searched for the top "
+        f"{r['top_k']}, one torch thread), with and without re-ranking the top {r['rerank_k']}; model: {r['model']}; "
+        f"index: {r['index']} ({r['index_rows']:,} rows). Re-ranking adds **{r['added_median_ms_cold']:.1f} ms** "
+        f"(cold) and {r['added_median_ms_warm']:.1f} ms (warm) to the median query:\n\n"
+        + markdown_table(["way", "median ms", "p90 ms", "queries"], table)
+        + f"\n\n{load_note({'load_average_start': load['start'], 'load_average_end': load['end']})}. "
+        + source_line(r)
+    )
 
 
 def load_note_of(r: dict) -> str:
@@ -147,7 +174,8 @@ def designs_for_readme() -> str:
     ]
     for x in shown:
         t = x["test"]
-        what = "today's design, trained this quick way" if x is base else x["name"].removeprefix("preset ").removeprefix("+ ")
+        name = x["name"].removeprefix("preset ").removeprefix("+ ")
+        what = "today's design, trained this quick way" if x is base else name
         best = " (best single change on val)" if x is not base and not x["name"].startswith("preset") else ""
         lines.append(
             f"- {what}{best}: a photo finds its recipe first {_percent(t['image_to_recipe']['r1'])} of the time "
