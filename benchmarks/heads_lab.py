@@ -4,6 +4,7 @@ the features are cached)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from pathlib import Path
@@ -59,6 +60,8 @@ class HeadsLab:
         self.has_recipe = torch.tensor([r.has_recipe for r in self.recipes], dtype=torch.bool)
         self._position = {r.id: i for i, r in enumerate(self.recipes)}
         self._features: dict[tuple, tuple[dict, dict]] = {}
+        self._lexical: dict[tuple, tuple] = {}  # the last split's fitted lexical encoders (lexical())
+        self._lexical_text: dict = {}
 
     def resplit(self, salt: str) -> None:
         """Draw the train/val/test split with this salt ("" = the product's split): the
@@ -81,14 +84,34 @@ class HeadsLab:
         """Cached features of every split for this model's backbones, with its lexical
         features fitted to this split's training rows (never to val or test)."""
         text, photos = self.backbone_features(model)
-        fit_lexical(model, self.splits["train"])
-        text = with_lexical(model, text, self.recipes)
+        text = self.lexical(model, text)
         lines = line_inputs(model, self.cache, text)  # None unless the recipe encoder reads lines
         # Frozen heads read the plain crop's pooled features (view 0), no trunk: top = 0.
         return {
             s: CachedSource(model, photos, text, self.has_recipe, self.rows(s), top=0, augmented=False, lines=lines)
             for s in SPLITS
         }
+
+    def lexical(self, model: Retriever, text: dict) -> dict:
+        """Fit the model's lexical features to this split's training rows and append them to
+        `text`. The fit (a minute on the sample) and the transform depend only on the rows
+        and the lexical settings, not on the variant, so a lab fits them once per split and
+        gives every later variant a copy of the same fitted encoders and features."""
+        if not model.config.lexical_dims:
+            return text
+        settings = (model.config.lexical_dims, model.config.lexical_max_terms)
+        # The text features' cache entry names their backbones; none (no cache): no memo.
+        source = self.cache.text_path(model)
+        key = (settings, tuple(r.id for r in self.splits["train"]), str(source))
+        if source is None or key not in self._lexical:
+            fit_lexical(model, self.splits["train"])
+            self._lexical = {key: (copy.deepcopy(model.lexical), model.fitted.lexical_vocabulary)}  # one split held
+            self._lexical_text = with_lexical(model, text, self.recipes)
+            return self._lexical_text
+        encoders, vocabulary = self._lexical[key]
+        model.lexical = copy.deepcopy(encoders)
+        model.fitted.lexical_vocabulary = dict(vocabulary)
+        return self._lexical_text
 
     def rows(self, split: str) -> torch.Tensor:
         """Positions of a split's rows in the collection order the features are in."""
