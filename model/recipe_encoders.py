@@ -101,6 +101,22 @@ class LineTransformer(nn.Module):
         self.norm = nn.LayerNorm(width)
 
     def forward(self, lines: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """(B, d); a row without lines gets zeros, which with_empty replaces. Title-only rows
+        (most of a collection like the sample) never run the transformer: the batch's rows
+        with lines do, trimmed to their longest. One row runs at least, so the parameters
+        always get a gradient (DistributedDataParallel expects one every step)."""
+        run = (counts > 0).to(lines.device)
+        if not bool(run.any()):
+            run[0] = True
+        if bool(run.all()):
+            return self.encode(lines, counts)
+        kept = counts[run.to(counts.device)]
+        longest = int(readable(kept).max())
+        out = lines.new_zeros(len(counts), self.norm.normalized_shape[0])
+        out[run] = self.encode(lines[run, :longest], kept)
+        return out
+
+    def encode(self, lines: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
         x = self.project(lines)
         width = x.shape[1]
         if self.position is not None:

@@ -84,6 +84,26 @@ def test_padding_never_changes_a_recipes_vector(text_backbone_dir, kind):
     assert not torch.allclose(batch[0], batch[1], atol=1e-3)
 
 
+def test_title_only_rows_skip_the_transformer_and_change_nothing_else(text_backbone_dir):
+    """The hierarchical encoder runs only the rows with lines (most rows are title-only):
+    a recipe's vector is the same alone as beside line-less rows, and a batch with no
+    lines at all still gives the transformer a gradient (DistributedDataParallel needs one)."""
+    model = tiny_sequence_model(text_backbone_dir, "hierarchical")
+    recipe = (["1 egg", "salt"], ["Boil the egg.", "Peel it."], "egg")
+    with torch.no_grad():
+        alone = model.encode_recipe([recipe[0]], [recipe[1]], [recipe[2]])
+        mixed = model.encode_recipe([[], recipe[0], []], [[], recipe[1], []], ["tea", recipe[2], "toast"])
+    assert torch.allclose(alone[0], mixed[1], atol=1e-5)
+    encoder = model.recipe_sequence.ingredients
+    lines = torch.randn(3, 4, encoder.project.in_features)
+    out = encoder(lines, torch.tensor([0, 0, 0]))
+    # Row 0 runs (reading its first padding position) only to carry a gradient; with_empty
+    # replaces every one of these rows.
+    assert torch.equal(out[1:], torch.zeros_like(out[1:]))
+    out.sum().backward()
+    assert encoder.project.weight.grad is not None
+
+
 def test_hierarchical_steps_have_an_order_and_ingredients_do_not(text_backbone_dir):
     model = tiny_sequence_model(text_backbone_dir, "hierarchical")
     ingredients, method = ["1 egg", "2 cups flour", "salt"], ["Beat the egg.", "Fold in the flour.", "Bake it."]
