@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, load_average, write_result  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, load_average, write_result  # noqa: E402
 from benchmarks.heads_lab import HeadsLab  # noqa: E402
 from model.protocol import BAGS, POOL, RECIPE_POOL  # noqa: E402
 
@@ -126,11 +126,21 @@ def main() -> None:
         p.error("a variant (--config/--options) needs a --label")
     load_start = load_average()
     lab = HeadsLab(args.data, work=args.work)
+    name = f"split_noise_{args.label}" if args.label else "split_noise"
+    stored = json.loads((RESULTS / f"{name}.json").read_text()) if (RESULTS / f"{name}.json").is_file() else {}
+    same = stored.get("config") == args.config and stored.get("options") == args.options and not args.oracle
+    # A split this variant already ran, on the same rows, is kept (the file is written after
+    # every split, so a run stopped part way goes on where it stopped).
+    done = {r["salt"]: r for r in stored.get("splits", [])} if same else {}
     rows = []
     for k in range(args.splits):
         salt = "" if k == 0 else f"split{k}:"
         lab.resplit(salt)
         sizes = {s: sum(r.has_recipe for r in lab.splits[s]) for s in lab.splits}
+        if salt in done and done[salt].get("full_recipes") == sizes:
+            rows.append(done[salt])
+            print(f"split {salt or 'product'}: as stored ({stored['date']})", flush=True)
+            continue
         result = lab.run(f"{args.label or 'baseline'}_split_{k}", config=args.config, options=args.options)
         result.update(salt=salt, full_recipes=sizes)
         if args.oracle:
@@ -153,6 +163,8 @@ def main() -> None:
             f"MedR {t['title_to_image']['medr']:.1f} (best epoch {result['best_epoch']})",
             flush=True,
         )
+        if k < args.splits - 1:
+            save(name, args, rows, summary(rows), load_start)
     stats = summary(rows)
     if args.oracle:
         for key in (
@@ -180,8 +192,13 @@ def main() -> None:
     figure = ROOT / "benchmarks" / "split_noise.png"
     if not args.label:  # the plot shows the baseline against the floor
         plot(rows, figure)
+    save(name, args, rows, stats, load_start, figure)
+
+
+def save(name: str, args, rows: list[dict], stats: dict, load_start, figure: Path | None = None) -> None:
+    """The result file: after every split, and at the end with the plot."""
     write_result(
-        f"split_noise_{args.label}" if args.label else "split_noise",
+        name,
         {
             "data": args.data,
             "pipeline": "frozen heads (benchmarks/heads_lab.py FROZEN_HEADS)",
@@ -193,7 +210,8 @@ def main() -> None:
             "floor": FLOOR,
             "summary": stats,
             "splits": rows,
-            "plot": str(figure.relative_to(ROOT)),
+            "splits_planned": args.splits,
+            **({"plot": str(figure.relative_to(ROOT))} if figure else {}),
             "load_average": {"start": load_start, "end": load_average()},
         },
     )
