@@ -91,7 +91,7 @@ def seed_designs_section() -> str:
                 table,
             )
         )
-    return text + f"\n\nThe machine was shared: {load_note_of(r)}. {source_line(r)}" + rerank_latency()
+    return text + f"\n\nThe machine was shared: {load_note_of(r)}. {rows_source(r)}" + rerank_latency()
 
 
 def rerank_latency() -> str:
@@ -207,4 +207,24 @@ def designs_for_readme() -> str:
             f"None reaches the goal we set (a photo's recipe first {TARGETS['image_to_recipe']:.0%} of the time, "
             f"a name's photo first {TARGETS['title_to_image']:.0%})."
         )
-    return "\n".join(lines) + f"\n\nThe full table: [benchmarks/RESULTS.md](benchmarks/RESULTS.md). {source_line(r)}"
+    return "\n".join(lines) + f"\n\nThe full table: [benchmarks/RESULTS.md](benchmarks/RESULTS.md). {rows_source(r)}"
+
+
+def rows_source(r: dict) -> str:
+    """The command that makes every row, when the rows were measured, and any not yet run
+    (a run with --only replaces its rows; each row keeps its own date and commit)."""
+    from benchmarks.bench_seed_designs import COMPONENTS, MISMATCH_RATES, PRESETS
+
+    dates = sorted(x["measured"]["date"] for x in r["rows"] if "measured" in x) or [r["date"]]
+    commits = sorted({x["measured"]["commit"] for x in r["rows"] if "measured" in x} or {r["commit"]})
+    missing = [name for name in {**COMPONENTS, **PRESETS} if name not in {x["name"] for x in r["rows"]}]
+    missing += [
+        f"mismatch rate {rate}"
+        for rate in MISMATCH_RATES
+        if rate not in {x["mismatch_rate"] for x in r.get("mismatch_study", [])}
+    ]
+    text = (
+        f"Command: `python benchmarks/bench_seed_designs.py` (rows measured {dates[0]} to {dates[-1]}, "
+        f"commits {', '.join(commits)})."
+    )
+    return text + (f" Not run yet: {'; '.join(missing)}." if missing else "")
