@@ -85,7 +85,8 @@ def time_queries(model, index, photos: list[Path]) -> dict[str, list[float]]:
 
     def reranked(photo: Path, reranker: PhotoReranker):
         with Image.open(photo) as image:
-            vector, regions = model.encode_photos_with_regions([image])
+            parts = model.encode_photo_parts([image], with_regions=True)
+            vector, regions = parts.vectors, parts.regions
         query = model.expand("image_to_recipe", vector)[0].numpy()
         return reranker.search(query, regions[0], field, TOP_K, rows=index.has_recipe)
 

@@ -115,7 +115,8 @@ def query_vector(model, args):
         if args.image:
             with Image.open(args.image) as photo:
                 if model.has_reranker:  # one backbone pass gives the vector and the regions
-                    vector, regions = model.encode_photos_with_regions([photo])
+                    parts = model.encode_photo_parts([photo], with_regions=True)
+                    vector, regions = parts.vectors, parts.regions
                     return vector, "image", model.fitted.recipe_vector, regions[0]
                 return model.encode_photos([photo]), "image", model.fitted.recipe_vector, None
         if args.title:

@@ -379,12 +379,6 @@ class Retriever(nn.Module):
         return regions_of(feature_map), self.image_encoder.pool(feature_map)
 
     @torch.no_grad()
-    def encode_photos_with_regions(self, photos: list[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(unit vectors (B, D), regions (B, R, C)) of PIL photos, from one backbone pass."""
-        parts = self.encode_photo_parts(photos, with_regions=True)
-        return parts.vectors, parts.regions
-
-    @torch.no_grad()
     def encode_photo_parts(self, photos: list[Image.Image], with_regions: bool = False) -> PhotoParts:
         """Everything one backbone pass gives of PIL photos: the searched unit vectors, the
         vectors before debiasing (what the ingredient head was trained to read: the same
