@@ -137,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             model, index = quick_model_and_index(args.data, args.limit, Path(work))
         else:
             model, index = load_pretrained(args.model), load_index(args.index)
-        if not model.has_reranker:
-            raise SystemExit(f"{args.model} has no re-ranker: train it with --rerank K")
+        if not model.reranks:
+            raise SystemExit(f"{args.model} does not re-rank: trained without --rerank K, or its scorer lost on val")
         photos = val_photos(args.data, args.queries)
         torch.set_num_threads(1)  # as the app serves (ui/search.py)
         load_before = load_average()

@@ -125,6 +125,31 @@ def summarise(name: str, result: dict, config: dict, options: dict, extraction: 
     }
 
 
+# What the re-ranker trained on before train/rerank.py recorded it.
+FIRST_RERANK_TRAINING = "in-batch InfoNCE over random training pairs"
+
+
+def superseded_entry(row_name: str, row: dict) -> dict:
+    """A stored row's re-ranker figures, named by how it trained and when it was measured."""
+    r = row["rerank"]
+    return {
+        "row": row_name,
+        "training": r.get("training", FIRST_RERANK_TRAINING),
+        "measured": row.get("measured", {}),
+        **{
+            key: r[key]
+            for key in (
+                "k",
+                "val_image_to_recipe_r1_dual",
+                "val_image_to_recipe_r1_reranked",
+                "test_image_to_recipe_r1_dual",
+                "test_image_to_recipe_r1_reranked",
+                "alpha",
+            )
+        },
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epicurious"))
@@ -157,6 +182,9 @@ def main() -> None:
     # run (a row can take most of an hour on 2 busy cores) loses one row, not all.
     rows = {r["name"]: r for r in stored.get("rows", [])}
     study = {r["name"]: r for r in stored.get("mismatch_study", [])}
+    # Re-ranker figures of a design that was replaced (its training changed): kept, so the
+    # table still shows what the first design measured.
+    superseded = stored.get("superseded_rerank", [])
     order = list({**COMPONENTS, **PRESETS})
 
     def save() -> None:
@@ -174,6 +202,7 @@ def main() -> None:
                 "priced_by": priced_by,
                 "rows": sorted(rows.values(), key=lambda r: order.index(r["name"])),
                 "mismatch_study": sorted(study.values(), key=lambda r: r["mismatch_rate"]),
+                "superseded_rerank": superseded,
                 "bench_minutes": (time.time() - started) / 60,
                 "load_average": {"start": load_start, "end": load_average()},
             },
@@ -196,6 +225,9 @@ def main() -> None:
                 f"{row['rerank']['test_image_to_recipe_r1_reranked']:.3f}",
                 flush=True,
             )
+        before = rows.get(row_name, {}).get("rerank")
+        if before and before.get("training") != row["rerank"].get("training"):
+            superseded.append(superseded_entry(row_name, rows[row_name]))
         rows[row_name] = {**row, "measured": {**machine(), "load_average": [row_load, load_average()]}}
         print(
             f"{row_name}: val {row['val_score']:.4f}, test im→rec R@1 {row['headline']['image_to_recipe_r1']:.3f}, "

@@ -76,18 +76,42 @@ def seed_designs_section() -> str:
                 f"{x['rerank']['val_image_to_recipe_r1_reranked']:.3f}",
                 f"{x['rerank']['test_image_to_recipe_r1_dual']:.3f} → "
                 f"{x['rerank']['test_image_to_recipe_r1_reranked']:.3f}",
+                x["rerank"].get("training", "random in-batch pairs"),
                 x["rerank"]["best_epoch"],
-                f"{x['rerank']['alpha']:.3f}",
+                f"{x['rerank']['alpha']:.3f}" + ("" if x["rerank"]["alpha"] else " (off)"),
                 f"{x['rerank']['training_seconds'] / 60:.1f}",
             ]
             for x in reranked
         ]
+        table += [
+            [
+                f"{x['row']} (earlier design, {x['measured'].get('date', '?')})",
+                x["k"],
+                f"{x['val_image_to_recipe_r1_dual']:.3f} → {x['val_image_to_recipe_r1_reranked']:.3f}",
+                f"{x['test_image_to_recipe_r1_dual']:.3f} → {x['test_image_to_recipe_r1_reranked']:.3f}",
+                x["training"],
+                "",
+                f"{x['alpha']:.3f}",
+                "",
+            ]
+            for x in r.get("superseded_rerank", [])
+        ]
         text += (
             "\n\nThe region × ingredient re-ranker re-scores the dual encoder's top K photo→recipe candidates "
             "(its rows above give the dual encoder alone); image→recipe R@1 in the same bags, without → with "
-            "re-ranking:\n\n"
+            "re-ranking. α is chosen on val with the epoch; α 0 means no choice beat the dual encoder on val, "
+            "and the model is saved with the re-ranker switched off:\n\n"
             + markdown_table(
-                ["row", "K", "val im→rec R@1", "test im→rec R@1", "scorer epoch (val)", "α", "scorer training min"],
+                [
+                    "row",
+                    "K",
+                    "val im→rec R@1",
+                    "test im→rec R@1",
+                    "scorer trained on",
+                    "scorer epoch (val)",
+                    "α",
+                    "scorer training min",
+                ],
                 table,
             )
         )

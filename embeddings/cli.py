@@ -114,7 +114,7 @@ def query_vector(model, args):
     with torch.no_grad():
         if args.image:
             with Image.open(args.image) as photo:
-                if model.has_reranker:  # one backbone pass gives the vector and the regions
+                if model.reranks:  # one backbone pass gives the vector and the regions
                     parts = model.encode_photo_parts([photo], with_regions=True)
                     vector, regions = parts.vectors, parts.regions
                     return vector, "image", model.fitted.recipe_vector, regions[0]

@@ -35,8 +35,8 @@ class PhotoReranker:
     def __init__(self, index, model, cache_rows: int = LINE_CACHE_ROWS, stored_lines: bool = True):
         """`stored_lines`: read the index's stored lines when it has them (False: always
         compute them, as for an index without them; benchmarks and tests compare the two)."""
-        if not model.has_reranker:
-            raise ValueError("this model has no re-ranker (trained without --rerank)")
+        if not model.reranks:
+            raise ValueError("this model does not re-rank (trained without --rerank, or its scorer lost on val)")
         self.index, self.model, self.k = index, model, model.config.rerank
         self.cache_rows = cache_rows
         self._lines: OrderedDict[int, torch.Tensor] = OrderedDict()  # row -> (n, H), least recently used first

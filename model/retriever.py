@@ -370,7 +370,14 @@ class Retriever(nn.Module):
     # --- region x ingredient re-ranking (model/reranker.py) --------------------------------
     @property
     def has_reranker(self) -> bool:
+        """The model carries a scorer (trained with --rerank K): its weights are in the state."""
         return self.config.rerank > 0
+
+    @property
+    def reranks(self) -> bool:
+        """Search re-orders a photo's top K: a scorer whose alpha is not 0. Training saves a
+        scorer that lost on val with alpha 0 (train/rerank.py), the dual encoder's own order."""
+        return self.has_reranker and float(self.reranker.alpha.detach()) != 0.0
 
     def image_regions_and_features(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ONE backbone pass -> (regions (B, R, C), rounded through float16 as the cache

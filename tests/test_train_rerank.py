@@ -11,7 +11,7 @@ import torch
 import embeddings.rerank as rerank_module
 import pipeline.features as features
 from embeddings.cli import main as embeddings_main
-from model import load_pretrained
+from model import load_pretrained, save_pretrained
 from pipeline.features import FeatureCache
 from pipeline.read import load_recipes
 from tiny import train_tiny
@@ -35,7 +35,10 @@ def test_training_writes_a_model_with_its_re_ranker_and_both_val_figures(trained
     assert rerank["k"] == 3
     for key in ("val_image_to_recipe_r1_dual", "val_image_to_recipe_r1_reranked"):
         assert 0.0 <= rerank[key] <= 1.0
-    assert all(torch.isfinite(torch.tensor(e.get("train_loss", 0.0))) for e in rerank["epochs"])
+    assert all(torch.isfinite(torch.tensor(e["train_loss"])) for e in rerank["epochs"])
+    # A scorer that lost on val is saved switched off (alpha 0), one that won keeps its alpha.
+    assert rerank["wins_on_val"] == (rerank["alpha"] != 0.0) == model.reranks
+    assert rerank["val_image_to_recipe_r1_reranked"] >= rerank["val_image_to_recipe_r1_dual"]
     assert len(list((root / "cache").glob("regions-*.safetensors"))) == 1
 
 
@@ -64,7 +67,13 @@ def test_the_regions_entry_is_keyed_and_reused(trained, monkeypatch):
 
 
 def test_embeddings_search_with_a_photo_uses_the_re_ranker(trained, monkeypatch, capsys):
-    root, out = trained
+    root, trained_out = trained
+    # Switched on whatever val chose for this tiny run (alpha 0 would switch it off).
+    model = load_pretrained(trained_out)
+    with torch.no_grad():
+        model.reranker.alpha.fill_(1.0)
+    out = root / "model-reranking"
+    save_pretrained(model, out)
     index = root / "index"
     assert (
         embeddings_main(["build", "--model", str(out), "--data", str(root / "data"), "--out", str(index), "--quiet"])
@@ -87,6 +96,18 @@ def test_embeddings_search_with_a_photo_uses_the_re_ranker(trained, monkeypatch,
     # A title query never re-ranks.
     assert embeddings_main(["search", "--index", str(index), "--title", "spicy soup", "-k", "2"]) == 0
     assert len(calls) == 1
+
+
+def test_a_switched_off_re_ranker_is_never_used_by_search(trained, tmp_path):
+    root, trained_out = trained
+    model = load_pretrained(trained_out)
+    with torch.no_grad():
+        model.reranker.alpha.fill_(0.0)
+    save_pretrained(model, tmp_path / "off")
+    loaded = load_pretrained(tmp_path / "off")
+    assert loaded.has_reranker and not loaded.reranks
+    with pytest.raises(ValueError, match="does not re-rank"):
+        rerank_module.PhotoReranker(None, loaded)
 
 
 def test_a_fine_tuned_tail_trains_on_regions_from_its_trunk(tmp_path, text_backbone_dir):

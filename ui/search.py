@@ -94,7 +94,7 @@ class RecipeSearch:
         self.photo_folders_extra: list[Path] = []
         self.row_hashes = RowHashes(index)
         # A model trained with --rerank K re-orders a photo's top K recipes (embeddings/rerank.py).
-        self.reranker = PhotoReranker(index, self.model) if self.model.has_reranker else None
+        self.reranker = PhotoReranker(index, self.model) if self.model.reranks else None
         self.words = IngredientWords(index.column("ingredients"))
         probe = np.ones(index.dim, dtype=np.float32)
         for field in {TITLE_TO_RECIPE_FIELD, self.photo_to_recipe_field, RECIPE_TO_PHOTO_FIELD, PANTRY_FIELD}:
