@@ -171,7 +171,8 @@ def noise_check(row: dict) -> dict | None:
             paired = paired_splits(baseline, variant)
             if paired:
                 _, diff, sem = paired_difference(paired, lambda r: val_score(r["val"]))
-                return {"label": variant["label"], "diff": diff, "sem": sem, "splits": len(paired)}
+                planned = variant.get("splits_planned", len(paired))
+                return {"label": variant["label"], "diff": diff, "sem": sem, "splits": len(paired), "planned": planned}
     return None
 
 
@@ -215,6 +216,11 @@ def designs_for_readme() -> str:
         gain = f"validation score {winner['val_score']:.3f} against {base['val_score']:.3f}"
         if check is None:
             verdict = "not yet checked over the eight splits that tell a gain from noise"
+        elif check["splits"] < max(3, check["planned"]):  # one or two splits carry no spread to compare with
+            verdict = (
+                f"being checked over {check['planned']} splits that tell a gain from noise "
+                f"({check['splits']} done so far)"
+            )
         elif check["diff"] > 2 * check["sem"]:
             verdict = f"a gain beyond noise over {check['splits']} splits ({check['diff']:+.4f} ± {check['sem']:.4f})"
         else:
@@ -239,8 +245,9 @@ def rows_source(r: dict) -> str:
     (a run with --only replaces its rows; each row keeps its own date and commit)."""
     from benchmarks.bench_seed_designs import COMPONENTS, MISMATCH_RATES, PRESETS
 
-    dates = sorted(x["measured"]["date"] for x in r["rows"] if "measured" in x) or [r["date"]]
-    commits = sorted({x["measured"]["commit"] for x in r["rows"] if "measured" in x} or {r["commit"]})
+    measured = [x["measured"] for x in r["rows"] + r.get("mismatch_study", []) if "measured" in x]
+    dates = sorted(m["date"] for m in measured) or [r["date"]]
+    commits = sorted({m["commit"] for m in measured} or {r["commit"]})
     missing = [name for name in {**COMPONENTS, **PRESETS} if name not in {x["name"] for x in r["rows"]}]
     missing += [
         f"mismatch rate {rate}"
