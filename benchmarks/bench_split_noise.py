@@ -184,9 +184,9 @@ def main() -> None:
                 "min": min(values),
                 "max": max(values),
             }
-    for name, s in stats.items():
+    for figure_name, s in stats.items():
         print(
-            f"{name:24s} mean {s['mean']:.3f} ± {s['sem']:.3f} (sem), sd {s['sd']:.3f}, "
+            f"{figure_name:24s} mean {s['mean']:.3f} ± {s['sem']:.3f} (sem), sd {s['sd']:.3f}, "
             f"range {s['min']:.3f}–{s['max']:.3f}"
         )
     figure = ROOT / "benchmarks" / "split_noise.png"
