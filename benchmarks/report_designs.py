@@ -115,7 +115,35 @@ def seed_designs_section() -> str:
                 table,
             )
         )
-    return text + f"\n\nThe machine was shared: {load_note_of(r)}. {rows_source(r)}" + rerank_latency()
+    return text + f"\n\nThe machine was shared: {load_note_of(r)}. {rows_source(r)}" + rerank_latency() + default_tier()
+
+
+def default_tier() -> str:
+    """The finalist trained the product's way beside today's default (bench_default_tier.py)."""
+    r = load_result("default_tier")
+    if not r:
+        return ""
+    table = [
+        [
+            x["label"],
+            x["seed"],
+            f"{x['val_score']:.4f} (epoch {x['best_epoch']})",
+            f"{x['test']['image_to_recipe']['r1']:.3f}",
+            f"{x['test']['image_to_recipe']['medr']:.1f}",
+            f"{x['test']['title_to_image']['r1']:.3f}",
+            f"{x['minutes']['training']:.0f}",
+        ]
+        for x in r["rows"]
+    ]
+    return (
+        f"\n\nThe finalist trained the product's way ({r['tier']}), one run per seed; {r['protocol']}. "
+        "Training minutes are wall time on a shared machine:\n\n"
+        + markdown_table(
+            ["variant", "seed", "val mean R@1 (chooses)", "test im→rec R@1", "MedR", "title→im R@1", "training min"],
+            table,
+        )
+        + f"\n\n{source_line(r)}"
+    )
 
 
 def rerank_latency() -> str:
