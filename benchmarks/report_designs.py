@@ -254,6 +254,9 @@ def designs_for_readme() -> str:
         else:
             verdict = f"within noise over {check['splits']} splits ({check['diff']:+.4f} ± {check['sem']:.4f})"
         lines.append(f"Best on validation: {winner['name'].removeprefix('+ ')} ({gain}): {verdict}.")
+    tier = load_result("default_tier")
+    if tier:
+        lines.append(full_way_in_words(tier["rows"]))
     reached = [
         x
         for x in rows
@@ -266,6 +269,29 @@ def designs_for_readme() -> str:
             f"a name's photo first {TARGETS['title_to_image']:.0%})."
         )
     return "\n".join(lines) + f"\n\nThe full table: [benchmarks/RESULTS.md](benchmarks/RESULTS.md). {rows_source(r)}"
+
+
+# How the default-tier variants (bench_default_tier.py VARIANTS) read in a sentence.
+FULL_WAY_NAMES = {"default": "today's default", "lstm": "with the LSTM recipe encoder"}
+
+
+def full_way_in_words(rows: list[dict]) -> str:
+    """The default-tier runs (bench_default_tier.py) in one sentence: each variant's range over its seeds."""
+
+    def span(values: list[float], form: str) -> str:
+        low, high = format(min(values), form), format(max(values), form)
+        return low if low == high else f"{low}–{high}"
+
+    parts = []
+    for label in dict.fromkeys(x["label"] for x in rows):
+        runs = [x for x in rows if x["label"] == label]
+        parts.append(
+            f"{FULL_WAY_NAMES.get(label, label)} ({len(runs)} run{'s' if len(runs) > 1 else ''}): a photo's recipe "
+            f"first {span([x['test']['image_to_recipe']['r1'] for x in runs], '.1%')}, a name's photo first "
+            f"{span([x['test']['title_to_image']['r1'] for x in runs], '.1%')}, validation score "
+            f"{span([x['val_score'] for x in runs], '.3f')}"
+        )
+    return "Trained the full way (fine-tuned, four views of each photo): " + "; ".join(parts) + "."
 
 
 def rows_source(r: dict) -> str:

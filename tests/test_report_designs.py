@@ -71,3 +71,19 @@ def test_a_gain_that_flips_sign_is_within_noise(results):
 
 def test_no_check_run_says_so(results):
     assert "not yet checked" in verdict()
+
+
+def test_the_full_way_sentence_gives_each_variants_range_over_its_runs():
+    from benchmarks.report_designs import full_way_in_words
+
+    def run(label, im2rec, val):
+        return {
+            "label": label,
+            "val_score": val,
+            "test": {"image_to_recipe": {"r1": im2rec}, "title_to_image": {"r1": 0.053}},
+        }
+
+    text = full_way_in_words([run("default", 0.098, 0.085), run("default", 0.106, 0.082), run("lstm", 0.111, 0.0896)])
+    assert "today's default (2 runs): a photo's recipe first 9.8%–10.6%" in text
+    assert "validation score 0.082–0.085" in text
+    assert "with the LSTM recipe encoder (1 run): a photo's recipe first 11.1%" in text and "0.090" in text
