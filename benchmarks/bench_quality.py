@@ -32,11 +32,14 @@ from model.protocol import BAGS, POOL, RECIPE_POOL  # noqa: E402
 # name -> flags of `python -m train`, in the order each lever was added. Every step names
 # every lever, so a step means the same whatever the current defaults are.
 BASE = ["--epochs", "20", "--backbone-lr", "3e-5"]
+POOLED, LSTM = ["--recipe-encoder", "pooled"], ["--recipe-encoder", "lstm"]
+TUNED = [*BASE, "--views", "4", "--ingredient-weight", "0.1", "--finetune-top", "3"]
 STEPS = {
-    "frozen heads": [*BASE, "--views", "1", "--ingredient-weight", "0", "--finetune-top", "0"],
-    "+ 4 cached augmented views": [*BASE, "--views", "4", "--ingredient-weight", "0", "--finetune-top", "0"],
-    "+ ingredient-word loss": [*BASE, "--views", "4", "--ingredient-weight", "0.1", "--finetune-top", "0"],
-    "+ top 3 photo blocks fine-tuned": [*BASE, "--views", "4", "--ingredient-weight", "0.1", "--finetune-top", "3"],
+    "frozen heads": [*BASE, *POOLED, "--views", "1", "--ingredient-weight", "0", "--finetune-top", "0"],
+    "+ 4 cached augmented views": [*BASE, *POOLED, "--views", "4", "--ingredient-weight", "0", "--finetune-top", "0"],
+    "+ ingredient-word loss": [*BASE, *POOLED, "--views", "4", "--ingredient-weight", "0.1", "--finetune-top", "0"],
+    "+ top 3 photo blocks fine-tuned": [*TUNED, *POOLED],
+    "+ LSTM recipe encoder": [*TUNED, *LSTM],
 }
 
 
@@ -48,6 +51,7 @@ def measure_rates(recipes: list, sample: int = 256) -> dict:
     """Items per second of each extraction kind on a slice of the collection (cold, no cache)."""
     from model import Retriever, preset
     from pipeline.features import extract_text_features, extract_views
+    from pipeline.lines import extract_line_features
 
     model = Retriever(preset("default")).eval()
     full = [r for r in recipes if r.has_recipe][:sample]
@@ -66,6 +70,9 @@ def measure_rates(recipes: list, sample: int = 256) -> dict:
     start = time.perf_counter()
     extract_text_features(model, [r for r in recipes if not r.has_recipe][:sample], progress=False)
     rates["title_only"] = sample / (time.perf_counter() - start)
+    start = time.perf_counter()
+    extract_line_features(model, full, progress=False)  # one vector per ingredient line and sentence
+    rates["recipe_lines"] = len(full) / (time.perf_counter() - start)  # full recipes a second
     return rates
 
 
@@ -73,6 +80,8 @@ def extraction_minutes(flags: list[str], rates: dict, counts: dict) -> float:
     """What the cache entries this step reads cost to extract from nothing."""
     views = int(flag(flags, "--views", "1"))
     text = counts["full"] / rates["recipe_with_title"] + counts["title_only"] / rates["title_only"]
+    if flag(flags, "--recipe-encoder", "pooled") != "pooled":
+        text += counts["full"] / rates["recipe_lines"]
     photos = counts["rows"] / rates["plain_photo"] + counts["train"] * (views - 1) / rates["augmented_photo"]
     return (text + photos) / 60
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_quality import measure_rates  # noqa: E402  (the ladder's rates, per-line features among them)
 from benchmarks.common import RESULTS, ROOT, load_average, machine, write_result  # noqa: E402
 from benchmarks.heads_lab import FROZEN_HEADS, HeadsLab  # noqa: E402
 from benchmarks.quick import QUICK_ROWS  # noqa: E402
@@ -48,30 +49,6 @@ PRESETS = {f"preset {name}": design_overrides(name) for name in ("im2recipe", "a
 RERANK_ROW = "+ region × ingredient re-ranker (top 20)"
 COMPONENTS[RERANK_ROW] = ({"rerank": 20}, {})
 MISMATCH_RATES = (0.2, 0.5, 0.8)
-
-
-def measure_rates(recipes: list, sample: int = 256) -> dict:
-    """Items per second of each extraction a row may read (cold, no cache), on a slice."""
-    from model import Retriever, preset
-    from pipeline.features import extract_text_features, extract_views
-    from pipeline.lines import extract_line_features
-
-    model = Retriever(preset("default", recipe_encoder="lstm")).eval()
-    full = [r for r in recipes if r.has_recipe][:sample]
-    extract_views(model, [(r, 0) for r in recipes[:32]], 0, progress=False)  # warm-up
-    rates, start = {}, time.perf_counter()
-    extract_views(model, [(r, 0) for r in recipes[:sample]], 0, progress=False)
-    rates["plain_photo"] = sample / (time.perf_counter() - start)
-    start = time.perf_counter()
-    extract_text_features(model, full, progress=False)
-    rates["recipe_with_title"] = len(full) / (time.perf_counter() - start)
-    start = time.perf_counter()
-    extract_text_features(model, [r for r in recipes if not r.has_recipe][:sample], progress=False)
-    rates["title_only"] = sample / (time.perf_counter() - start)
-    start = time.perf_counter()
-    extract_line_features(model, full, progress=False)
-    rates["recipe_lines"] = len(full) / (time.perf_counter() - start)  # full recipes a second
-    return rates
 
 
 def quiet_rates(rates: dict) -> tuple[dict, str]:

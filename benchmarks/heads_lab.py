@@ -25,6 +25,9 @@ from train.row_targets import fit_row_state, row_labels
 # The ablations vary one choice of the frozen-heads pipeline these results were measured
 # on (one plain view, no fine-tuning, no ingredient loss, 30 epochs), whatever the defaults.
 FROZEN_HEADS = TrainOptions(epochs=30, views=1, finetune_top=0, ingredient_weight=0.0)
+# ...and the pooled recipe encoder those tables' baseline row was measured with, whatever the
+# preset's (a row that reads lines says so in its own config).
+LAB_CONFIG = {"recipe_encoder": "pooled"}
 
 
 def frozen_model(
@@ -33,7 +36,7 @@ def frozen_model(
     """A fresh retriever whose backbones stay frozen: only the heads (and temperature) train;
     `seed` draws the heads' initial weights; `fitted`: vocabularies fitted on training rows."""
     torch.manual_seed(seed)
-    model = Retriever(dataclasses.replace(preset(preset_name), **(config or {})), fitted)
+    model = Retriever(dataclasses.replace(preset(preset_name), **{**LAB_CONFIG, **(config or {})}), fitted)
     unfreeze_top(model, 0)
     return model
 

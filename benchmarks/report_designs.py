@@ -126,6 +126,7 @@ def default_tier() -> str:
     table = [
         [
             x["label"],
+            ", ".join(f"{k} {v}" for k, v in x.get("options", {}).items()) or "train's defaults",
             x["seed"],
             f"{x['val_score']:.4f} (epoch {x['best_epoch']})",
             f"{x['test']['image_to_recipe']['r1']:.3f}",
@@ -136,13 +137,51 @@ def default_tier() -> str:
         for x in r["rows"]
     ]
     return (
-        f"\n\nThe finalist trained the product's way ({r['tier']}), one run per seed; {r['protocol']}. "
+        f"\n\nThe finalist trained by `python -m train` on the whole sample ({r['tier']}), one run per seed; "
+        f"{r['protocol']}. "
         "Training minutes are wall time on a shared machine:\n\n"
         + markdown_table(
-            ["variant", "seed", "val mean R@1 (chooses)", "test im→rec R@1", "MedR", "title→im R@1", "training min"],
+            [
+                "variant",
+                "training options",
+                "seed",
+                "val mean R@1 (chooses)",
+                "test im→rec R@1",
+                "MedR",
+                "title→im R@1",
+                "training min",
+            ],
             table,
         )
+        + "\n\n"
+        + seed_means(r["rows"])
         + f"\n\n{source_line(r)}"
+    )
+
+
+def seed_means(rows: list[dict]) -> str:
+    """Each variant's val and test figures as the mean ± standard deviation over its seeds:
+    seeds of one setting differ by a few thousandths, so one run per variant decides nothing."""
+    import statistics
+
+    def mean_sd(values: list[float]) -> str:
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        return f"{statistics.mean(values):.4f} ± {sd:.4f}"
+
+    table = []
+    for label in dict.fromkeys(x["label"] for x in rows):
+        runs = [x for x in rows if x["label"] == label]
+        table.append(
+            [
+                label,
+                len(runs),
+                mean_sd([x["val_score"] for x in runs]),
+                mean_sd([x["test"]["image_to_recipe"]["r1"] for x in runs]),
+                mean_sd([x["test"]["title_to_image"]["r1"] for x in runs]),
+            ]
+        )
+    return "Over the seeds (mean ± standard deviation):\n\n" + markdown_table(
+        ["variant", "seeds", "val mean R@1", "test im→rec R@1", "test title→im R@1"], table
     )
 
 
@@ -272,7 +311,11 @@ def designs_for_readme() -> str:
 
 
 # How the default-tier variants (bench_default_tier.py VARIANTS) read in a sentence.
-FULL_WAY_NAMES = {"default": "today's default", "lstm": "with the LSTM recipe encoder"}
+FULL_WAY_NAMES = {
+    "default": "the pooled recipe encoder (the default before), fine-tuned on four views of each photo",
+    "lstm": "the LSTM recipe encoder, fine-tuned on four views",
+    "lstm-frozen": "the LSTM recipe encoder with frozen backbones and one view of each photo",
+}
 
 
 def full_way_in_words(rows: list[dict]) -> str:
@@ -291,7 +334,7 @@ def full_way_in_words(rows: list[dict]) -> str:
             f"{span([x['test']['title_to_image']['r1'] for x in runs], '.1%')}, validation score "
             f"{span([x['val_score'] for x in runs], '.3f')}"
         )
-    return "Trained the full way (fine-tuned, four views of each photo): " + "; ".join(parts) + "."
+    return "Trained with `python -m train` on the whole sample, one run per seed: " + "; ".join(parts) + "."
 
 
 def rows_source(r: dict) -> str:

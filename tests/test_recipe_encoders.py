@@ -128,13 +128,16 @@ def test_save_then_load_gives_identical_vectors(tmp_path, text_backbone_dir, kin
         assert torch.equal(model.encode_recipe(*args), again.encode_recipe(*args))
 
 
-def test_pooled_stays_the_default_and_old_configs_load_as_pooled(text_backbone_dir):
+def test_old_configs_load_as_pooled_and_the_default_reads_lines(text_backbone_dir):
     old = json.loads(preset("default").to_json())
     for name in ("recipe_encoder", "recipe_max_ingredients", "recipe_max_steps", "recipe_line_max_tokens"):
         old.pop(name)
     old.pop("recipe_sequence_dim")
-    assert RetrieverConfig.from_json(json.dumps(old)) == preset("default")
-    assert preset("default").recipe_encoder == "pooled"
+    # A config.json from before the sequence encoders is the pooled model it was trained as...
+    assert RetrieverConfig.from_json(json.dumps(old)) == preset("default", recipe_encoder="pooled")
+    # ...while today's default preset reads recipes with the LSTMs, the seed design keeps its own.
+    assert preset("default").recipe_encoder == preset("lite2").recipe_encoder == "lstm"
+    assert preset("seed").recipe_encoder == "pooled"
     torch.manual_seed(0)
     model = Retriever(tiny_config(text_backbone_dir))
     assert not model.reads_lines and not any("recipe_sequence" in k for k in model.state_dict())

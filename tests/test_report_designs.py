@@ -84,6 +84,7 @@ def test_the_full_way_sentence_gives_each_variants_range_over_its_runs():
         }
 
     text = full_way_in_words([run("default", 0.098, 0.085), run("default", 0.106, 0.082), run("lstm", 0.111, 0.0896)])
-    assert "today's default (2 runs): a photo's recipe first 9.8%–10.6%" in text
+    before = "(the default before), fine-tuned on four views of each photo (2 runs)"
+    assert before + ": a photo's recipe first 9.8%–10.6%" in text
     assert "validation score 0.082–0.085" in text
-    assert "with the LSTM recipe encoder (1 run): a photo's recipe first 11.1%" in text and "0.090" in text
+    assert "fine-tuned on four views (1 run): a photo's recipe first 11.1%" in text and "0.090" in text

@@ -63,7 +63,7 @@ def make_parser(description: str) -> argparse.ArgumentParser:
         choices=RECIPE_ENCODERS,
         help="how recipes are read: pooled = ingredients and method each mean-pooled in one pass; lstm = "
         "im2recipe's LSTMs, hierarchical = H-T's transformers, over one cached vector per ingredient line and "
-        "method sentence (preset default: pooled)",
+        "method sentence (preset default: lstm for default and lite2, pooled for seed and clip)",
     )
     p.add_argument(
         "--rerank",
