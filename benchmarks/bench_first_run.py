@@ -44,6 +44,7 @@ FOREGROUND = [
 ]
 BACKGROUND = [
     ("full model: reading the collection", re.compile(r".")),
+    ("full model: per-line recipe features (its LSTMs' input)", re.compile(r"recipe line features")),
     ("full model: photo features (4 views, top 3 blocks' inputs)", re.compile(r"photo views")),
     ("full model: training", re.compile(r"epochs")),
     ("full model: its index", re.compile(r"indexing the collection")),

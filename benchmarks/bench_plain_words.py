@@ -2,6 +2,7 @@
 figures said as "how often the right one is first / among the first ten".
 
     python benchmarks/bench_plain_words.py --model artifacts/model [--model artifacts/quick/model] [--data DIR]
+        [--keep FOLDER]   # a model measured before, its stored figures kept (e.g. an unchanged quick model)
 
 Protocol: the test split of the collection (rows no model trained on or chose anything
 with), the field's bags (model/protocol.py: 10 draws of 500 recipes for photo<->recipe,
@@ -12,12 +13,13 @@ expansion and recipe vector each model chose on val).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import load_average, shown, write_result  # noqa: E402
+from benchmarks.common import RESULTS, command_line, load_average, machine, shown, write_result  # noqa: E402
 
 # (direction, what the person gives, what they get back)
 SENTENCES = [
@@ -43,6 +45,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", action="append", type=Path, required=True, help="model folder (repeatable)")
     parser.add_argument("--data", default="../shared/data/epicurious")
+    parser.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="FOLDER",
+        help="keep this model's stored figures instead of measuring it again (repeatable; it says when and by "
+        "which command it was measured), e.g. the quick model's when only the full model changed",
+    )
     args = parser.parse_args()
 
     from embeddings.hub import load_model
@@ -60,6 +70,17 @@ def main() -> None:
         print("\n".join(f"  {line}" for line in said))
         models[shown(folder)] = {"results": results, "sentences": said}
     loads.append(load_average())
+    stored = RESULTS / "plain_words.json"
+    if args.keep:
+        before = json.loads(stored.read_text()) if stored.is_file() else {"models": {}}
+        for folder in args.keep:
+            if folder not in before["models"]:
+                raise SystemExit(f"--keep {folder}: no stored figures for it in {stored}")
+            figures = before["models"][folder]
+            figures.setdefault("measured", {k: before[k] for k in ("command", "date", "commit")})
+            models[folder] = figures
+    for figures in models.values():
+        figures.setdefault("measured", {"command": command_line(), **machine()})
     write_result(
         "plain_words",
         {

@@ -14,7 +14,14 @@ def plain_words_section(for_readme: bool = False) -> str:
     parts = []
     for model, figures in said["models"].items():
         name = "The quick model (served first)" if "quick" in model else "The full model (the default)"
-        parts.append(f"**{name}**, `{model}`:\n\n" + "\n".join(f"- {line}" for line in figures["sentences"]))
+        # A model kept from an earlier run (bench_plain_words.py --keep) says when it was measured.
+        when = figures.get("measured", {})
+        kept = (
+            f" (measured {when['date']}, commit {when['commit']})"
+            if when.get("date", said["date"]) != said["date"]
+            else ""
+        )
+        parts.append(f"**{name}**, `{model}`{kept}:\n\n" + "\n".join(f"- {line}" for line in figures["sentences"]))
     text = (
         f"On the Epicurious sample's test split ({said['rows']:,} dishes no model trained on; "
         f"{said['protocol']}):\n\n" + "\n\n".join(parts)
