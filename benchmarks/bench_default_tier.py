@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import RESULTS, ROOT, load_average, write_result  # noqa: E402
+from model import preset  # noqa: E402
 
 # label -> (the flags given to `python -m train`, the config they make, the training options
 # they change): today's pooled recipe encoder and the finalist of the frozen-heads table that
@@ -126,6 +127,7 @@ def main() -> None:
             "protocol": "val chooses (mean R@1 of four directions, the run's best epoch); test: 10 bags of 500 "
             "pairs (recipe directions) and of 1,000 (title directions)",
             "rows": rows,
+            "default_recipe_encoder": preset("default").recipe_encoder,  # what `python -m train` reads with now
             "load_average": {"start": load_start, "end": load_average()},
         },
     )

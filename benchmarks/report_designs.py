@@ -45,7 +45,8 @@ def seed_designs_section() -> str:
     ]
     text = (
         f"Each seed system's design as a preset on our backbones (`python -m train --preset NAME`, "
-        f"train/designs.py) and each of its components added alone to today's pipeline, all trained at one tier: "
+        f"train/designs.py) and each of its components added alone to today's pipeline (the product as it was "
+        f"before this comparison: the pooled recipe encoder), all trained at one tier: "
         f"{r['tier']}. Protocol: {r['protocol']}. CPU minutes from nothing: the feature extraction the row "
         f"reads priced at {r['priced_by']}, plus its measured head training.\n\n"
         + markdown_table(header, [_row(x, baseline_val) for x in rows])
@@ -247,6 +248,10 @@ def _percent(x: float) -> str:
     return f"{100 * x:.0f}%" if x >= 0.095 else f"{100 * x:.1f}%"
 
 
+# The table's first row, "today's pipeline", in words: the product before the comparison.
+BEFORE = "the design before this comparison (pooled recipe encoder)"
+
+
 def designs_for_readme() -> str:
     """The README's short version: each preset and the best single component against
     today's pipeline, in plain words, and whether the best one's gain holds beyond noise."""
@@ -267,7 +272,9 @@ def designs_for_readme() -> str:
     for x in shown:
         t = x["test"]
         name = x["name"].removeprefix("preset ").removeprefix("+ ")
-        what = "today's design, trained this quick way" if x is base else name
+        what = (
+            "the design before this comparison (pooled recipe encoder), trained this quick way" if x is base else name
+        )
         best = " (best single change on val)" if x is not base and not x["name"].startswith("preset") else ""
         lines.append(
             f"- {what}{best}: a photo finds its recipe first {_percent(t['image_to_recipe']['r1'])} of the time "
@@ -293,6 +300,9 @@ def designs_for_readme() -> str:
         else:
             verdict = f"within noise over {check['splits']} splits ({check['diff']:+.4f} ± {check['sem']:.4f})"
         lines.append(f"Best on validation: {winner['name'].removeprefix('+ ')} ({gain}): {verdict}.")
+        tier = load_result("default_tier") or {}
+        if winner["config"].get("recipe_encoder") == tier.get("default_recipe_encoder"):
+            lines.append("It is the default now.")
     tier = load_result("default_tier")
     if tier:
         lines.append(full_way_in_words(tier["rows"]))

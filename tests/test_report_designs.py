@@ -64,6 +64,15 @@ def test_a_steady_gain_over_eight_splits_is_beyond_noise(results):
     assert "a gain beyond noise over 8 splits" in verdict()
 
 
+def test_the_winner_is_called_the_default_only_when_train_reads_with_it(results, tmp_path):
+    results([0.010, 0.012, 0.009, 0.011, 0.010, 0.013, 0.008, 0.011])
+    tier = {"rows": [], "date": "d", "commit": "c", "command": "x", "tier": "t", "protocol": "p"}
+    (tmp_path / "default_tier.json").write_text(json.dumps({**tier, "default_recipe_encoder": "pooled"}))
+    assert "It is the default now." not in designs_for_readme()
+    (tmp_path / "default_tier.json").write_text(json.dumps({**tier, "default_recipe_encoder": "lstm"}))
+    assert "It is the default now." in designs_for_readme()
+
+
 def test_a_gain_that_flips_sign_is_within_noise(results):
     results([0.010, -0.012, 0.009, -0.011, 0.010, -0.013, 0.008, -0.004])
     assert "within noise over 8 splits" in verdict()
