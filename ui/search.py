@@ -242,7 +242,7 @@ class RecipeSearch:
         return inputs.read_photo(photo, folders)
 
     def _encode_photo(self, image, with_regions: bool = False):
-        """The photo's PhotoParts (model/retriever.py) from one backbone pass; `with_regions`:
+        """The photo's PhotoParts (model/photo_parts.py) from one backbone pass; `with_regions`:
         with its regions, for the re-ranker."""
         try:
             return self.model.encode_photo_parts([image], with_regions=with_regions)
