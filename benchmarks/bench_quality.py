@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, ROOT, run_timed, write_result  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, machine, run_timed, write_result  # noqa: E402
 from benchmarks.quick import QUICK_ROWS  # noqa: E402  (--quick trains every step on the first QUICK_ROWS)
 from model.protocol import BAGS, POOL, RECIPE_POOL  # noqa: E402
 
@@ -107,6 +107,7 @@ def run_step(name: str, flags: list[str], data: str, work: Path, cache: Path, ex
     metrics = json.loads((out / "metrics.json").read_text())
     return {
         "name": name,
+        "measured": {k: v for k, v in machine().items() if k in ("date", "commit")},
         "flags": flags,
         "command": " ".join(["python", *command[1:]]),
         "wall_seconds": wall,
@@ -209,7 +210,10 @@ def main() -> None:
         ]
         if args.only and (RESULTS / f"{name}.json").is_file():  # --only re-runs those steps in the stored ladder
             fresh = {s["name"]: s for s in steps}
-            kept = {s["name"]: s for s in json.loads((RESULTS / f"{name}.json").read_text())["steps"]}
+            before = json.loads((RESULTS / f"{name}.json").read_text())
+            kept = {s["name"]: s for s in before["steps"]}
+            for s in kept.values():  # a kept step keeps the date and commit it was trained at
+                s.setdefault("measured", {k: before[k] for k in ("date", "commit")})
             steps = [fresh.get(n) or kept[n] for n in STEPS if n in fresh or n in kept]
     for step in steps:
         step["extraction_minutes"] = extraction_minutes(step["flags"], rates, counts)
