@@ -58,6 +58,18 @@ def spread(values, unit: str = "", digits: int = 3) -> dict:
     }
 
 
+def median(values) -> float | None:
+    import numpy as np
+
+    return round(float(np.median(values)), 1) if len(values) else None
+
+
+def p90(values) -> float | None:
+    import numpy as np
+
+    return round(float(np.percentile(values, 90)), 1) if len(values) else None
+
+
 def percentiles_ms(seconds) -> dict:
     """p10/p50/p90/p99 (and the count) of a list of durations in seconds, as milliseconds."""
     import numpy as np

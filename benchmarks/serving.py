@@ -62,3 +62,9 @@ def served_app(
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def in_turn(targets: dict, i: int) -> list:
+    """The targets' items, in one order for even queries and the other for odd ones."""
+    items = list(targets.items())
+    return items if i % 2 == 0 else items[::-1]
