@@ -161,6 +161,14 @@ def default_tier() -> str:
     )
 
 
+def runs_by_label(rows: list[dict]) -> dict[str, list[dict]]:
+    """The default-tier rows grouped by variant, variants in their first row's order."""
+    grouped: dict[str, list[dict]] = {}
+    for x in rows:
+        grouped.setdefault(x["label"], []).append(x)
+    return grouped
+
+
 def seed_means(rows: list[dict]) -> str:
     """Each variant's val and test figures as the mean ± standard deviation over its seeds:
     seeds of one setting differ by a few thousandths, so one run per variant decides nothing."""
@@ -172,8 +180,7 @@ def seed_means(rows: list[dict]) -> str:
 
     base = {x["seed"]: x["val_score"] for x in rows if x["label"] == "default"}
     table = []
-    for label in dict.fromkeys(x["label"] for x in rows):
-        runs = [x for x in rows if x["label"] == label]
+    for label, runs in runs_by_label(rows).items():
         # Against the pooled default seed by seed (the same split; a seed draws the heads'
         # start and the views): the mean difference ± its standard error.
         diffs = [x["val_score"] - base[x["seed"]] for x in runs if x["seed"] in base]
@@ -347,8 +354,7 @@ def full_way_in_words(rows: list[dict]) -> str:
         return low if low == high else f"{low}–{high}"
 
     parts = []
-    for label in dict.fromkeys(x["label"] for x in rows):
-        runs = [x for x in rows if x["label"] == label]
+    for label, runs in runs_by_label(rows).items():
         parts.append(
             f"{FULL_WAY_NAMES.get(label, label)} ({len(runs)} run{'s' if len(runs) > 1 else ''}): a photo's recipe "
             f"first {span([x['test']['image_to_recipe']['r1'] for x in runs], '.1%')}, a name's photo first "
