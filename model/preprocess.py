@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PIL import Image, ImageOps
 from torchvision import transforms
 
@@ -34,9 +35,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)
     image = ImageOps.exif_transpose(image)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit greyscale: scale to 8 bit rather than clipping everything to white.
-        image = image.point(lambda v: v / 256).convert("L")
+    if image.mode.startswith("I"):
+        image = sixteen_bit_to_grey(image)
     if image.mode == "P":
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA"):
@@ -44,6 +44,17 @@ def to_rgb(image: Image.Image) -> Image.Image:
         background.paste(image, mask=image.getchannel("A"))
         return background
     return image.convert("RGB")
+
+
+def sixteen_bit_to_grey(image: Image.Image) -> Image.Image:
+    """A 16-bit greyscale image (I;16, I;16B, I;16L, or I from a 16-bit PNG) -> 8-bit "L",
+    its top 8 bits: scaled, not clipped to white. Through numpy, since PIL's point() and
+    convert() do not take the big-endian I;16B a TIFF can hold. EXIF and the rest of
+    `info` are kept."""
+    values = np.asarray(image).astype(np.int64) >> 8
+    grey = Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L")
+    grey.info = dict(image.info)
+    return grey
 
 
 def recipe_parts(ingredients: list[str], instructions: list[str]) -> tuple[str, str]:

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 
 from embeddings.ingredients import IngredientWords, parse_terms, term_text
@@ -61,11 +62,17 @@ class Filters:
         """In words: "vegetarian; with lemon; without sugar, nuts"."""
         parts = [label.lower() for label in self.diets]
         if self.with_terms:
-            parts.append("with " + ", ".join(term_text(t) for t in self.with_terms))
+            parts.append("with " + _some([term_text(t) for t in self.with_terms]))
         if self.typed_without:
-            shown = [term_text(t) for t in self.typed_without]
-            parts.append("without " + ", ".join(shown[:6]) + (f" and {len(shown) - 6} more" if len(shown) > 6 else ""))
+            parts.append("without " + _some([term_text(t) for t in self.typed_without]))
         return "; ".join(parts)
+
+
+def _some(words: list[str], count: int = 6) -> str:
+    """The first `count` words, each cut to 40 characters, and how many more: a reply never
+    quotes more than a few hundred characters of what a visitor typed."""
+    listed = ", ".join(inputs.shown(word, 40) for word in words[:count])
+    return listed + (f" and {len(words) - count:,} more" if len(words) > count else "")
 
 
 def read_terms(text, what: str, notes: list[str]) -> list[tuple[str, ...]]:
@@ -84,19 +91,34 @@ def read_terms(text, what: str, notes: list[str]) -> list[tuple[str, ...]]:
     return terms
 
 
+def diet_names(diets) -> list[str]:
+    """The diets argument (None, one name, or a list of names, as the chips send) -> names;
+    any other shape, from a raw API call, refused naming the argument."""
+    if diets is None or diets == "":
+        return []
+    if isinstance(diets, str):
+        return [diets]
+    wrong = f"The diets must be a list of diet names ({', '.join(DIETS)})"
+    if not isinstance(diets, list):
+        raise gr.Error(f"{wrong}, not {inputs.kind_of(diets)}.")
+    if not all(isinstance(name, str) for name in diets):
+        raise gr.Error(f"{wrong}; it held {inputs.kind_of(next(n for n in diets if not isinstance(n, str)))}.")
+    return diets
+
+
 def read_filters(without="", must_have="", diets=None) -> Filters:
     """The three filter inputs of a tab (any of them None or empty) -> Filters."""
     notes: list[str] = []
     without_terms = read_terms(without, "\u201cwithout\u201d list", notes)
     with_terms = read_terms(must_have, "\u201cwith\u201d list", notes)
     unknown, labels, diet_terms = [], [], []
-    for name in dict.fromkeys([diets] if isinstance(diets, str) else diets or []):
+    for name in dict.fromkeys(diet_names(diets)):
         if name in DIETS:
             labels.append(DIETS[name]["label"])
             diet_terms += DIETS[name]["without"]
         else:
-            unknown.append(str(name)[:40])
+            unknown.append(name)
     if unknown:
-        notes.append(f"Unknown diet {', '.join(unknown)}; the diets are {', '.join(DIETS)}.")
+        notes.append(f"Unknown diet {_some(unknown, 5)}; the diets are {', '.join(DIETS)}.")
     every = list(dict.fromkeys(without_terms + diet_terms))
     return Filters(with_terms, every, notes, labels, without_terms)

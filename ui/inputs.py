@@ -15,19 +15,16 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-import warnings
 from pathlib import Path
 
 import gradio as gr
 from gradio.utils import get_cache_folder, get_upload_folder
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-# A 48-megapixel phone photo is 8000x6000; anything above this many pixels is refused
-# from its header alone, before a single pixel is decoded (a "decompression bomb" can be
-# a 50 kB PNG that inflates to gigabytes).
-MAX_PIXELS = 50_000_000
-# Below this the backbone sees a flat colour; refusing is more honest than a random answer.
-MIN_SIDE = 16
+from .decoding import DAMAGED, DEFAULT_RESIZE, PhotoRefused, check_header, decode_photo
+
+DAMAGED_PHOTO = DAMAGED
+
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # also passed to launch(max_file_size=...)
 
 TOP_K_MIN, TOP_K_MAX, TOP_K_DEFAULT = 1, 30, 8
@@ -52,14 +49,31 @@ def gradio_folders() -> list[Path]:
     return [Path(get_upload_folder()), Path(get_cache_folder())]
 
 
+# A path longer than this is no upload's (Gradio's are about 120 characters).
+MAX_PATH_CHARS = 1024
+
+
 def _as_path(value) -> Path | None:
     """The forms a photo arrives in: a path (handler called directly or preprocess=True),
-    or the FileData dict Gradio passes when the listener runs with preprocess=False."""
+    or the FileData dict Gradio passes when the listener runs with preprocess=False.
+    None: no photo. Anything else is refused as the wrong kind of value; a path no upload
+    can have (a NUL byte, thousands of characters) gets the lost-upload reply."""
     if isinstance(value, dict):
         value = value.get("path")
-    if value in (None, "") or not isinstance(value, (str, os.PathLike)):
+    if value is None or value == "":
         return None
-    return Path(os.fspath(value))
+    if not isinstance(value, (str, os.PathLike)):
+        raise gr.Error(f"The photo must be an uploaded file (a path or Gradio's file object), not {kind_of(value)}.")
+    text = os.fspath(value)
+    if not isinstance(text, str) or "\x00" in text or len(text) > MAX_PATH_CHARS:
+        raise gr.Error(LOST_PHOTO)
+    return Path(text)
+
+
+def kind_of(value) -> str:
+    """A visitor's value named in a refusal by its kind, never echoed: "a number", "a list"."""
+    kinds = {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list", dict: "an object"}
+    return next((name for kind, name in kinds.items() if type(value) is kind), "that kind of value")
 
 
 def received_file(path: Path, folders: list[Path]) -> Path:
@@ -72,70 +86,50 @@ def received_file(path: Path, folders: list[Path]) -> Path:
     real_roots = [Path(os.path.realpath(folder)) for folder in folders]
     if not any(named.is_relative_to(root) for root in roots + real_roots):
         raise gr.Error(LOST_PHOTO)
-    real = Path(os.path.realpath(named))
-    if not any(real.is_relative_to(root) for root in real_roots) or not real.is_file():
-        raise gr.Error(LOST_PHOTO)
+    try:
+        real = Path(os.path.realpath(named))
+        if not any(real.is_relative_to(root) for root in real_roots) or not real.is_file():
+            raise gr.Error(LOST_PHOTO)
+    except OSError:  # a name too long for the file system: no upload's
+        raise gr.Error(LOST_PHOTO) from None
     return real
 
 
-def read_photo(value, folders: list[Path] | None = None) -> Image.Image:
-    """A photo (PIL image, path, or Gradio FileData dict) -> a fully decoded PIL image.
-    A path is opened only inside `folders` (default: gradio_folders()).
+def read_photo(value, folders: list[Path] | None = None, resize_to: int = DEFAULT_RESIZE, accept=None) -> Image.Image:
+    """A photo (PIL image, path, or Gradio FileData dict) -> a decoded PIL image, its cost
+    bounded from the header (ui/decoding.py). A path is opened only inside `folders`
+    (default: gradio_folders()) and, given `accept` (path -> bool: ui/search asks the
+    upload records), only a file it accepts; anything else is answered as a lost upload.
 
     Mode, EXIF rotation and animation are left to model.preprocess.to_rgb, which the
     retriever applies to every photo it encodes."""
-    if isinstance(value, Image.Image):
-        return _check_size(value.size, value)
-    path = _as_path(value)
-    if path is None:
-        raise gr.Error(NO_PHOTO)
-    path = received_file(path, gradio_folders() if folders is None else folders)
-    if path.stat().st_size > MAX_UPLOAD_BYTES:
-        raise gr.Error(f"That file is larger than {MAX_UPLOAD_BYTES // 2**20} MB; please send a smaller photo.")
     try:
-        with warnings.catch_warnings():
-            # PIL only *warns* between MAX_IMAGE_PIXELS and twice that; make it an error.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)  # reads the header only
-            _check_size(image.size, image)
-            if image.format == "JPEG":
-                # Decode big JPEGs at 1/2, 1/4 or 1/8 scale: the model sees 256 px anyway.
-                image.draft(None, (512, 512))
-            image.load()
-    except gr.Error:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise gr.Error(_too_big_message()) from None
-    except UnidentifiedImageError:
-        raise gr.Error(
-            "That file is not an image this app can read. Please send a JPEG, PNG, WebP or GIF photo."
-        ) from None
-    except (OSError, SyntaxError, ValueError):
-        # Truncated downloads ("image file is truncated"), broken headers, bad chunks. PIL's
-        # own text is left out: it can name the file and says nothing a visitor can act on.
-        raise gr.Error(DAMAGED_PHOTO) from None
-    return image
+        if isinstance(value, Image.Image):
+            check_header(value.size, resize_to)
+            return value
+        path = _as_path(value)
+        if path is None:
+            raise gr.Error(NO_PHOTO)
+        path = received_file(path, gradio_folders() if folders is None else folders)
+        if accept is not None and not accept(path):
+            raise gr.Error(LOST_PHOTO)
+        if path.stat().st_size > MAX_UPLOAD_BYTES:
+            raise gr.Error(f"That file is larger than {MAX_UPLOAD_BYTES // 2**20} MB; please send a smaller photo.")
+        return decode_photo(path, resize_to)
+    except PhotoRefused as refused:
+        raise gr.Error(str(refused)) from None
 
 
-DAMAGED_PHOTO = "The photo seems damaged or incomplete and cannot be read. Please try another file."
+def shown(text: str, limit: int = 80) -> str:
+    """A visitor's text as a reply quotes it: at most `limit` characters."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
 
 
-def _too_big_message() -> str:
-    return (
-        f"That image is too large to process (over {MAX_PIXELS // 1_000_000} megapixels). Please send a smaller photo."
-    )
-
-
-def _check_size(size: tuple[int, int], image: Image.Image) -> Image.Image:
-    width, height = size
-    if width * height > MAX_PIXELS:
-        raise gr.Error(_too_big_message())
-    if min(width, height) < MIN_SIDE:
-        raise gr.Error(
-            f"That image is only {width}\u00d7{height} pixels; a photo needs at least "
-            f"{MIN_SIDE}\u00d7{MIN_SIDE} pixels to be recognised."
-        )
-    return image
+def text_arg(value, what: str) -> str:
+    """A text argument (None: empty); any other kind of value refused, naming the argument."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    raise gr.Error(f"The {what} must be text, not {kind_of(value)}.")
 
 
 def normalise_text(text) -> str:
@@ -161,8 +155,9 @@ def normalise_text(text) -> str:
 
 
 def clean_text(text: str | None, limit: int, what: str) -> tuple[str, list[str]]:
-    """Normalise, strip, cut to `limit` characters. Returns (text, notes)."""
-    text = normalise_text(text).strip()
+    """Normalise, strip, cut to `limit` characters. Returns (text, notes). Not text (a
+    number, a list from a raw API call): refused, naming `what`."""
+    text = normalise_text(text_arg(text, what)).strip()
     notes = []
     if len(text) > limit:
         notes.append(f"The {what} was {len(text):,} characters long; only the first {limit:,} were read.")
