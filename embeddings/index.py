@@ -116,6 +116,12 @@ class RecipeIndex:
             return fused_vectors(title, recipe, self._has_recipe[rows])
         return self._vectors[field][rows]
 
+    def row_vector(self, field: str, row: int) -> torch.Tensor:
+        """One row's stored vector of a field (D,), float32; "fused" computed for that row only."""
+        if field not in SEARCH_FIELDS:
+            raise ValueError(f"field must be one of {SEARCH_FIELDS}, got {field!r}")
+        return self._rows(field, torch.tensor([int(row)]))[0].float()
+
     def search(self, query_vector, field: str, k: int = 10, rows=None) -> list[Hit]:
         """Top-k rows by cosine with `query_vector` (D,), best first. `rows`: an optional
         (count,) boolean mask of the rows that may appear, applied before ranking, so k rows

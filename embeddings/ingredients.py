@@ -7,7 +7,8 @@ recipe's ingredient lines, both sides normalised by model/words.py (lower case, 
 "egg" matches "2 large eggs" but not "eggplant"; "nut" matches "pine nuts" but not
 "walnuts"; "olive oil" matches "3 tbsp extra-virgin olive oil". Rows with no ingredient
 list hold no term: they never pass a "with" filter, and a "without" filter cannot vouch
-for them, so it leaves them out too.
+for them, so it leaves them out too. A "without" term also leaves out a row whose title
+holds it: "Southern Fried Chicken" made from "1 broiler-fryer" is still chicken.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ class IngredientWords:
     """The ingredient lines of every row of an index, as word tuples, with an inverted
     index word -> rows, so a term's rows are found without reading every line."""
 
-    def __init__(self, ingredient_lists: list[list[str]]):
+    def __init__(self, ingredient_lists: list[list[str]], titles: list[str] | None = None):
         self.count = len(ingredient_lists)
+        # Each row's title as one more line, read by "without" terms only (see the module docstring).
+        self.titles = [tuple(words(str(title))) for title in titles] if titles is not None else None
         self.raw = ingredient_lists  # the lines as written, for showing them
         self.lines = [[tuple(words(line)) for line in lines] for lines in ingredient_lists]
         self._line_sets = [[frozenset(line) for line in lines] for lines in self.lines]
@@ -49,6 +52,29 @@ class IngredientWords:
                 for word in line:
                     postings[word].add(row)
         self._postings = {word: np.fromiter(sorted(rows), dtype=np.int64) for word, rows in postings.items()}
+        titled: dict[str, set[int]] = defaultdict(set)
+        for row, title in enumerate(self.titles or []):
+            for word in title:
+                titled[word].add(row)
+        self._title_postings = {word: np.fromiter(sorted(rows), dtype=np.int64) for word, rows in titled.items()}
+
+    def document_frequency(self, word: str) -> int:
+        """How many rows' ingredient lines hold the (normalised) word."""
+        rows = self._postings.get(word)
+        return 0 if rows is None else len(rows)
+
+    def rows_named(self, term: tuple[str, ...]) -> np.ndarray:
+        """(count,) bool: rows whose title holds the term (none when no titles were given)."""
+        mask = np.zeros(self.count, dtype=bool)
+        candidates = None
+        for word in term:
+            rows = self._title_postings.get(word)
+            if rows is None:
+                return mask
+            candidates = rows if candidates is None else np.intersect1d(candidates, rows, assume_unique=True)
+        for row in candidates:
+            mask[row] = self.line_holds(self.titles[row], term)
+        return mask
 
     def line_holds(self, line: tuple[str, ...], term: tuple[str, ...]) -> bool:
         n = len(term)
@@ -70,15 +96,15 @@ class IngredientWords:
         return mask
 
     def mask(self, with_terms: list[tuple[str, ...]], without_terms: list[tuple[str, ...]]) -> np.ndarray | None:
-        """Rows holding every `with` term and no `without` term (None when both are empty:
-        no filter). Rows without an ingredient list pass no filter."""
+        """Rows holding every `with` term and no `without` term, in a line or the title (None
+        when both are empty: no filter). Rows without an ingredient list pass no filter."""
         if not with_terms and not without_terms:
             return None
         mask = self.has_list.copy()
         for term in with_terms:
             mask &= self.rows_with(term)
         for term in without_terms:
-            mask &= ~self.rows_with(term)
+            mask &= ~(self.rows_with(term) | self.rows_named(term))
         return mask
 
     def lines_holding_any(self, row: int, terms: list[tuple[str, ...]]) -> list[bool]:

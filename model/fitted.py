@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .confidence import Confidence
 from .expansion import TEMPERATURE
 
 
@@ -79,6 +80,9 @@ class FittedState:
     query_expansion_val: dict[str, dict] = field(default_factory=dict)  # what each setting scored on val
     # None: not trained by `python -m train` (a fresh model): no cached feature is trusted.
     features: FeatureRecord | None = None
+    # How sure an answer is, fitted on val (model/confidence.py, train/calibration.py).
+    # None: a model saved before it existed, or not fitted; the app then says it has none.
+    confidence: Confidence | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -93,6 +97,8 @@ class FittedState:
         values["query_expansion"] = QueryExpansion(**values.get("query_expansion", {}))
         if values.get("features") is not None:
             values["features"] = FeatureRecord(**values["features"])
+        if values.get("confidence") is not None:
+            values["confidence"] = Confidence.from_dict(values["confidence"])
         return cls(**values)
 
     @classmethod

@@ -35,6 +35,9 @@ from pipeline.sources import cached_sources, live_sources, rerank_inputs
 from pipeline.splits import split_rows
 from pipeline.world import World, join, leave
 
+from .calibration import describe as describe_confidence
+from .calibration import fit_confidence, pool_from_embeds
+from .calibration import score as score_confidence
 from .designs import DESIGNS
 from .expansion import describe, fit_query_expansion, score_test
 from .flags import loss_options, make_parser
@@ -99,6 +102,15 @@ def choose_recipe_vector(model: Retriever, val_embeds: dict, val_has_recipe: tor
         choice[field] = (m["image_to_recipe"]["r1"] + m["recipe_to_image"]["r1"]) / 2
     model.fitted.recipe_vector = max(choice, key=choice.get)
     model.fitted.recipe_vector_val_r1 = choice
+
+
+def calibration_pool(splits: dict, sources: dict, embeds: dict):
+    """Every row of the collection (train, val, test), as the index built from it will hold them."""
+    names = ("train", "val", "test")
+    joined = {field: torch.cat([embeds[n][field] for n in names]) for field in ("image", "title", "recipe")}
+    has_recipe = torch.cat([sources[n].has_recipe for n in names])
+    titles = [r.title for n in names for r in splits[n]]
+    return pool_from_embeds(joined, has_recipe, titles, [n for n in names for _ in splits[n]])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,9 +244,10 @@ def train(args: argparse.Namespace, world: World, device: torch.device, losses: 
     val_embeds = embed_source(model, sources["val"], device)
     choose_recipe_vector(model, val_embeds, sources["val"].has_recipe)
     # Query expansion through the training pairs, each direction's setting chosen on val.
+    train_embeds = embed_source(model, sources["train"], device)
     expansion = fit_query_expansion(
         model,
-        embed_source(model, sources["train"], device),
+        train_embeds,
         sources["train"].has_recipe,
         val_embeds,
         sources["val"].has_recipe,
@@ -252,10 +265,19 @@ def train(args: argparse.Namespace, world: World, device: torch.device, losses: 
         del inputs
     # How the backbone features were made, so evaluation and index building can reuse the cache.
     model.fitted.features = FeatureRecord(options.finetune_top, options.views, options.live)
-    save_pretrained(model.cpu(), args.out)
+    test_embeds = embed_source(model, sources["test"], device)
+    # How sure answers are, fitted on val against every row (the index the app will search).
+    pool = calibration_pool(splits, sources, {"train": train_embeds, "val": val_embeds, "test": test_embeds})
+    fit_confidence(model.cpu(), pool)
+    save_pretrained(model, args.out)
+    confidence = score_confidence(model, pool)
+    atomic_write_json(args.out / "confidence_test.json", confidence)
+    print(
+        f"how sure answers are (fitted on val), on the test split:\n{describe_confidence(confidence)}", file=sys.stderr
+    )
     model.to(device)
 
-    test = score_test(model, embed_source(model, sources["test"], device), sources["test"].has_recipe)
+    test = score_test(model, test_embeds, sources["test"].has_recipe)
     finished = time.time()
     metrics = {
         "data": str(args.data),

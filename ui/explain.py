@@ -3,22 +3,43 @@ query most likely shows, so a person can judge a result.
 
 A photo query: the model's ingredient head (trained to predict a recipe's ingredient words
 from its photo's embedding, train/ingredients.py) gives each word of its vocabulary a
-probability; the words it finds likely that a recipe's lines hold are marked. A typed
-query: its own words, where the recipe's title or ingredient lines hold them.
+probability; of the words it finds likely that a recipe's lines hold, at most MOST_NAMED
+are named: staples and words that name no food left out, the rest weighed by how rare
+they are across the collection (idf) and by how few of the other results hold them, so
+the words named are the ones that set this recipe apart. A typed query: its own words
+(function words left out), where the recipe's title or ingredient lines hold them; a
+staple counts there, since it was asked for.
 """
 
 from __future__ import annotations
 
+import math
 from html import escape
 
+import gradio as gr
 import torch
 
+from model.dish_kinds import STOPWORDS
 from model.words import LETTERS, singular, words
 
 # A word the head gives at least this probability is "likely shown" (the head's outputs
 # are per-word sigmoids; most words of a dish score under 0.1, its main ones 0.3-0.9).
 LIKELY = 0.25
 MOST_SHOWN = 12  # the head's most likely words considered per photo
+MOST_NAMED = 5  # the photo's likely ingredients named per recipe
+# In almost every recipe: naming them says nothing about why this one matched.
+STAPLES = frozenset("salt pepper oil butter sugar garlic water flour ice vinegar".split())
+# Words of ingredient lines (and so of the head's vocabulary) that name no food by themselves.
+NOT_FOODS = frozenset(
+    """
+granulated brown white black red green yellow golden dark light large small medium fresh freshly
+chopped ground whole dried dry extra virgin purpose kosher sea fine coarse unsalted salted cup
+tablespoon teaspoon ounce pound plus more taste sliced minced diced grated peeled juice powder
+baking leaf room temperature divided optional packed cut inch piece thinly finely
+""".split()
+)
+# Words a typed query uses to join the ones that matter ("lemon chicken with the capers").
+FUNCTION_WORDS = STOPWORDS | frozenset("some few like but not very is it this that than one two any".split())
 
 
 def photo_ingredients(model, image_embedding: torch.Tensor) -> dict[str, float]:
@@ -34,8 +55,33 @@ def photo_ingredients(model, image_embedding: torch.Tensor) -> dict[str, float]:
 
 
 def query_words(text: str) -> set[str]:
-    """The normalised words of a typed query, two letters or more ("a", "&" say nothing)."""
-    return {word for word in words(text) if len(word) > 1}
+    """The normalised words of a typed query, two letters or more and no function word
+    ("a", "&", "and", "with" say nothing)."""
+    return {word for word in words(text) if len(word) > 1 and word not in FUNCTION_WORDS}
+
+
+def require_letters(text: str, what: str) -> None:
+    """Refuse text with no letter to read (emoji, punctuation or numbers only) with a clear
+    note rather than answering with whatever such a query lands near."""
+    if not LETTERS.search(text or ""):
+        raise gr.Error(
+            f"The {what} has no letters to read (only emoji, numbers or symbols); please type it in words, "
+            "for example \u201cchocolate cake\u201d."
+        )
+
+
+def distinctive(
+    likely: dict[str, float], held: list[str], document_frequency, rows: int, share_elsewhere: dict[str, float]
+) -> list[str]:
+    """At most MOST_NAMED of the likely words a recipe holds, no staple and no non-food,
+    by probability x idf x (1 - half the share of the other results holding it), best first."""
+
+    def weight(word: str) -> float:
+        idf = math.log((1 + rows) / (1 + document_frequency(word)))
+        return likely[word] * idf * (1 - 0.5 * share_elsewhere.get(word, 0.0))
+
+    kept = [word for word in held if word not in STAPLES and word not in NOT_FOODS]
+    return sorted(kept, key=lambda word: (-weight(word), word))[:MOST_NAMED]
 
 
 def held_words(candidates: set[str], title: str, ingredients: list[str]) -> list[str]:

@@ -45,22 +45,43 @@ CSS = """
 PLACEHOLDER_CARD = '<div class="placeholder">Search, then choose a result to see its full recipe.</div>'
 
 
-def caption(title: str, score: float) -> str:
+def caption(title: str) -> str:
     # Gallery captions are plain text in the browser; no escaping needed, and escaping
-    # would show "&amp;" to the visitor.
-    return f"{title} \u00b7 {score:.2f}"
+    # would show "&amp;" to the visitor. No score: a cosine says nothing to a person (the
+    # card says how sure the answer is).
+    return title
+
+
+def how_sure(result: dict, count: int) -> list[str]:
+    """The card's lines on how sure the answer is: the first result's chance of being the
+    right one in words, and where this result stands (ui/confidence.py makes the answer)."""
+    answer = result.get("answer") or {}
+    lines = [line for line in answer.get("sentences", ()) if line]
+    lines.append(
+        f"Result {result['rank']} of {count}; similarity {result['score']:.2f} "
+        "(how close the model places it: higher is closer, not a probability)."
+    )
+    return lines
 
 
 def recipe_card(
-    title: str, ingredients: list[str], instructions: list[str], score: float | None = None, why: dict | None = None
+    title: str,
+    ingredients: list[str],
+    instructions: list[str],
+    score: float | None = None,
+    why: dict | None = None,
+    how_sure: list[str] | None = None,
 ) -> str:
     """Title, ingredients as a list, numbered instructions; all escaped. `why` (ui/explain.py):
     {"reasons": [sentences], "marked": [normalised words]}: the reasons are shown above the
-    ingredients and the marked words highlighted in the title and the ingredient lines."""
+    ingredients and the marked words highlighted in the title and the ingredient lines.
+    `how_sure`: how_sure()'s lines, shown in place of the bare score."""
     marked = set((why or {}).get("marked", ()))
     parts = ['<article class="recipe-card">', f"<h2>{mark(title or 'Untitled dish', marked)}</h2>"]
-    if score is not None:
-        parts.append(f'<div class="match">match score {score:.2f} (cosine similarity)</div>')
+    if how_sure:
+        parts.extend(f'<div class="match">{escape(line)}</div>' for line in how_sure)
+    elif score is not None:
+        parts.append(f'<div class="match">similarity {score:.2f} (higher is closer, not a probability)</div>')
     for reason in (why or {}).get("reasons", ()):
         parts.append(f'<p class="why">{escape(reason)}</p>')
     parts.append("<h3>Ingredients</h3>")

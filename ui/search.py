@@ -11,25 +11,23 @@ so they can be called from tests, from the UI, and by gradio_client alike.
 
 from __future__ import annotations
 
-import os
-import re
 import tempfile
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import torch
-from gradio.context import LocalContext
 
-from embeddings.index import Hit
 from embeddings.ingredients import IngredientWords, term_text
+from embeddings.neighbours import recipe_neighbours
 from embeddings.pantry import pantry_matches
 from embeddings.refine import BUT_WEIGHT, blend
 from embeddings.rerank import PhotoReranker
 from model.atomic import atomic_write_bytes
 
-from . import explain, filters, inputs, render, uploads
-from .decoding import unreadable_message
+from . import explain, filters, inputs, render
+from .clean import step_text, without_site_markup
+from .confidence import CLOSEST, AnswerConfidence, looks_like_sentence, status_sentence
 from .duplicates import RowHashes
 
 # Which stored vectors each query is compared with (fields of embeddings' index). A photo
@@ -100,12 +98,12 @@ class RecipeSearch:
         self.row_hashes = RowHashes(index)
         # A model trained with --rerank K re-orders a photo's top K recipes (embeddings/rerank.py).
         self.reranker = PhotoReranker(index, self.model) if self.model.reranks else None
-        self.words = IngredientWords(index.column("ingredients"))
+        self.words = IngredientWords(index.column("ingredients"), index.column("title"))
+        self.confidence = AnswerConfidence(self.model.fitted.confidence)
+        self.row_of_id = {str(recipe_id): row for row, recipe_id in enumerate(index.column("id"))}
         probe = np.ones(index.dim, dtype=np.float32)
         for field in {TITLE_TO_RECIPE_FIELD, self.photo_to_recipe_field, RECIPE_TO_PHOTO_FIELD, PANTRY_FIELD}:
             index.search(probe, field, 1)  # builds each field's searcher now, not on the first request
-        # The pipeline's resize (model/preprocess.py): what a photo's decoding is budgeted against.
-        self.resize_to = max(self.model.config.image_resize, self.model.config.image_size)
         self.title_limit = inputs.MAX_TITLE_CHARS
         self.recipe_limit = inputs.MAX_RECIPE_CHARS
 
@@ -134,21 +132,25 @@ class RecipeSearch:
         if but.strip() and but_words:
             with torch.no_grad():
                 query = blend(query, self.model.encode_title([but])[0], weight)
-            moved = f" Moved toward \u201c{inputs.shown(but.strip())}\u201d (weight {weight:g})."
+            moved = f" Moved toward \u201c{but.strip()}\u201d (weight {weight:g})."
         elif but.strip():
             notes.append("The \u201cbut\u201d words had no letters to read; the photo alone was searched.")
         allowed = chosen.mask(self.words, self.has_recipe)
+        # The CLOSEST results vote on what the dish looks like, however few are shown.
+        wanted = max(k, CLOSEST)
         if self.reranker is not None:  # the same top K, re-ordered by the photo's regions x ingredients
             hits = self.reranker.search(
-                self._vector(query), parts.regions[0], self.photo_to_recipe_field, k, rows=allowed
+                self._vector(query), parts.regions[0], self.photo_to_recipe_field, wanted, rows=allowed
             )
         else:
-            hits = self._search(query, self.photo_to_recipe_field, k, rows=allowed)
+            hits = self._search(query, self.photo_to_recipe_field, wanted, rows=allowed)
         # The ingredient head reads the photo's vector before debiasing, as it was trained.
         likely = explain.photo_ingredients(self.model, parts.plain[0])
-        why = self._why(likely=likely, typed=but_words, chosen=chosen)
+        why = self._why(likely=likely, typed=but_words, chosen=chosen, others=hits[:k])
         what = ("recipe matches this photo" + moved, "recipes match this photo" + moved)
-        return self._answer(hits, notes, what, why, k, chosen)
+        looks = self.confidence.looks_like([str(self.recipes.title.iat[hit.row]) for hit in hits])
+        answer = self._confidence("image_to_recipe", hits, k, looks)
+        return self._answer(hits[:k], notes, what, why, k, chosen, answer)
 
     def title_to_recipe(self, title, top_k=inputs.TOP_K_DEFAULT, without="", must_have="", diets=None):
         """A dish title -> matching recipes, with photos and instructions, ingredient filters applied."""
@@ -156,12 +158,14 @@ class RecipeSearch:
         chosen = self._filters(without, must_have, diets, notes)
         title, more = inputs.clean_text(title, self.title_limit, "title")
         inputs.require_text(title, "Type a dish name first, for example \u201cchocolate cake\u201d.")
+        explain.require_letters(title, "title")
         with torch.no_grad():
             query = self.model.encode_title([title])[0]
-        hits = self._search(query, TITLE_TO_RECIPE_FIELD, k, rows=chosen.mask(self.words, self.has_recipe))
+        hits = self._search(query, TITLE_TO_RECIPE_FIELD, max(k, 2), rows=chosen.mask(self.words, self.has_recipe))
         why = self._why(typed=explain.query_words(title), chosen=chosen)
+        answer = self._confidence("title_to_recipe", hits, k)
         return self._answer(
-            hits, notes + more, ("recipe matches this title", "recipes match this title"), why, k, chosen
+            hits[:k], notes + more, ("recipe matches this title", "recipes match this title"), why, k, chosen, answer
         )
 
     def cook_from_what_i_have(self, have, top_k=inputs.TOP_K_DEFAULT, without="", diets=None):
@@ -211,10 +215,13 @@ class RecipeSearch:
         ingredients, more_i = inputs.clean_text(ingredients, self.recipe_limit, "ingredient list")
         instructions, more_s = inputs.clean_text(instructions, self.recipe_limit, "instructions")
         inputs.require_text(ingredients or instructions, "Paste some ingredients or instructions first.")
+        explain.require_letters(ingredients + " " + instructions, "recipe")
         with torch.no_grad():
             query = self.model.encode_recipe([inputs.split_lines(ingredients)], [inputs.split_lines(instructions)])[0]
-        hits = self._search(self._expand("recipe_to_image", query), RECIPE_TO_PHOTO_FIELD, k)
-        return self._answer(hits, notes + more_i + more_s, ("photo matches this recipe", "photos match this recipe"))
+        hits = self._search(self._expand("recipe_to_image", query), RECIPE_TO_PHOTO_FIELD, max(k, 2))
+        answer = self._confidence("recipe_to_image", hits, k)
+        what = ("photo matches this recipe", "photos match this recipe")
+        return self._answer(hits[:k], notes + more_i + more_s, what, answer=answer)
 
     def similar_photos(self, photo, top_k=inputs.TOP_K_DEFAULT):
         """A photo -> the most similar photos in the collection, copies of the photo itself
@@ -226,35 +233,33 @@ class RecipeSearch:
         hits = [hit for hit in hits if hit.row not in copies]
         return self._answer(hits[:k], notes, ("similar dish", "similar dishes"))
 
+    def more_like_this(self, recipe_id, top_k=inputs.TOP_K_DEFAULT):
+        """A recipe's id (a result's "id") -> the recipes nearest it, by its own recipe and
+        photo vectors (embeddings/neighbours.py), itself left out."""
+        k, notes = inputs.clamp_top_k(top_k)
+        row = self.row_of_id.get(str(recipe_id if recipe_id is not None else "").strip()[:500])
+        if row is None:
+            raise gr.Error("Choose a recipe among the results first; that recipe id is not in this collection.")
+        hits = recipe_neighbours(self.index, row, self.photo_to_recipe_field, k)
+        title = without_site_markup(str(self.recipes.title.iat[row]))
+        what = (f"recipe like \u201c{title}\u201d", f"recipes like \u201c{title}\u201d")
+        return self._answer(hits, notes, what)
+
     def show_result(self, results, position):
         """A result chosen in the gallery -> (photo, card) for that recipe."""
-        chosen = self._checked_result(results, position)
-        if chosen is None:
+        if not results or position is None or not 0 <= int(position) < len(results):
             return None, render.PLACEHOLDER_CARD
-        row = chosen["row"]
+        chosen = results[int(position)]
+        row = int(chosen["row"])
         card = render.recipe_card(
-            chosen["title"], chosen["ingredients"], chosen["instructions"], chosen["score"], chosen.get("why")
+            chosen["title"],
+            chosen["ingredients"],
+            chosen["instructions"],
+            chosen["score"],
+            chosen.get("why"),
+            how_sure=render.how_sure(chosen, len(results)),
         )
         return self.thumbnails.path(row), card
-
-    def _checked_result(self, results, position) -> dict | None:
-        """The result at `position` as the index holds it, when the page's values have the
-        shape the app sent (they come back from the browser, or from anyone calling the
-        endpoint): its row's own text, its score, and its reasons if they are well formed."""
-        if not isinstance(results, list) or isinstance(position, bool) or not isinstance(position, int):
-            return None
-        sent = results[position] if 0 <= position < len(results) else None
-        row = sent.get("row") if isinstance(sent, dict) else None
-        if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < self.index.count:
-            return None
-        score, rank = sent.get("score"), sent.get("rank")
-        score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else 0.0
-        rank = rank if isinstance(rank, int) and not isinstance(rank, bool) else position + 1
-        result = self._result(rank, Hit(row, str(self.recipes.id.iat[row]), score))
-        for key, value in (("why", _well_formed(sent.get("why"))), ("answer", _well_formed(sent.get("answer")))):
-            if value is not None:
-                result[key] = value
-        return result
 
     # --- shared steps ----------------------------------------------------------------------
     def _expand(self, direction: str, query: torch.Tensor) -> torch.Tensor:
@@ -264,29 +269,17 @@ class RecipeSearch:
             return self.model.expand(direction, query.unsqueeze(0))[0]
 
     def _read_photo(self, photo):
-        thumbnails = [self.thumbnails.folder, *self.photo_folders_extra]
-        folders = self.photo_folders or [*inputs.gradio_folders(), *thumbnails]
-        return inputs.read_photo(photo, folders, self.resize_to, accept=self._accepted_files(thumbnails))
-
-    def _accepted_files(self, thumbnails: list[Path]):
-        """For a search a visitor sent (Gradio's request is set): path -> whether it is one of
-        our thumbnails (an example photo) or an upload this visitor made (ui/uploads.py).
-        None when called directly (tests, example caching): the folders alone decide."""
-        request = LocalContext.request.get(None)  # set by Gradio around every event's handler
-        client = getattr(request, "client", None)
-        if self.photo_folders is not None or client is None:
-            return None
-        visitor = uploads.visitor_of((client.host,))
-        return lambda path: is_thumbnail(path, thumbnails) or uploads.UPLOADS.may_read(path, visitor)
+        folders = self.photo_folders or [*inputs.gradio_folders(), self.thumbnails.folder, *self.photo_folders_extra]
+        return inputs.read_photo(photo, folders)
 
     def _encode_photo(self, image, with_regions: bool = False):
         """The photo's PhotoParts (model/photo_parts.py) from one backbone pass; `with_regions`:
         with its regions, for the re-ranker."""
         try:
             return self.model.encode_photo_parts([image], with_regions=with_regions)
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError):
             # A frame that decodes lazily (some GIF/TIFF variants) can still fail here.
-            raise gr.Error(unreadable_message(error, getattr(image, "mode", None))) from None
+            raise gr.Error(inputs.DAMAGED_PHOTO) from None
 
     def _filters(self, without, must_have, diets, notes: list[str]) -> filters.Filters:
         """The tab's ingredient filters; what was cut or unreadable in them goes to notes."""
@@ -305,15 +298,32 @@ class RecipeSearch:
         """Top-k rows; `rows`: a mask of the rows that may appear (filters), applied before ranking."""
         return self.index.search(self._vector(query), field, k, rows=rows)
 
-    def _why(self, likely: dict[str, float] | None = None, typed: set[str] = frozenset(), chosen=None):
+    def _confidence(self, direction: str, hits: list, k: int, looks: dict | None = None) -> dict:
+        """The answer's "how sure" (and, for a photo, "looks like"): figures and sentences."""
+        estimate = self.confidence.estimate(direction, [hit.score for hit in hits], k)
+        lines = [status_sentence(direction, estimate)]
+        if looks is not None:
+            lines.append(looks_like_sentence(looks))
+        return {"direction": direction, "confidence": estimate, "looks_like": looks, "sentences": lines}
+
+    def _why(self, likely: dict[str, float] | None = None, typed: set[str] = frozenset(), chosen=None, others=()):
         """The per-result explanation maker: (title, ingredients) -> {"reasons", "marked"}.
-        Marked: the words the photo most likely shows (the model's ingredient head), the
-        typed words, and the filter's "with" words, wherever the recipe holds them."""
+        Marked: at most five of the words the photo most likely shows (the model's ingredient
+        head; ui/explain.py chooses them), the typed words, and the filter's "with" words,
+        wherever the recipe holds them. `others`: the answer's hits, to prefer the words
+        that set one result apart from the rest."""
         likely = likely or {}
         wanted = {word for term in (chosen.with_terms if chosen else []) for word in term}
+        holders = {word: 0 for word in likely}
+        for hit in others:
+            held = {word for line in self.words.lines[hit.row] for word in line}
+            for word in held & set(likely):
+                holders[word] += 1
 
         def why(title: str, ingredients: list[str]) -> dict:
-            shown = explain.held_words(set(likely), title, ingredients)
+            held = explain.held_words(set(likely), title, ingredients)
+            elsewhere = {w: max(0, holders[w] - 1) / max(1, len(others) - 1) for w in held}
+            shown = explain.distinctive(likely, held, self.words.document_frequency, self.words.count, elsewhere)
             words = explain.held_words(set(typed), title, ingredients)
             reasons = []
             if shown:
@@ -326,13 +336,16 @@ class RecipeSearch:
 
         return why
 
-    def _answer(self, hits: list, notes: list[str], what: tuple[str, str], why=None, k=None, chosen=None):
-        """`what`: the status line's words after the count, for one result and for more."""
+    def _answer(self, hits: list, notes: list[str], what: tuple[str, str], why=None, k=None, chosen=None, answer=None):
+        """`what`: the status line's words after the count, for one result and for more.
+        `answer`: _confidence's dict, given to every result (the card of any one shows it)."""
         results = []
         for rank, hit in enumerate(hits, start=1):
             result = self._result(rank, hit)
             if why is not None:
                 result["why"] = why(result["title"], result["ingredients"])
+            if answer is not None:
+                result["answer"] = answer
             results.append(result)
         if results:
             summary = f"{len(results)} {what[0] if len(results) == 1 else what[1]}"
@@ -345,12 +358,14 @@ class RecipeSearch:
             summary = f"No recipe in the collection passes your filters ({chosen.describe()}); loosen them."
         else:
             summary = "Nothing in the collection matches; try other words or another photo."
+        if results and answer is not None:
+            summary += " " + " ".join(line for line in answer["sentences"] if line)
         return self._reply(results, notes, summary)
 
     def _reply(self, results: list[dict], notes: list[str], summary: str):
         for note in notes:
             gr.Warning(note)
-        gallery = [(self.thumbnails.path(r["row"]), render.caption(r["title"], r["score"])) for r in results]
+        gallery = [(self.thumbnails.path(r["row"]), render.caption(r["title"])) for r in results]
         photo, card = self.show_result(results, 0)
         return gallery, results, photo, card, render.status_line(summary, notes)
 
@@ -360,35 +375,12 @@ class RecipeSearch:
             "rank": rank,
             "row": int(hit.row),
             "id": str(hit.id),
-            "title": str(row["title"]),
+            "title": without_site_markup(str(row["title"])),
             "score": round(float(hit.score), 4),
-            "ingredients": [str(item) for item in row["ingredients"]],
-            "instructions": [str(item) for item in row["instructions"]],
+            # The site's link markup shown as its words, and a step's own number dropped (ui/clean.py).
+            "ingredients": [without_site_markup(str(item)) for item in row["ingredients"]],
+            "instructions": [step_text(str(item)) for item in row["instructions"]],
         }
         if why is not None:
             result["why"] = why
         return result
-
-
-def is_thumbnail(path: Path, folders: list[Path]) -> bool:
-    """A thumbnail ThumbnailFiles wrote (`<row>.jpg` in a thumbnails folder): not its lock file."""
-    path = Path(path)
-    return re.fullmatch(r"\d+\.jpg", path.name) is not None and any(
-        path.parent == Path(os.path.realpath(folder)) for folder in folders
-    )
-
-
-def _well_formed(value):
-    """A result's "why" or "answer" as the app makes them (dicts of short texts, numbers and
-    lists of them), or None: what comes back from the page is shown only in that shape, and
-    no text in it longer than a sentence."""
-    if isinstance(value, dict):
-        kept = {key: _well_formed(item) for key, item in list(value.items())[:12] if isinstance(key, str)}
-        return {key: item for key, item in kept.items() if item is not None}
-    if isinstance(value, list):
-        return [item for item in (_well_formed(item) for item in value[:50]) if item is not None]
-    if isinstance(value, str):
-        return value if len(value) <= 300 else None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) or value is None:
-        return value
-    return None

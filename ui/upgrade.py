@@ -32,7 +32,14 @@ log = logging.getLogger("recipe_finder")
 
 POLL_S = 10  # how often the watcher looks for the better index, and the page for news
 LOG_TAIL_BYTES = 4096
-ENDPOINTS = ("photo_to_recipe", "title_to_recipe", "recipe_to_photo", "similar_photos", "cook_from_what_i_have")
+ENDPOINTS = (
+    "photo_to_recipe",
+    "title_to_recipe",
+    "recipe_to_photo",
+    "similar_photos",
+    "cook_from_what_i_have",
+    "more_like_this",
+)
 
 
 class SwappableSearch:
