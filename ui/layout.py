@@ -267,6 +267,12 @@ class ResultPanel:
         )
         self.photo = gr.Image(label="Chosen dish", interactive=False, height=220, show_label=False, render=False)
         self.card = gr.HTML(render.PLACEHOLDER_CARD, elem_id=f"{api_name}_card", render=False)
+        # "More like this one": the recipe shown in the card (its "id"), and the button that
+        # searches near it (RecipeSearch.more_like_this). Kept in step with the card below.
+        self.recipe_id = gr.Textbox(value="", visible=False, render=False, elem_id=f"{api_name}_recipe_id")
+        self.more = gr.Button(
+            "More like this one", size="sm", variant="secondary", elem_id=f"{api_name}_more", render=False
+        )
         # Hidden in the page, but the API's most useful output: the ranked recipes as data.
         # It also holds the results for the gallery's select handler.
         self.results = gr.JSON(visible=False, render=False)
@@ -279,8 +285,10 @@ class ResultPanel:
                 self.gallery.render()
             with gr.Column(scale=2):
                 self.photo.render()
+                self.more.render()
                 self.card.render()
         self.results.render()
+        self.recipe_id.render()
 
 
 def _search_tab(
@@ -333,17 +341,45 @@ def _search_tab(
         shown.load_input_event.then(handler, api_visibility="private", **search_event)
 
     def choose(results, evt: gr.SelectData):
-        return search.show_result(results, evt.index)
+        return *search.show_result(results, evt.index), chosen_id(results, evt.index)
 
     # No model involved, so no place in the model's queue is needed.
     panel.gallery.select(
         guarded(choose, f"{api_name} (choose a result)"),
         inputs=[panel.results],
-        outputs=[panel.photo, panel.card],
+        outputs=[panel.photo, panel.card, panel.recipe_id],
         api_visibility="private",
         queue=False,
         show_progress="hidden",
     )
+    # Every new answer (a search, a cached example, "more like this" itself) shows its first
+    # recipe in the card: "More like this one" starts from it until another is chosen.
+    panel.results.change(
+        lambda results: chosen_id(results, 0),
+        inputs=[panel.results],
+        outputs=[panel.recipe_id],
+        api_visibility="private",
+        queue=False,
+        show_progress="hidden",
+    )
+    # One public endpoint, /more_like_this (recipe id, top_k), whichever tab's button runs it.
+    panel.more.click(
+        guarded(search.more_like_this, "more_like_this"),
+        inputs=[panel.recipe_id, top_k],
+        outputs=panel.outputs,
+        api_name="more_like_this" if api_name == "photo_to_recipe" else f"{api_name}_more_like_this",
+        api_visibility="public" if api_name == "photo_to_recipe" else "private",
+        concurrency_id="model",
+        concurrency_limit=MODEL_CONCURRENCY,
+        show_progress_on=[panel.status],
+    )
+
+
+def chosen_id(results, position) -> str:
+    """The id of the result at `position`, or "" when the page holds no such result."""
+    if isinstance(results, list) and 0 <= position < len(results) and isinstance(results[position], dict):
+        return str(results[position].get("id", ""))[:500]
+    return ""
 
 
 class ExamplePicker:
