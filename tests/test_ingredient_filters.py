@@ -194,3 +194,45 @@ def test_cook_honours_the_filters(pantry_index):
     allowed = read_filters(diets=["no_nuts"]).mask(words, pantry_index.has_recipe)
     matches, found = pantry_matches(pantry_index, words, axis(1.0), parse_terms("eggs"), allowed, STAPLES, k=5)
     assert 5 not in [m.row for m in matches] and found == 3
+
+
+# The cases an independent probe of the served app found let through (issue 24), as
+# hand-written recipes: a title and lines of the kind each dish has.
+PROBE = [
+    ("BBQ Baby Back Ribs", ["2 racks baby back ribs", "1 cup barbecue sauce"], "vegetarian"),
+    ("Southern Fried Chicken", ["1 (3 1/2-pound) broiler-fryer, cut into 8 pieces", "2 cups flour"], "vegetarian"),
+    ("Baja Fish Tacos", ["1 pound mahi-mahi fillets", "8 corn tortillas"], "vegetarian"),
+    ("Spicy Soup", ["1 pound lump crabmeat", "4 cups water"], "vegetarian"),
+    ("Roasted Birds with Herbs", ["2 Cornish hens", "1 lemon"], "vegetarian"),
+    ("Palak Paneer", ["8 ounces paneer, cubed", "1 pound spinach"], "no_dairy"),
+    ("Grilled Halloumi Skewers", ["8 ounces halloumi", "1 zucchini"], "no_dairy"),
+    ("Baked Rigatoni", ["1 pound rigatoni", "2 cups tomato sauce"], "gluten_free"),
+    ("Matzo Brei", ["4 sheets matzo", "3 eggs"], "gluten_free"),
+    ("Tiramisu", ["24 ladyfingers", "1 cup espresso"], "gluten_free"),
+    ("Pesto Pasta Salad", ["1/2 cup basil pesto", "1 cup cherry tomatoes"], "no_nuts"),
+]
+
+
+def probe_words() -> IngredientWords:
+    return IngredientWords(
+        [lines for _, lines, _ in PROBE] + [["1 cup rice", "2 carrots"]], [t for t, _, _ in PROBE] + ["Rice"]
+    )
+
+
+@pytest.mark.parametrize("number", range(len(PROBE)))
+def test_the_probes_cases_are_kept_out_by_their_chip(number):
+    title, _, diet = PROBE[number]
+    kept = read_filters(diets=[diet]).mask(probe_words(), np.ones(len(PROBE) + 1, bool))
+    assert not kept[number], f"{DIETS[diet]['label']} kept {title}"
+    assert kept[-1]  # plain rice and carrots pass every chip
+
+
+def test_a_without_term_reads_the_title_and_plurals():
+    words = IngredientWords(
+        [["1 (3 1/2-pound) broiler-fryer", "2 cups buttermilk"], ["2 chicken thighs"], ["1 cup rice"]],
+        ["Fried Chicken", "Skillet Supper", "Plain Rice"],
+    )
+    kept = read_filters(without="chickens").mask(words, np.ones(3, bool))
+    assert rows(kept) == [2]  # the title says chicken where the line says broiler-fryer
+    # A "with" term still asks the ingredient lines: a dish named after a thing need not use it.
+    assert rows(read_filters(must_have="chicken").mask(words, np.ones(3, bool))) == [1]

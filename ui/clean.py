@@ -35,3 +35,12 @@ def without_site_markup(text: str) -> str:
 def step_text(step: str) -> str:
     """One instruction as the card's numbered list shows it: its own leading number dropped."""
     return _STEP_NUMBER.sub("", without_site_markup(step), count=1)
+
+
+def recipe_text(title: str, ingredients: list[str], instructions: list[str]) -> tuple[str, list[str], list[str]]:
+    """A row's title, ingredient lines and steps as the app shows them (cards and the API alike)."""
+    return (
+        without_site_markup(title),
+        [without_site_markup(line) for line in ingredients],
+        [step_text(step) for step in instructions],
+    )

@@ -41,12 +41,13 @@ class AnswerConfidence:
         self.kind_index = class_index(confidence.kinds) if confidence and confidence.kinds else {}
 
     def estimate(self, direction: str, scores: list[float], shown_k: int) -> dict | None:
-        """{"first", "shown", "shown_k", "same_kind"} for an answer's scores (best first), or None."""
+        """{"first", "shown", "shown_k", "same_kind"} for an answer's scores (best first; the
+        first two are read) of which `shown_k` are shown, or None."""
         fitted = self.fitted.directions.get(direction) if self.fitted else None
         if fitted is None or not scores:
             return None
         z = fitted.figure(scores)
-        among = fitted.among(min(shown_k, len(scores)))
+        among = fitted.among(shown_k)
         shown_k, shown = among if among else (1, fitted.first)
         return {
             "first": round(fitted.first(z), 3),

@@ -26,7 +26,7 @@ from embeddings.rerank import PhotoReranker
 from model.atomic import atomic_write_bytes
 
 from . import explain, filters, inputs, render
-from .clean import step_text, without_site_markup
+from .clean import recipe_text, without_site_markup
 from .confidence import CLOSEST, AnswerConfidence, looks_like_sentence, status_sentence
 from .duplicates import RowHashes
 
@@ -300,7 +300,7 @@ class RecipeSearch:
 
     def _confidence(self, direction: str, hits: list, k: int, looks: dict | None = None) -> dict:
         """The answer's "how sure" (and, for a photo, "looks like"): figures and sentences."""
-        estimate = self.confidence.estimate(direction, [hit.score for hit in hits], k)
+        estimate = self.confidence.estimate(direction, [hit.score for hit in hits], min(k, len(hits)))
         lines = [status_sentence(direction, estimate)]
         if looks is not None:
             lines.append(looks_like_sentence(looks))
@@ -371,15 +371,18 @@ class RecipeSearch:
 
     def _result(self, rank: int, hit, why: dict | None = None) -> dict:
         row = self.recipes.iloc[hit.row]
+        # The site's link markup shown as its words, and a step's own number dropped (ui/clean.py).
+        title, ingredients, instructions = recipe_text(
+            str(row["title"]), [str(item) for item in row["ingredients"]], [str(item) for item in row["instructions"]]
+        )
         result = {
             "rank": rank,
             "row": int(hit.row),
             "id": str(hit.id),
-            "title": without_site_markup(str(row["title"])),
+            "title": title,
             "score": round(float(hit.score), 4),
-            # The site's link markup shown as its words, and a step's own number dropped (ui/clean.py).
-            "ingredients": [without_site_markup(str(item)) for item in row["ingredients"]],
-            "instructions": [step_text(str(item)) for item in row["instructions"]],
+            "ingredients": ingredients,
+            "instructions": instructions,
         }
         if why is not None:
             result["why"] = why
