@@ -35,6 +35,25 @@ def make_index(model_dir: Path, work: Path):
     return load_index(work / "index"), load_model(model_dir)
 
 
+def known_confidence(index):
+    """A Confidence with flat mappings (60% first, 80% among the shown, 70% same kind) and
+    dish kinds from the index's own titles, each said from one vote: what the page shows
+    is then known."""
+    from model.confidence import Confidence, DirectionConfidence, StepMap
+    from train.dish_classes import fit_title_classes
+
+    def flat(p: float) -> StepMap:
+        return StepMap([-1.0], [p])
+
+    direction = DirectionConfidence(0.0, flat(0.6), flat(0.7), {"1": flat(0.6), "8": flat(0.8)}, 10)
+    return Confidence(
+        kinds=fit_title_classes(index.column("title"), min_count=1),
+        directions={d: direction for d in ("image_to_recipe", "title_to_recipe", "recipe_to_image")},
+        looks_like={"closest": 10, "min_votes": 1},
+        pool="test",
+    )
+
+
 def dish_photo(path: Path, seed: int, size=(274, 169)) -> Path:
     """A photo-like JPEG as large as the sample's: a plate with food on a background, each
     seed its own picture (make_kaggle_folder's flat colours look alike to a perceptual hash,

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium m
 @pytest.fixture(scope="module")
 def app_url(tiny_model_dir, tmp_path_factory):
     index, model = support.make_index(tiny_model_dir, tmp_path_factory.mktemp("browser_index"))
+    model.fitted.confidence = support.known_confidence(index)  # so the page shows how sure it is
     demo, url, _ = support.launch_app(index, model, tmp_path_factory.mktemp("browser_app"))
     yield url
     demo.close()
@@ -75,7 +76,7 @@ def test_photo_to_recipe_in_a_browser(page, tmp_path):
 
     thumbnails.nth(2).click()  # choose the third result: its recipe card replaces the first's
     caption = page.locator("#photo_to_recipe_gallery .caption-label").nth(2).inner_text()
-    title = caption.rsplit(" \u00b7 ", 1)[0]
+    title = caption  # the title alone: no bare cosine beside it
     heading = page.locator("#photo_to_recipe_card h2")
     page.wait_for_function("t => document.querySelector('#photo_to_recipe_card h2')?.textContent === t", arg=title)
     assert page.locator("#photo_to_recipe_card ol li").count() >= 1  # numbered instructions
@@ -251,3 +252,29 @@ def test_readme_screenshot_of_a_real_search(tmp_path):
     # 256 colours: a third of the bytes, and the page's flat colours survive it.
     Image.open(raw).convert("RGB").quantize(256).save(README_SHOT, optimize=True)
     assert 20_000 < README_SHOT.stat().st_size < 600_000
+
+
+def test_how_sure_looks_like_and_more_like_this_in_a_browser(page):
+    status = page.locator("#photo_to_recipe_status")
+    status.get_by_text("8 recipes match").wait_for()  # the preloaded example
+    text = status.inner_text()
+    assert "How sure: the first result is the photo's own recipe: likely (60%)" in text
+    assert "Looks like: " in text and "of the 10 closest" in text
+    card = card_text(page, "photo_to_recipe")
+    assert "how sure" in card and "result 1 of 8" in card and "not a probability" in card
+    first = page.locator("#photo_to_recipe_card h2").inner_text()
+    shoot(page, "how_sure")
+    page.locator("#photo_to_recipe_more").click()
+    page.wait_for_function(
+        "t => document.querySelector('#photo_to_recipe_status')?.textContent.includes('recipes like \u201c' + t)",
+        arg=first,
+    )
+    assert page.locator("#photo_to_recipe_card h2").inner_text() != first  # the recipe itself is left out
+    shoot(page, "more_like_this")
+
+
+def test_text_with_no_letters_gets_a_note_in_a_browser(page):
+    page.get_by_role("tab", name="Title \u2192 Recipe").click()
+    page.get_by_label("Dish name").fill("\U0001f382\U0001f370")
+    page.locator("#title_to_recipe_button").click()
+    page.get_by_text("no letters to read").first.wait_for()
