@@ -52,10 +52,11 @@ def build_demo(index, model, model_name: str | None = None, cache_root=None, bet
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, **options):
-    """launch() with the theme, CSS, upload limit, no monitoring and nosniff; tests call this too."""
+    """launch() with the theme, CSS, upload limits, no monitoring or run history, and the
+    security headers (ui/headers.py); tests call this too."""
     from starlette.middleware import Middleware  # here, not at the top: start-up (see above)
 
-    from ui import headers, inputs, layout  # here, not at the top: start-up (see above)
+    from ui import headers, inputs, layout, uploads  # here, not at the top: start-up (see above)
 
     # show_error=False: refusals are gr.Error and always shown; an unexpected exception's
     # text (paths, internals) stays in the server log instead of a public page (ui/guard.py
@@ -69,7 +70,13 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, **
         footer_links=["api", "settings"],
         show_error=False,
         enable_monitoring=False,
-        app_kwargs={"middleware": [Middleware(headers.NoSniff)]},
+        # run_history=False: /gradio_api/runs (a page replaying the runs a browser saved,
+        # and routes linking them to a Hugging Face bucket) answers 404.
+        run_history=False,
+        app_kwargs={
+            "middleware": [Middleware(headers.SecurityHeaders), Middleware(uploads.UploadLimits)],
+            "lifespan": headers.outermost,
+        },
         **layout.launch_style(),
         **options,
     )

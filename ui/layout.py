@@ -13,7 +13,7 @@ from embeddings.refine import BUT_WEIGHT, BUT_WEIGHT_MAX, BUT_WEIGHT_MIN
 
 from . import inputs, render
 from .filters import DIET_CHOICES, DISCLAIMER
-from .guard import guarded
+from .guard import GuardedBlocks, guarded
 from .search import RecipeSearch
 from .upgrade import POLL_S
 
@@ -73,7 +73,7 @@ def build_layout(
     # files are hashed and copied into Gradio's cache, on the server's one event loop.
     gr.set_static_paths([search.thumbnails.folder])
     picks = ExamplePicker(search)
-    with gr.Blocks(
+    with GuardedBlocks(
         title="Recipe Finder \u2014 photo, title and recipe search",
         delete_cache=(upload_sweep_s, UPLOAD_MAX_AGE_S),
     ) as demo:
@@ -165,7 +165,9 @@ def build_layout(
                     cached=cached,
                 )
         gr.HTML(render.CREDITS)
-    demo.queue(max_size=QUEUE_MAX_SIZE)
+    # api_open=False: /gradio_api/run/<name> answers 404 for every queued event, so no search
+    # can skip the queue and its concurrency limit (the page and gradio_client join the queue).
+    demo.queue(max_size=QUEUE_MAX_SIZE, api_open=False)
     return demo
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import re
 import threading
 import time
 from html import escape
@@ -104,8 +105,9 @@ class Upgrade:
             return self.done
         try:
             search, label = self.load(self.target)
-        except (Exception, SystemExit) as error:  # keep serving the quick model, say why
-            self.error = f"the better model could not be loaded: {error}"
+        except (Exception, SystemExit):  # keep serving the quick model; the page says so
+            # The reason (paths, an exception's text) goes to the log only, not to the page.
+            self.error = "the better model could not be loaded (the server's log says why)"
             log.exception("upgrade to %s failed", self.target)
             self._stop.set()
             return False
@@ -146,20 +148,21 @@ class Upgrade:
         if self.error:
             return f'<div class="serving failed">Serving the <b>{label}</b>; {escape(self.error)}.</div>'
         status = self.status()
-        if status.get("state") == "failed":
-            detail = escape(str(status.get("detail", "")))
+        if status.get("state") == "failed":  # its detail (a command's exit) stays in the log
             return (
-                f'<div class="serving failed">Serving the <b>{label}</b>; the full model\'s run failed: {detail}</div>'
+                f'<div class="serving failed">Serving the <b>{label}</b>; the full model\'s run failed '
+                "(its log on the server says why).</div>"
             )
         steps, step = status.get("steps") or [], status.get("step", 0)
         minutes = (time.time() - float(status.get("started", time.time()))) / 60
         where = f"step {step + 1} of {len(steps)}, {steps[step]}" if 0 <= step < len(steps) else "finishing"
-        progress = escape(self.last_progress())
+        # The log's last line is never shown (it can hold an exception's text and server
+        # paths): only the percentage it reached, a number read out of it.
+        percent = re.findall(r"(\d{1,3})%", self.last_progress())
+        progress = f"; {percent[-1]}% of its current stage" if percent and int(percent[-1]) <= 100 else ""
         return (
             f'<div class="serving">Serving the <b>{label}</b>. The full model is being made in the background '
-            f"({escape(where)}; {minutes:.0f} min so far) and replaces it here by itself."
-            + (f'<br><span class="progress">{progress}</span>' if progress else "")
-            + "</div>"
+            f"({escape(where)}{progress}; {minutes:.0f} min so far) and replaces it here by itself.</div>"
         )
 
     def tick(self):
