@@ -24,9 +24,9 @@ DIETS_FILE = Path(__file__).with_name("diets.toml")
 MAX_TERMS = 50  # per field: a filter of more words is a paste gone wrong, and each costs a pass over the postings
 MAX_FILTER_CHARS = 2_000
 DISCLAIMER = (
-    "Filters match whole words in the ingredient lines (\u201cnut\u201d matches \u201cpine nuts\u201d, not "
-    "\u201cwalnuts\u201d: the diet chips list those). A word list is not a dietary guarantee: check a recipe "
-    "yourself for an allergy or a diet."
+    "Filters match whole words in the ingredient lines, and \u201cwithout\u201d words and diet chips in the title "
+    "too (\u201cnut\u201d matches \u201cpine nuts\u201d, not \u201cwalnuts\u201d: the diet chips list those). "
+    "A word list is not a dietary guarantee: check a recipe yourself for an allergy or a diet."
 )
 
 
