@@ -14,6 +14,7 @@ from benchmarks.report_people import first_run_section, plain_words_section, ref
 from benchmarks.report_quality import quality_ladder_section
 from benchmarks.report_scale import distributed_section, large_index_section
 from benchmarks.report_splits import query_expansion_section, split_noise_section
+from benchmarks.report_trust import trust_section
 
 OUT = ROOT / "benchmarks" / "RESULTS.md"
 
@@ -276,6 +277,10 @@ shared: each benchmark stores the load average at its start and end.
 ## "Like this, but …": how far typed words move a photo search
 
 {refine_section()}
+
+## Answers a person can trust: how sure, looks like, more like this, diet chips
+
+{trust_section()}
 
 ## Retrieval quality (test split)
 
