@@ -59,6 +59,7 @@ def test_training_writes_a_complete_model_folder(setup):
         "title_text/tokenizer.json",
         "metrics.json",
         "eval_test.json",
+        "confidence_test.json",
         "curves.png",
     ):
         assert (out / name).is_file(), name

@@ -25,8 +25,9 @@ MAX_TERMS = 50  # per field: a filter of more words is a paste gone wrong, and e
 MAX_FILTER_CHARS = 2_000
 DISCLAIMER = (
     "Filters match whole words in the ingredient lines, and \u201cwithout\u201d words and diet chips in the title "
-    "too (\u201cnut\u201d matches \u201cpine nuts\u201d, not \u201cwalnuts\u201d: the diet chips list those). "
-    "A word list is not a dietary guarantee: check a recipe yourself for an allergy or a diet."
+    "too (\u201cegg\u201d matches \u201ceggs\u201d, not \u201ceggplant\u201d; \u201cwithout nuts\u201d also "
+    "leaves out walnuts and pecans). A word list is not a dietary guarantee: check a recipe yourself for an "
+    "allergy or a diet."
 )
 
 
@@ -38,6 +39,15 @@ def load_diets(path: Path = DIETS_FILE) -> tuple[dict[str, dict], list[tuple[str
 
 
 DIETS, STAPLES = load_diets()
+
+
+def load_also(path: Path = DIETS_FILE) -> dict[tuple[str, ...], list[tuple[str, ...]]]:
+    """{typed term: the other words for it} from the data file's [also] table."""
+    also = tomllib.loads(path.read_text()).get("also", {})
+    return {parse_terms(word)[0]: parse_terms(names) for word, names in also.items()}
+
+
+ALSO = load_also()
 DIET_CHOICES = [(diet["label"], name) for name, diet in DIETS.items()]  # (shown, value) for a CheckboxGroup
 
 
@@ -120,5 +130,7 @@ def read_filters(without="", must_have="", diets=None) -> Filters:
             unknown.append(name)
     if unknown:
         notes.append(f"Unknown diet {_some(unknown, 5)}; the diets are {', '.join(DIETS)}.")
-    every = list(dict.fromkeys(without_terms + diet_terms))
+    # What a typed word names under other words ("without chicken": nor Cornish hens).
+    named = [other for term in without_terms for other in ALSO.get(term, ())]
+    every = list(dict.fromkeys(without_terms + named + diet_terms))
     return Filters(with_terms, every, notes, labels, without_terms)
