@@ -150,3 +150,20 @@ def test_filter_fields_take_any_text(search, field):
     for text in (FIVE_THOUSAND, "<img src=x onerror=alert(1)>", "\U0001f95c\U0001f95c", "\x00\ud800"):
         *_, status = search.title_to_recipe("cake", 3, **{field: text})
         assert "status-line" in status and "<img" not in status
+
+
+def test_why_names_at_most_five_distinctive_foods_never_staples():
+    """ui/explain.py's choice among the photo's likely words, on hand-made figures."""
+    from ui import explain
+
+    likely = {w: 0.6 for w in ("salt", "granulated", "brown", "olive", "clove", "saffron", "chicken", "lemon")}
+    likely.update({"caper": 0.5, "fennel": 0.5, "rice": 0.4})
+    lines = ["2 tbsp olive oil", "3 garlic cloves", "1 tsp salt", "pinch of saffron", "1 lemon", "2 tbsp capers"]
+    lines += ["1 chicken", "1 fennel bulb", "1 cup rice", "1/2 cup granulated brown sugar"]
+    held = explain.held_words(set(likely), "Chicken", lines)
+    frequency = {"chicken": 900, "lemon": 600, "rice": 700, "saffron": 20, "caper": 60, "fennel": 80}
+    named = explain.distinctive(likely, held, lambda w: frequency.get(w, 1000), 4000, {"lemon": 1.0}, lines)
+    assert len(named) == 5 and named[0] == "saffron"  # the rarest across the collection first
+    assert not {"salt", "granulated", "brown", "olive", "clove"} & set(named)  # staples, non-foods, "olive oil"
+    assert "lemon" not in named  # every other result holds it: it does not set this one apart
+    assert explain.query_words("lemon chicken with olives and the capers") == {"lemon", "chicken", "olive", "caper"}

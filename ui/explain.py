@@ -38,6 +38,9 @@ tablespoon teaspoon ounce pound plus more taste sliced minced diced grated peele
 baking leaf room temperature divided optional packed cut inch piece thinly finely
 """.split()
 )
+# A word inside one of these says a staple, not the food: "olive" of "olive oil", "clove" of
+# "2 garlic cloves" or "3 cloves garlic".
+STAPLE_PHRASES = (("olive", "oil"), ("garlic", "clove"), ("clove", "garlic"), ("vegetable", "oil"))
 # Words a typed query uses to join the ones that matter ("lemon chicken with the capers").
 FUNCTION_WORDS = STOPWORDS | frozenset("some few like but not very is it this that than one two any".split())
 
@@ -70,8 +73,29 @@ def require_letters(text: str, what: str) -> None:
         )
 
 
+def only_in_staple_phrases(word: str, ingredients: list[str]) -> bool:
+    """Whether the ingredient lines hold `word` only as part of a STAPLE_PHRASES phrase
+    (False when they do not hold it at all: the title named it)."""
+    seen = False
+    for line in ingredients:
+        found = words(line)
+        for i, w in enumerate(found):
+            if w != word:
+                continue
+            seen = True
+            pairs = {tuple(found[i : i + 2]), tuple(found[max(0, i - 1) : i + 1])}
+            if not pairs & set(STAPLE_PHRASES):
+                return False
+    return seen
+
+
 def distinctive(
-    likely: dict[str, float], held: list[str], document_frequency, rows: int, share_elsewhere: dict[str, float]
+    likely: dict[str, float],
+    held: list[str],
+    document_frequency,
+    rows: int,
+    share_elsewhere: dict[str, float],
+    ingredients: list[str] = (),
 ) -> list[str]:
     """At most MOST_NAMED of the likely words a recipe holds, no staple and no non-food,
     by probability x idf x (1 - half the share of the other results holding it), best first."""
@@ -81,6 +105,7 @@ def distinctive(
         return likely[word] * idf * (1 - 0.5 * share_elsewhere.get(word, 0.0))
 
     kept = [word for word in held if word not in STAPLES and word not in NOT_FOODS]
+    kept = [word for word in kept if not only_in_staple_phrases(word, ingredients)]
     return sorted(kept, key=lambda word: (-weight(word), word))[:MOST_NAMED]
 
 
