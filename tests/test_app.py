@@ -372,3 +372,18 @@ def test_examples_only_offer_what_can_answer(search, monkeypatch):
     monkeypatch.setattr(search, "has_recipe", np.zeros_like(search.has_recipe))  # a title-only collection
     picks = ExamplePicker(search)
     assert picks.recipes() == [] and picks.recipe_labels() == [] and picks.titles() and picks.photos(0)
+
+
+def test_more_like_this_searches_near_a_chosen_recipe_and_leaves_it_out(search):
+    _, results, _, _, _ = search.title_to_recipe("chocolate cake", 3)
+    chosen = results[1]
+    answer = check_answer(search.more_like_this(chosen["id"], 4), 4)
+    assert chosen["id"] not in [r["id"] for r in answer] and all(search.has_recipe[r["row"]] for r in answer)
+    with pytest.raises(gr.Error, match="not in this collection"):
+        search.more_like_this("no-such-recipe", 4)
+
+
+def test_answers_say_how_sure_they_are_and_the_card_shows_no_bare_cosine(search, tmp_path):
+    _, results, _, card, status = search.photo_to_recipe(str(support.photo(tmp_path / "p.png")), 3)
+    assert "How sure" in status and "How sure" in card and "not a probability" in card
+    assert results[0]["answer"]["direction"] == "image_to_recipe"

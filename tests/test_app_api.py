@@ -76,6 +76,10 @@ def test_text_endpoints(client):
     results = check(client.predict("chocolate cake", 5, api_name="/title_to_recipe"), 5)
     assert all(r["instructions"] for r in results)
     check(client.predict("2 cups flour\n3 eggs", "Mix.\nBake.", 2, api_name="/recipe_to_photo"), 2)
+    # Each result carries the answer's how-sure fields; "more like this" takes a result's id.
+    assert set(results[0]["answer"]) >= {"confidence", "looks_like", "sentences"}
+    near = check(client.predict(results[0]["id"], 3, api_name="/more_like_this"), 3)
+    assert results[0]["id"] not in [r["id"] for r in near]
 
 
 def test_out_of_range_top_k_is_clamped_over_the_api(client):

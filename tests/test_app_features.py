@@ -21,7 +21,8 @@ def holds(result, word: str) -> bool:
 
 
 def passing(search, without=(), with_=()) -> int:
-    words = IngredientWords(search.index.column("ingredients"))
+    # As the app reads them: a "without" word leaves out a recipe whose title holds it, too.
+    words = IngredientWords(search.index.column("ingredients"), search.index.column("title"))
     return int(words.mask([(w,) for w in with_], [(w,) for w in without]).__and__(search.has_recipe).sum())
 
 
