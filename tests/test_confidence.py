@@ -5,6 +5,7 @@ is known."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +136,23 @@ def test_looks_like_names_the_kind_the_closest_titles_vote_for(fitted):
 def test_words_for_a_probability():
     assert in_words(0.82) == "very likely (82%)" and in_words(0.23) == "unlikely (23%)"
     assert in_words(0.0) == "very unlikely (0%)"
+
+
+def test_the_refit_cli_rewrites_the_model_folder(tiny_model_dir, tmp_path, capsys):
+    """python -m train.calibration --model DIR --data DIR on a generated collection: the model
+    folder then carries the mapping, and its test figures are written beside it."""
+    import shutil
+
+    from tiny import make_kaggle_folder
+
+    model_dir = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    data = make_kaggle_folder(tmp_path / "data", n=60)
+    assert (
+        calibration.main(
+            ["--model", str(model_dir), "--data", str(data), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+        )
+        == 0
+    )
+    assert load_pretrained(model_dir).fitted.confidence is not None
+    assert "image_to_recipe" in json.loads((model_dir / "confidence_test.json").read_text())
+    assert "how sure answers are: fitted on val" in capsys.readouterr().out
