@@ -139,18 +139,22 @@ def with_flip(model, embeds: dict, mirrored: torch.Tensor) -> dict:
 
 def photo_latency(model, recipes: list, count: int) -> dict:
     """ms to turn an uploaded photo into its query vector, plain and with the mirror, one
-    torch thread as the app serves; the two alternate per photo so both see the same load."""
-    from ui.inputs import read_photo
+    torch thread as the app serves; the two alternate per photo so both see the same load.
+    A photo is decoded as the app decodes an upload (ui.decoding.decode_photo: the same
+    budget and reduced-size decoding), without the app's check that the file is one Gradio
+    received (ui.inputs.read_photo), which the collection's photos are not."""
+    from ui.decoding import decode_photo
     from ui.search import configure_torch_for_serving
 
     configure_torch_for_serving()
+    resize_to = max(model.config.image_resize, model.config.image_size)
 
     def plain(path):
-        return model.encode_photos([read_photo(path)])[0]
+        return model.encode_photos([decode_photo(path, resize_to)])[0]
 
     @torch.no_grad()
     def flipped(path):
-        image = read_photo(path)
+        image = decode_photo(path, resize_to)
         pair = model.encode_image(model.pixel_values([image, ImageOps.mirror(image)]))
         return F.normalize(pair.mean(0), dim=-1)
 
