@@ -37,6 +37,23 @@ def read_audit(path: Path) -> list[dict]:
         return [row for row in csv.DictReader(handle) if row.get("image_name")]
 
 
+def audited_recipes(folder: Path) -> dict:
+    """Image_Name -> the row with an ingredient list of that name (the audit's rows; a few
+    names also name a title-only row, which pipeline.read would keep if it came first)."""
+    import pandas as pd
+
+    from pipeline.read import KAGGLE_CSV
+    from pipeline.records import Recipe, parse_list
+
+    table = pd.read_csv(folder / KAGGLE_CSV, dtype=str, keep_default_na=False)
+    out = {}
+    for row in table.itertuples(index=False):
+        ingredients = parse_list(row.Ingredients, newline_split=True)
+        if ingredients and row.Image_Name not in out:
+            out[row.Image_Name] = Recipe(id=row.Image_Name, title=row.Title.strip(), ingredients=ingredients)
+    return out
+
+
 def score(rows: list[dict], recipes: dict, diets: dict, lines_only: bool) -> dict:
     from embeddings.ingredients import IngredientWords
 
@@ -69,12 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--audit", type=Path, default=AUDIT)
     p.add_argument("--diets", type=Path, default=None, help="another diets.toml to score (default: the app's)")
     p.add_argument("--lines-only", action="store_true", help="ingredient lines only, not the title")
+    p.add_argument("--name", default="diet_audit", help="results/<name>.json (another list: another name)")
+    p.add_argument("--label", default="", help="what this word list is, for the report")
     args = p.parse_args(argv)
-    from pipeline.read import read_kaggle
     from ui.filters import DIETS_FILE, load_diets
 
     diets, _ = load_diets(args.diets or DIETS_FILE)
-    recipes = {r.id: r for r in read_kaggle(Path(args.data))}
+    recipes = audited_recipes(Path(args.data))
     rows = read_audit(args.audit)
     figures = {"all": score(rows, recipes, diets, args.lines_only)}
     for pool in sorted({row.get("pool", "") for row in rows} - {""}):
@@ -91,10 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     for chip in CHIPS:
         if figures["all"][chip]["leaked"]:
             print(f"{chip} kept: {', '.join(figures['all'][chip]['leaked'])}")
-    name = "diet_audit" if args.diets is None and not args.lines_only else "diet_audit_other"
     write_result(
-        name,
+        args.name,
         {
+            "label": args.label,
             "audit": shown(args.audit),
             "diets": shown(args.diets or DIETS_FILE),
             "reads": "ingredient lines" + ("" if args.lines_only else " and title"),
