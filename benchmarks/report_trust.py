@@ -152,10 +152,38 @@ def trust_section() -> str:
         if said
         else "_Not run yet: `python benchmarks/bench_confidence.py --model DIR --index DIR`._"
     ]
+    net = load_result("diet_net")
+    if net:
+        parts_net = []
+        for chip, by in net["figures"].items():
+            words = by["words only"]
+            better = [
+                (name, f)
+                for name, f in by.items()
+                if name != "words only" and f["kept_that_break"] < words["kept_that_break"]
+            ]
+            if better:
+                name, f = max(better, key=lambda item: item[1]["recall"])
+                parts_net.append(
+                    f"{chip}: {words['kept_that_break']} → {f['kept_that_break']} kept that break it at {name}, "
+                    f"recall {words['recall']:.1%} → {f['recall']:.1%}"
+                )
+            else:
+                parts_net.append(f"{chip}: catches none the words miss")
+        net_text = (
+            "**A second net from the text model** (a line or title within cosine τ of the chip's own words in "
+            f"the recipe text backbone's space, `benchmarks/bench_diet_net.py`, on the blind word lists, commit "
+            f"cab67ab's `ui/diets.toml` saved as `{net['diets']}`): "
+            + "; ".join(parts_net)
+            + ". It does not measure better, so the app does not use "
+            "it (it would also need every line's vector at start-up). " + source_line(net)
+        )
     audits = [audit for audit in map(load_result, AUDIT_RUNS) if audit]
     parts.append(
         audit_part(audits)
         if audits
         else "_The diet audit has not run yet: `python benchmarks/bench_diet_audit.py --data DIR`._"
     )
+    if net:
+        parts.append(net_text)
     return "\n\n".join(parts)
