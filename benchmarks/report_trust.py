@@ -75,6 +75,18 @@ def confidence_part(said: dict) -> str:
             f"of the closest {fitted.get('closest', 10)} is the photo's own kind for "
             f"{looks['leading_kind_right_any_votes']:.1%} of {looks['queries']} photos."
         )
+    first_run = load_result("confidence_first")
+    history = ""
+    if first_run:
+        before = first_run["test"]["image_to_recipe"]["first"]
+        top = before["bins"][-1]
+        history = (
+            f"\n\nThe first test run (`results/confidence_first.json`, {first_run['date']}) fitted steps of any "
+            f"size: photo → recipe ECE {before['ece']:.3f}, and its top step said {top['predicted']:.0%} for "
+            f"{top['queries']} photos of which {top['observed']:.0%} came true. Each step now rests on at least "
+            "20 val queries (`model/confidence.py`); that change was made after seeing that test table, so the "
+            "figures above are not blind to it."
+        )
     more = said["more_like_this"]
     share, rank = more["same_kind_share"], more["median_rank_in_photo_search"]
     return f"""Protocol: {said["protocol"]}. Each test row with a recipe is a query searched as the app searches it,
@@ -91,7 +103,7 @@ mapping's lower steps, fitted on the few val titles that scored as low.
 
 Reliability (10 equal-width bins of what the app said; empty bins left out):
 
-{reliability}
+{reliability}{history}
 
 **Looks like** (photos; a vote of the closest 10 results' dish kinds): {rule}
 

@@ -23,11 +23,17 @@ import numpy as np
 
 LOOKS_LIKE_PRECISION = 0.6  # "Looks like" is said only where val says it is right this often
 CLOSEST = 10  # the results whose titles vote on what the dish looks like
+# A step fitted on fewer val queries than this is merged into its neighbour: the last step
+# of a pool-adjacent-violators fit often rests on a handful of lucky queries, and a person
+# would read its figure as a promise.
+MIN_STEP_QUERIES = 20
 
 
-def pool_adjacent_violators(x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
+def pool_adjacent_violators(x: np.ndarray, y: np.ndarray, min_count: int = 1) -> tuple[list[float], list[float]]:
     """Isotonic (non-decreasing) least-squares fit of y on x. Returns the blocks as
-    (lower edges, values): the value of a block holds from its edge up to the next one."""
+    (lower edges, values): the value of a block holds from its edge up to the next one.
+    `min_count`: a block of fewer points is merged with the neighbour nearest its value
+    (merging neighbours keeps the fit non-decreasing)."""
     order = np.argsort(x, kind="stable")
     x, y = np.asarray(x, dtype=np.float64)[order], np.asarray(y, dtype=np.float64)[order]
     # Each block: [sum of y, count, first x]; ties in x start in one block (a step cannot split them).
@@ -42,6 +48,14 @@ def pool_adjacent_violators(x: np.ndarray, y: np.ndarray) -> tuple[list[float], 
             total, count, _ = blocks.pop()
             blocks[-1][0] += total
             blocks[-1][1] += count
+    while len(blocks) > 1 and min(b[1] for b in blocks) < min_count:
+        i = min(range(len(blocks)), key=lambda j: blocks[j][1])
+        value = blocks[i][0] / blocks[i][1]
+        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(blocks)]
+        j = min(neighbours, key=lambda n: abs(blocks[n][0] / blocks[n][1] - value))
+        low, high = sorted((i, j))
+        blocks[low] = [blocks[low][0] + blocks[high][0], blocks[low][1] + blocks[high][1], blocks[low][2]]
+        del blocks[high]
     return [b[2] for b in blocks], [b[0] / b[1] for b in blocks]
 
 
@@ -54,8 +68,8 @@ class StepMap:
     values: list[float] = field(default_factory=list)
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray) -> StepMap:
-        edges, values = pool_adjacent_violators(x, y)
+    def fit(cls, x: np.ndarray, y: np.ndarray, min_count: int = MIN_STEP_QUERIES) -> StepMap:
+        edges, values = pool_adjacent_violators(x, y, min_count)
         return cls([round(e, 6) for e in edges], [round(v, 6) for v in values])
 
     def __call__(self, z: float) -> float:
