@@ -176,7 +176,8 @@ def main() -> None:
             row["file_bytes"] = sizes.get(name)
             outcome = row.get("outcome") or "; ".join(f"{k}: {v}" for k, v in row["outcomes"].items())
             print(f"{name:>16}: +{row['peak_over_idle_mb']:7.1f} MB, {row['seconds']:5.2f} s  {outcome[:150]}")
-        payload = {"root": str(args.root), "reader": figures}
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=args.root, capture_output=True, text=True)
+        payload = {"root": str(args.root), "root_commit": commit.stdout.strip(), "reader": figures}
         worst = max(row["peak_over_idle_mb"] for row in figures.values())
         payload["worst_peak_over_idle_mb"], payload["target_mb"] = worst, TARGET_MB
         if args.index:

@@ -9,6 +9,7 @@ from benchmarks.common import ROOT, machine
 from benchmarks.report_app import near_duplicates_section, query_time_section
 from benchmarks.report_designs import designs_for_readme, seed_designs_section
 from benchmarks.report_format import load_note, load_result, markdown_table, quality_table, source_line
+from benchmarks.report_hardening import photo_memory_section
 from benchmarks.report_index import features_section, index_section
 from benchmarks.report_people import first_run_section, plain_words_section, refine_section, timings_section
 from benchmarks.report_quality import quality_ladder_section
@@ -343,6 +344,10 @@ shared: each benchmark stores the load average at its start and end.
 ## "Similar dishes": which photos are copies of the query
 
 {near_duplicates_section()}
+
+## A photo that asks for gigabytes: memory of the probe's photo bombs
+
+{photo_memory_section()}
 """
     OUT.write_text(text)
     update_readme(plain_words_section(for_readme=True))

@@ -233,7 +233,19 @@ def test_no_other_origin_gets_credentials_or_its_origin_echoed(served, origin):
         assert "access-control-allow-credentials" not in answer.headers
 
 
-@pytest.mark.parametrize("route", ["gradio_api/token", "gradio_api/token/", "gradio_api/runs", "gradio_api/runs/"])
+@pytest.mark.parametrize(
+    "route",
+    [
+        "gradio_api/token",
+        "gradio_api/token/",
+        "gradio_api/runs",
+        "gradio_api/runs/",
+        "gradio_api/deep_link?session_hash=x",
+        "gradio_api/dev/reload",
+        "openapi.json",
+        "docs",
+    ],
+)
 def test_routes_a_visitor_never_needs_are_closed(served, route):
     _, url, _ = served
     assert httpx.get(url + route).status_code == 404

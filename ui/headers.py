@@ -28,12 +28,26 @@ HEADERS = [
     (b"content-security-policy", b"frame-ancestors https://huggingface.co; object-src 'none'; base-uri 'self'"),
 ]
 _NAMES = {name for name, _ in HEADERS}
-# /gradio_api/token: the caller's own login cookie and user name (this app has no logins);
-# /gradio_api/run/...: the queue-skipping routes (launch's api_open=False answers 404 for
-# queued events; the page's two unqueued events, choosing a result and the banner's timer,
-# use /gradio_api/run/predict and stay open). The run history (/gradio_api/runs) is turned
-# off with launch(run_history=False).
-CLOSED = ("/gradio_api/token", "/gradio_api/run-history", "/gradio_api/runs")
+# Closed here (what each would answer):
+#   /gradio_api/token        the caller's own login cookie and user name (this app has no logins);
+#   /gradio_api/deep_link    a session's input values, to anyone holding its session id (no
+#                            deep-link button on this page);
+#   /gradio_api/dev          the reload stream of Gradio's development mode (a connection held open);
+#   /openapi.json, /docs, /redoc   FastAPI's own list of every route (the API page reads
+#                            /gradio_api/info and /gradio_api/openapi.json, which stay open);
+#   /gradio_api/runs, /gradio_api/run-history   the run history, also off by launch(run_history=False).
+# The queue-skipping /gradio_api/run/<name> answers 404 for every queued event (queue(api_open=False));
+# the page's two unqueued events, choosing a result and the banner's timer, use /gradio_api/run/predict.
+CLOSED = (
+    "/gradio_api/token",
+    "/gradio_api/deep_link",
+    "/gradio_api/dev",
+    "/openapi.json",
+    "/docs",
+    "/redoc",
+    "/gradio_api/runs",
+    "/gradio_api/run-history",
+)
 _CORS = (b"access-control-allow-origin", b"access-control-allow-credentials")
 
 
