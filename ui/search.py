@@ -11,13 +11,17 @@ so they can be called from tests, from the UI, and by gradio_client alike.
 
 from __future__ import annotations
 
+import os
+import re
 import tempfile
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import torch
+from gradio.context import LocalContext
 
+from embeddings.index import Hit
 from embeddings.ingredients import IngredientWords, term_text
 from embeddings.neighbours import recipe_neighbours
 from embeddings.pantry import pantry_matches
@@ -25,9 +29,10 @@ from embeddings.refine import BUT_WEIGHT, blend
 from embeddings.rerank import PhotoReranker
 from model.atomic import atomic_write_bytes
 
-from . import explain, filters, inputs, render
+from . import explain, filters, inputs, render, uploads
 from .clean import recipe_text, without_site_markup
 from .confidence import CLOSEST, AnswerConfidence, looks_like_sentence, status_sentence
+from .decoding import unreadable_message
 from .duplicates import RowHashes
 
 # Which stored vectors each query is compared with (fields of embeddings' index). A photo
@@ -104,6 +109,8 @@ class RecipeSearch:
         probe = np.ones(index.dim, dtype=np.float32)
         for field in {TITLE_TO_RECIPE_FIELD, self.photo_to_recipe_field, RECIPE_TO_PHOTO_FIELD, PANTRY_FIELD}:
             index.search(probe, field, 1)  # builds each field's searcher now, not on the first request
+        # The pipeline's resize (model/preprocess.py): what a photo's decoding is budgeted against.
+        self.resize_to = max(self.model.config.image_resize, self.model.config.image_size)
         self.title_limit = inputs.MAX_TITLE_CHARS
         self.recipe_limit = inputs.MAX_RECIPE_CHARS
 
@@ -132,7 +139,7 @@ class RecipeSearch:
         if but.strip() and but_words:
             with torch.no_grad():
                 query = blend(query, self.model.encode_title([but])[0], weight)
-            moved = f" Moved toward \u201c{but.strip()}\u201d (weight {weight:g})."
+            moved = f" Moved toward \u201c{inputs.shown(but.strip())}\u201d (weight {weight:g})."
         elif but.strip():
             notes.append("The \u201cbut\u201d words had no letters to read; the photo alone was searched.")
         allowed = chosen.mask(self.words, self.has_recipe)
@@ -247,10 +254,10 @@ class RecipeSearch:
 
     def show_result(self, results, position):
         """A result chosen in the gallery -> (photo, card) for that recipe."""
-        if not results or position is None or not 0 <= int(position) < len(results):
+        chosen = self._checked_result(results, position)
+        if chosen is None:
             return None, render.PLACEHOLDER_CARD
-        chosen = results[int(position)]
-        row = int(chosen["row"])
+        row = chosen["row"]
         card = render.recipe_card(
             chosen["title"],
             chosen["ingredients"],
@@ -261,6 +268,25 @@ class RecipeSearch:
         )
         return self.thumbnails.path(row), card
 
+    def _checked_result(self, results, position) -> dict | None:
+        """The result at `position` as the index holds it, when the page's values have the
+        shape the app sent (they come back from the browser, or from anyone calling the
+        endpoint): its row's own text, its score, and its reasons if they are well formed."""
+        if not isinstance(results, list) or isinstance(position, bool) or not isinstance(position, int):
+            return None
+        sent = results[position] if 0 <= position < len(results) else None
+        row = sent.get("row") if isinstance(sent, dict) else None
+        if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < self.index.count:
+            return None
+        score, rank = sent.get("score"), sent.get("rank")
+        score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else 0.0
+        rank = rank if isinstance(rank, int) and not isinstance(rank, bool) else position + 1
+        result = self._result(rank, Hit(row, str(self.recipes.id.iat[row]), score))
+        for key, value in (("why", _well_formed(sent.get("why"))), ("answer", _well_formed(sent.get("answer")))):
+            if value is not None:
+                result[key] = value
+        return result
+
     # --- shared steps ----------------------------------------------------------------------
     def _expand(self, direction: str, query: torch.Tensor) -> torch.Tensor:
         """The query expansion training chose on val for this direction (model/expansion.py);
@@ -269,17 +295,29 @@ class RecipeSearch:
             return self.model.expand(direction, query.unsqueeze(0))[0]
 
     def _read_photo(self, photo):
-        folders = self.photo_folders or [*inputs.gradio_folders(), self.thumbnails.folder, *self.photo_folders_extra]
-        return inputs.read_photo(photo, folders)
+        thumbnails = [self.thumbnails.folder, *self.photo_folders_extra]
+        folders = self.photo_folders or [*inputs.gradio_folders(), *thumbnails]
+        return inputs.read_photo(photo, folders, self.resize_to, accept=self._accepted_files(thumbnails))
+
+    def _accepted_files(self, thumbnails: list[Path]):
+        """For a search a visitor sent (Gradio's request is set): path -> whether it is one of
+        our thumbnails (an example photo) or an upload this visitor made (ui/uploads.py).
+        None when called directly (tests, example caching): the folders alone decide."""
+        request = LocalContext.request.get(None)  # set by Gradio around every event's handler
+        client = getattr(request, "client", None)
+        if self.photo_folders is not None or client is None:
+            return None
+        visitor = uploads.visitor_of((client.host,))
+        return lambda path: is_thumbnail(path, thumbnails) or uploads.UPLOADS.may_read(path, visitor)
 
     def _encode_photo(self, image, with_regions: bool = False):
         """The photo's PhotoParts (model/photo_parts.py) from one backbone pass; `with_regions`:
         with its regions, for the re-ranker."""
         try:
             return self.model.encode_photo_parts([image], with_regions=with_regions)
-        except (OSError, ValueError):
+        except (OSError, ValueError) as error:
             # A frame that decodes lazily (some GIF/TIFF variants) can still fail here.
-            raise gr.Error(inputs.DAMAGED_PHOTO) from None
+            raise gr.Error(unreadable_message(error, getattr(image, "mode", None))) from None
 
     def _filters(self, without, must_have, diets, notes: list[str]) -> filters.Filters:
         """The tab's ingredient filters; what was cut or unreadable in them goes to notes."""
@@ -389,3 +427,27 @@ class RecipeSearch:
         if why is not None:
             result["why"] = why
         return result
+
+
+def is_thumbnail(path: Path, folders: list[Path]) -> bool:
+    """A thumbnail ThumbnailFiles wrote (`<row>.jpg` in a thumbnails folder): not its lock file."""
+    path = Path(path)
+    return re.fullmatch(r"\d+\.jpg", path.name) is not None and any(
+        path.parent == Path(os.path.realpath(folder)) for folder in folders
+    )
+
+
+def _well_formed(value):
+    """A result's "why" or "answer" as the app makes them (dicts of short texts, numbers and
+    lists of them), or None: what comes back from the page is shown only in that shape, and
+    no text in it longer than a sentence."""
+    if isinstance(value, dict):
+        kept = {key: _well_formed(item) for key, item in list(value.items())[:12] if isinstance(key, str)}
+        return {key: item for key, item in kept.items() if item is not None}
+    if isinstance(value, list):
+        return [item for item in (_well_formed(item) for item in value[:50]) if item is not None]
+    if isinstance(value, str):
+        return value if len(value) <= 300 else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) or value is None:
+        return value
+    return None
