@@ -249,3 +249,12 @@ def test_no_other_origin_gets_credentials_or_its_origin_echoed(served, origin):
 def test_routes_a_visitor_never_needs_are_closed(served, route):
     _, url, _ = served
     assert httpx.get(url + route).status_code == 404
+
+
+def test_a_visitor_is_their_address_and_on_a_space_the_one_the_proxy_forwards(monkeypatch):
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert uploads.visitor_of("127.0.0.1", "203.0.113.7") == "127.0.0.1"  # a header nobody vouches for
+    monkeypatch.setenv("SPACE_ID", "user/recipe-finder")
+    # On a Space every request comes from the proxy's internal address; the visitor's is forwarded.
+    assert uploads.visitor_of("10.16.3.80", "203.0.113.7, 10.0.0.1") == "203.0.113.7"
+    assert uploads.visitor_of("10.16.3.80", None) == "10.16.3.80"

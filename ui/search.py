@@ -307,7 +307,7 @@ class RecipeSearch:
         client = getattr(request, "client", None)
         if self.photo_folders is not None or client is None:
             return None
-        visitor = uploads.visitor_of((client.host,))
+        visitor = uploads.visitor_of(client.host, request.headers.get("x-forwarded-for"))
         return lambda path: is_thumbnail(path, thumbnails) or uploads.UPLOADS.may_read(path, visitor)
 
     def _encode_photo(self, image, with_regions: bool = False):

@@ -162,10 +162,23 @@ def _remove_file(path: str) -> None:
 UPLOADS = UploadRegistry()
 
 
-def visitor_of(client: tuple | None) -> str:
-    """The visitor's key: the client address the server sees (Starlette's request.client).
-    A network shared by several people (one address behind a NAT) shares one budget."""
-    return str(client[0]) if client else "unknown"
+def visitor_of(client_host: str | None, forwarded_for: str | None = None) -> str:
+    """The visitor's key: the client address the server sees (Starlette's request.client),
+    except on a Space, where every request arrives from the Hugging Face proxy's internal
+    address and the visitor's is the first in its X-Forwarded-For header (a client can put
+    another address there: it then shares that address's budget, and could read an upload
+    of it only by also knowing the file's path, named by its content's hash). A network
+    shared by several people (one address behind a NAT) shares one budget."""
+    if forwarded_for and os.environ.get("SPACE_ID"):
+        return forwarded_for.split(",")[0].strip() or "unknown"
+    return str(client_host) if client_host else "unknown"
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
 
 
 class UploadLimits:
@@ -181,7 +194,7 @@ class UploadLimits:
         if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].rstrip("/").endswith(UPLOAD_ROUTE):
             await self.app(scope, receive, send)
             return
-        visitor = visitor_of(scope.get("client"))
+        visitor = visitor_of((scope.get("client") or [None])[0], _header(scope, b"x-forwarded-for"))
         length = _content_length(scope)
         if length is None:
             await _plain(send, 411, "An upload must say its size (Content-Length).")
@@ -215,13 +228,8 @@ class UploadLimits:
 
 
 def _content_length(scope) -> int | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+    length = _header(scope, b"content-length")
+    return int(length) if length is not None and length.isdigit() else None
 
 
 def _paths(answer: bytes) -> list[str]:
