@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -14,7 +16,7 @@ import test_app_api
 from gradio_client import handle_file
 
 import app_support as support
-from ui import storage, uploads
+from ui import layout, storage, uploads
 from ui.inputs import LOST_PHOTO
 
 # The launched app and its client, as test_app_api.py makes them (one server for this module).
@@ -50,6 +52,29 @@ def test_the_direct_run_route_is_closed_and_the_queue_serves(served, client):
         direct = httpx.post(f"{url}gradio_api/{route}/title_to_recipe", json={"data": ["soup", 3, "", "", []]})
         assert direct.status_code == 404, (route, direct.status_code, direct.text[:200])
     assert len(client.predict("soup", 3, api_name="/title_to_recipe")[1]) == 3
+
+
+def test_searches_run_at_most_two_at_a_time_whoever_sends_them(served, monkeypatch):
+    """Four title searches sent at once: the queue runs them MODEL_CONCURRENCY at a time."""
+    _, url, search = served
+    running, most, lock = 0, 0, threading.Lock()
+    real = search.model.encode_title
+
+    def slow(titles):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.5)  # long enough that the four overlap unless the queue holds them back
+        with lock:
+            running -= 1
+        return real(titles)
+
+    monkeypatch.setattr(search.model, "encode_title", slow)
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda i: call(url, "title_to_recipe", [f"soup {i}", 3]), range(4)))
+    assert all(reply.startswith("event: complete") for reply in replies)
+    assert most == layout.MODEL_CONCURRENCY
 
 
 # --- raw calls -------------------------------------------------------------------------------
