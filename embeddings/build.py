@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import save_file
 from tqdm import tqdm
 
+from model import engine
 from model.atomic import atomic_write_json
 from pipeline.embed import embed_collection
 from pipeline.features import DEFAULT_CACHE
@@ -30,6 +31,7 @@ from pipeline.records import Recipe, row_hashes
 from pipeline.shard_files import job_key
 from pipeline.world import World
 
+from .engine_graphs import export_serving_graphs
 from .faiss_store import choose_kind, describe, file_name, stored_fields, train_index, write_index
 from .hub import load_model
 from .index import read_index_dir
@@ -117,15 +119,21 @@ def build_index(
     feature_cache: str | Path | None = DEFAULT_CACHE,
     faiss: str = "auto",
     world: World = World(),
+    engine_precision: dict[str, str] | None | str = "auto",
 ) -> BuildReport:
     """Embed `data` (a collection load_recipes reads) with the model at `model_source`
     (a dir or a Hub id at `revision`; or `model`, already loaded) into `out_dir`.
     `feature_cache`: the backbone feature cache training filled (pipeline/features.py;
     None: never use it). `faiss`: the faiss index stored beside the vectors
     (embeddings/faiss_store.py: "auto" by size, "none", "ivf-flat", "ivf-pq"). `world`:
-    the ranks torchrun started, each embedding its share (embeddings/shards.py)."""
+    the ranks torchrun started, each embedding its share (embeddings/shards.py).
+    `engine_precision`: the inference engine's per backbone for the build's passes and the
+    served graphs written beside the vectors (model/engine.py; None: torch; "auto": the
+    engine's default where onnxruntime is installed)."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    if engine_precision == "auto":
+        engine_precision = engine.default_precision()
     choose_kind(0, faiss)  # a wrong --faiss fails now, not after the embedding
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -175,7 +183,11 @@ def build_index(
             return report  # rank 0 writes the index
         embeds, made = merged
     else:
-        embeds = embed_collection(model, fresh_recipes, cache, progress)[0] if fresh else None
+        # Without the feature cache every backbone runs here: on the engine's graphs (kept
+        # with the cache's) when it is there.
+        graphs = Path(feature_cache or DEFAULT_CACHE) / "engine"
+        with engine.attached(model, graphs, engine_precision if cache is None else None):
+            embeds = embed_collection(model, fresh_recipes, cache, progress)[0] if fresh else None
         made = parallel_map(make, thumb_recipes, "thumbnails", progress)
     if fresh:
         for name in STORED_FIELDS:
@@ -195,6 +207,9 @@ def build_index(
         manifest["ingredient_lines"] = lines_record(model, lines)
 
     def fill(directory: Path) -> None:
+        served = export_serving_graphs(model, directory, engine_precision)
+        if served is not None:
+            manifest["engine"] = served
         if lines is not None:
             write_ingredient_lines(directory / LINES_FILE, lines)
         write_index_files(directory, vectors, recipes, hashes, thumbs, manifest, faiss, progress)

@@ -14,6 +14,7 @@ from pipeline.records import parse_list
 from pipeline.world import join, leave
 
 from .build import build_index
+from .engine_graphs import use_index_engine
 from .faiss_store import KINDS
 from .hub import load_index, load_model, publish
 from .manifest import CorruptIndexError
@@ -140,6 +141,7 @@ def run_search(args) -> int:
     revision = args.model_revision if args.model else index.manifest["model"].get("revision")
     model = load_model(source, revision)
     index.check_model(model)
+    print(use_index_engine(model, index), file=sys.stderr)
     vector, modality, field, regions = query_vector(model, args)
     field = args.field or field
     # A photo finds recipes: rows with one only, whichever recipe vector is searched.

@@ -17,7 +17,6 @@ normalise per row, and storing it would grow the file by a third.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,9 @@ from pathlib import Path
 
 import torch
 
-from model.checksum import sha256_file
+from model.checksum import model_fingerprint, sha256_file  # noqa: F401 (model_fingerprint: re-exported)
+
+from .engine_graphs import graph_files
 
 FORMAT_NAME = "recipe-index"
 FORMAT_VERSION = 1
@@ -47,25 +48,11 @@ class CorruptIndexError(ValueError):
     (or the model) and the mismatch."""
 
 
-def model_fingerprint(model: torch.nn.Module) -> str:
-    """sha256 over the weights themselves (names, shapes, bytes): the same model gives the
-    same fingerprint whether it came from a local folder or a Hub snapshot, so an index
-    can check it is searched with the model that made its vectors."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        if name.startswith("memory_"):
-            continue  # the query-expansion rows change queries, never the vectors an index stores
-        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
-        flat = tensor.detach().cpu().contiguous().reshape(-1)  # 0-d buffers cannot be viewed as bytes
-        digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
-    return digest.hexdigest()
-
-
 def data_files(manifest: dict) -> tuple[str, ...]:
     """Every file the manifest vouches for: the vectors, the table, any stored faiss index,
-    the ingredient lines when stored."""
+    the ingredient lines when stored, the engine graphs (embeddings/engine_graphs.py)."""
     lines = (LINES_FILE,) if manifest.get("ingredient_lines") else ()
-    return DATA_FILES + tuple(manifest.get("faiss", {}).get("files", {}).values()) + lines
+    return DATA_FILES + tuple(manifest.get("faiss", {}).get("files", {}).values()) + lines + graph_files(manifest)
 
 
 def file_entries(directory: Path, names: tuple[str, ...] = DATA_FILES) -> dict:

@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from model import Retriever
+from model import Retriever, engine
 from model.atomic import atomic_write
 from model.recipe_lines import SPLITTER_VERSION, RaggedLines
 
@@ -197,8 +197,22 @@ class FeatureCache:
     """The cached backbone features of one collection (rows in any order) in one folder
     (None: compute every time, write nothing)."""
 
-    def __init__(self, folder: str | Path | None, recipes: list[Recipe], progress: bool = True, world: World = World()):
+    def __init__(
+        self,
+        folder: str | Path | None,
+        recipes: list[Recipe],
+        progress: bool = True,
+        world: World = World(),
+        precision: dict[str, str] | None | str = "auto",
+    ):
+        """precision: the inference engine's per backbone ({"image": "fp32", "text": "int8"}),
+        None for torch, "auto" for the engine's default where it is installed and there is
+        a folder to keep its graphs in (model/engine.py). Entries made by the engine are
+        keyed by it, so torch, fp32 and int8 features never mix."""
         self.folder = None if folder is None else Path(folder)
+        if precision == "auto":
+            precision = engine.default_precision() if self.folder is not None else None
+        self.precision = precision
         self.recipes, self.progress, self.world = recipes, progress, world
         self.canonical = sorted(recipes, key=lambda r: r.id)
         position = {r.id: i for i, r in enumerate(self.canonical)}
@@ -213,11 +227,26 @@ class FeatureCache:
         return self._data
 
     def _path(self, kind: str, parts: dict) -> Path | None:
-        return (
-            None
-            if self.folder is None
-            else self.folder / f"{kind}-{_key({'v': 1, **parts, 'data': self.data})}.safetensors"
-        )
+        if self.folder is None:
+            return None
+        if self.precision is not None:  # torch's entries keep the keys they had before the engine
+            parts = {**parts, "engine": engine.engine_tag(self.precision)}
+        return self.folder / f"{kind}-{_key({'v': 1, **parts, 'data': self.data})}.safetensors"
+
+    def _on_engine(self, model: Retriever, compute, image_tops=(), text: bool = False):
+        """compute, wrapped so that `model`'s backbone passes run on the engine's graphs
+        (kept in <folder>/engine) while it runs, and on torch again afterwards."""
+        if self.precision is None:
+            return compute
+
+        def run(part):
+            engine.attach(model, self.folder / "engine", self.precision, image_tops, text)
+            try:
+                return compute(part)
+            finally:
+                engine.detach(model)
+
+        return run
 
     def text_path(self, model: Retriever) -> Path | None:
         return self._path("text", {"text": {k: getattr(model.config, k) for k in TEXT_SETTINGS}})
@@ -231,7 +260,9 @@ class FeatureCache:
         float16), row-aligned with the rows given; extracted once per collection."""
         tensors = self._entry(
             self.lines_path(model),
-            lambda part: extract_line_features(model, self.canonical, self.progress, part),
+            self._on_engine(
+                model, lambda part: extract_line_features(model, self.canonical, self.progress, part), text=True
+            ),
             lambda shards: merge_line_shards(model, self.canonical, shards),
         )
         return ragged(tensors, self._rows)
@@ -259,7 +290,7 @@ class FeatureCache:
             raise ValueError("a fine-tuned image backbone's regions are not cached; compute them from its trunk")
         tensors = self._entry(
             self.regions_path(model),
-            lambda part: extract_regions(model, self.canonical, self.progress, part),
+            self._on_engine(model, lambda part: extract_regions(model, self.canonical, self.progress, part), (0,)),
             lambda shards: assemble(shards, {"regions": "rows"}),
         )
         return tensors["regions"][self._rows]
@@ -273,7 +304,11 @@ class FeatureCache:
         """{"title": (N, H), "recipe": (N, 2H)} backbone features, row-aligned with the rows given."""
         tensors = self._entry(
             self.text_path(model),
-            lambda part: extract_text_features(model, self.canonical, progress=self.progress, part=part),
+            self._on_engine(
+                model,
+                lambda part: extract_text_features(model, self.canonical, progress=self.progress, part=part),
+                text=True,
+            ),
             lambda parts: assemble(parts, {"title": "title_rows", "recipe": "recipe_rows"}),
         )
         return {name: tensor[self._rows] for name, tensor in tensors.items()}
@@ -309,10 +344,14 @@ class FeatureCache:
 
         tensors = self._entry(
             self.views_path(model, views, top, augmented),
-            lambda part: (
-                split(extract_views(model, items, top, progress=self.progress, part=part))
-                if part.size == 1
-                else extract_views(model, items, top, progress=self.progress, part=part)
+            self._on_engine(
+                model,
+                lambda part: (
+                    split(extract_views(model, items, top, progress=self.progress, part=part))
+                    if part.size == 1
+                    else extract_views(model, items, top, progress=self.progress, part=part)
+                ),
+                (top,),
             ),
             merge,
         )

@@ -97,6 +97,8 @@ def test_publish_uploads_the_exact_file_list_and_loads_back(fake_hub, model_and_
             "index/manifest.json",
             "index/embeddings.safetensors",
             "index/recipes.parquet",
+            "index/engine/image-pooled.onnx",  # the served passes' graphs go up with the index
+            "index/engine/text-title.onnx",
             *text_files,
         ]
     )

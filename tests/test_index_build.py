@@ -42,7 +42,10 @@ def test_build_then_reload(tiny_model_dir, kaggle_folder, tmp_path):
     manifest = index.manifest
     assert (manifest["count"], manifest["dim"], manifest["dtype"], manifest["normalized"]) == (22, 16, "float16", True)
     assert manifest["model"]["source"] == str(tiny_model_dir.resolve()) and manifest["model"]["revision"] is None
-    assert set(manifest["files"]) == {"embeddings.safetensors", "recipes.parquet"}
+    # The served backbone passes as engine graphs (embeddings/engine_graphs.py), checksummed too.
+    graphs = {"engine/image-pooled.onnx", "engine/text-title.onnx"}
+    assert set(manifest["files"]) == {"embeddings.safetensors", "recipes.parquet", *graphs}
+    assert {g["file"] for g in manifest["engine"]["graphs"].values()} == graphs
     assert index.recipes["has_recipe"].tolist() == [False] * 4 + [True] * 18
     assert max(index.thumbnail(5).size) <= 256 and index.thumbnail(5).mode == "RGB"
     umask = os.umask(0)
