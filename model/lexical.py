@@ -28,6 +28,9 @@ MIN_DOCUMENTS = 2  # a term must occur in at least this many training texts
 MAX_DOCUMENT_SHARE = 0.5  # ... and in at most this share of them ("and", "the", "salt")
 
 
+NULL_SINGULAR = 1e-4  # relative to the largest singular value: below it, a direction is noise
+
+
 def terms(text: str) -> list[str]:
     """Lower-cased words, then every pair of neighbouring words ("short ribs")."""
     words = TOKEN.findall(text.lower())
@@ -111,8 +114,13 @@ class LexicalEncoder(nn.Module):
             matrix = self.tfidf(texts)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)  # svd_lowrank draws a random start: fixed, so a refit is identical
-                _, _, v = torch.svd_lowrank(matrix, q=min(rank + 10, len(kept), n), niter=5)
+                _, singular, v = torch.svd_lowrank(matrix, q=min(rank + 10, len(kept), n), niter=5)
             v = v[:, :rank]
+            # Directions of (numerically) zero singular value span the training texts' null
+            # space: any rotation of them is an SVD, and which one comes out depends on the
+            # BLAS threads (measured: a 40-title vocabulary's last components differ by 1.41
+            # between one and two threads). They carry nothing, so they stay zero.
+            v = v * (singular[:rank] > NULL_SINGULAR * singular[0]).to(v.dtype)
             # Each direction's sign fixed by its largest entry (an SVD is unique only up to sign).
             signs = torch.sign(v.gather(0, v.abs().argmax(0, keepdim=True)))
             self.components[:, :rank] = v * signs
