@@ -129,6 +129,9 @@ def main() -> None:
         action="store_true",
         help="5 timed calls per handler after 1 warm-up: a smoke run, written to app_quick.json",
     )
+    parser.add_argument(
+        "--result", default="app", help="results file name (RECIPE_ENGINE=torch ... --result app_torch: the baseline)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.warmup = 5, 1
@@ -148,7 +151,7 @@ def main() -> None:
     }
     for name, value in figures.items():
         print(f"{name:>32}: {value}")
-    write_result("app_quick" if args.quick else "app", figures)
+    write_result("app_quick" if args.quick else args.result, figures)
 
 
 if __name__ == "__main__":

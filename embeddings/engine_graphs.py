@@ -13,6 +13,7 @@ said in one log line.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from model import engine
@@ -53,6 +54,8 @@ def use_index_engine(model, index) -> str:
     """Attach the index's graphs to `model` (already checked against the index); one line
     saying what serves the queries' backbone passes."""
     record = index.manifest.get("engine")
+    if os.environ.get(engine.ENGINE_VARIABLE, "").lower() == "torch":
+        return f"backbone passes in torch: {engine.ENGINE_VARIABLE}=torch"
     if not record:
         return "backbone passes in torch: this index has no engine graphs (`python -m embeddings build` adds them)"
     if not engine.available():

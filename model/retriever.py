@@ -263,11 +263,14 @@ class Retriever(PhotoPartsMixin, nn.Module):
         """(ingredient lines, sentences) of each recipe as RaggedLines, computed now (the
         feature cache computes the same in pipeline/lines.py)."""
         split = [self.split_lines(ing, ins) for ing, ins in zip(ingredients, instructions)]
+        parts = [[recipe[part] for recipe in split] for part in (0, 1)]
+        flats = [[line for recipe in lines for line in recipe] for lines in parts]
+        # One backbone pass over both parts' lines: a pasted recipe's query costs one call,
+        # not two (each padded to its own longest line).
+        flat = self.line_features(flats[0] + flats[1])
         out = []
-        for part in (0, 1):
-            lines = [recipe[part] for recipe in split]
-            flat = self.line_features([line for recipe in lines for line in recipe])
-            out.append(RaggedLines.from_counts(flat, torch.tensor([len(x) for x in lines], dtype=torch.int64)))
+        for lines, vectors in zip(parts, flat.split([len(flats[0]), len(flats[1])])):
+            out.append(RaggedLines.from_counts(vectors, torch.tensor([len(x) for x in lines], dtype=torch.int64)))
         return out[0], out[1]
 
     def sequence_inputs(self, batch: RecipeLines) -> torch.Tensor:

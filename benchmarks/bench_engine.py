@@ -1,0 +1,153 @@
+"""The inference engine (model/engine.py) against eager torch, in one run, same inputs:
+
+1. throughput, one and two threads: the photo backbone (EfficientNet-Lite0, 224 px, the
+   sample's own photos) in photos/s, and the text backbone (all-MiniLM-L6-v2 over the
+   sample's ingredient lines and method sentences, 64 tokens, as the LSTM default reads
+   them) in lines/s; torch eager (channels-last, as the product runs it) vs ONNX Runtime
+   fp32 vs dynamic int8;
+2. parity on a trained model's val split: every row embedded through torch, the engine at
+   fp32 and with the text backbone at int8; the largest cosine gap to torch per field, and
+   R@1 in every direction (the protocol's bags) for each.
+
+    python benchmarks/bench_engine.py --model /work/runs/quick/model
+    python benchmarks/bench_engine.py --quick      # a few rows, no model: the smoke run
+
+Writes benchmarks/results/engine.json (engine_quick.json with --quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from benchmarks.common import load_average, spread, write_result  # noqa: E402
+
+PRECISIONS = {"torch": None, "engine fp32": {"image": "fp32", "text": "fp32"}}
+PRECISIONS["engine text int8"] = {"image": "fp32", "text": "int8"}
+
+
+def timed(run, repeats: int) -> list[float]:
+    run()  # warm-up: the first call allocates
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - began)
+    return times
+
+
+def throughput(recipes, photos: int, lines: int, repeats: int) -> dict:
+    """Rows/s of each pass on each path, at one and two threads."""
+    from model import engine, preset
+    from model.encoders import ImageBackbone, TextBackbone
+    from model.preprocess import image_transform, to_rgb
+    from model.recipe_lines import split_lines
+
+    config = preset("default")
+    image = ImageBackbone(config.image_backbone, config.image_weights).eval()
+    text = TextBackbone(config.recipe_backbone).eval()
+    draw = random.Random(0).sample(recipes, min(len(recipes), max(photos, lines)))
+    transform = image_transform(config)
+    pixels = torch.stack([transform(to_rgb(r.open_image())) for r in draw[:photos]])
+    pool = [line for r in draw for part in split_lines(r.ingredients, r.instructions, 32, 32) for line in part]
+    tokens = text.tokenize(pool[:lines], config.recipe_line_max_tokens)
+    ids, mask = tokens["input_ids"], tokens["attention_mask"]
+    folder = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    graphs = {}
+    for precision in ("fp32", "int8"):
+        module, inputs, names, fingerprint = engine.image_pass(image, config, None)
+        try:
+            engine.export_graph(module, inputs, names, folder / f"image-{precision}.onnx", fingerprint, precision)
+            graphs[("photo", precision)] = folder / f"image-{precision}.onnx"
+        except engine.EngineError as error:  # int8 convolutions may not hold parity
+            print(f"photo {precision}: {error}")
+        module, inputs, names, fingerprint = engine.text_pass(text, config.recipe_line_max_tokens)
+        engine.export_graph(module, inputs, names, folder / f"text-{precision}.onnx", fingerprint, precision)
+        graphs[("text", precision)] = folder / f"text-{precision}.onnx"
+    out = {"photos": len(pixels), "lines": len(ids), "line_tokens": int(ids.shape[1])}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            runs = {
+                ("photo", "torch"): lambda: image(pixels),
+                ("text", "torch"): lambda: text.forward_tokens(ids, mask),
+            }
+            for (what, precision), path in graphs.items():
+                graph = engine.Graph(path, {}, threads)
+                runs[(what, precision)] = (
+                    (lambda g=graph: g(pixels)) if what == "photo" else (lambda g=graph: g(ids, mask))
+                )
+            for (what, path_name), run in tqdm(runs.items(), desc=f"{threads} thread(s)"):
+                rows = len(pixels) if what == "photo" else len(ids)
+                rates = [rows / t for t in timed(run, repeats)]
+                out[f"{what} {path_name}, {threads} thread(s)"] = spread(rates, "_per_s", 1)
+    return out
+
+
+def parity(model_dir: str, recipes, bags: int) -> dict:
+    """Val embedded three ways: cosine gaps to torch and R@1 per direction."""
+    from model import engine, load_pretrained
+    from pipeline.embed import embed_collection
+    from train.metrics import evaluate_embeddings
+
+    model = load_pretrained(model_dir)
+    folder = Path(tempfile.mkdtemp(prefix="bench-engine-parity-"))
+    embeds, out = {}, {}
+    for name, precision in PRECISIONS.items():
+        began = time.perf_counter()
+        with engine.attached(model, folder, precision):
+            embeds[name], has_recipe = embed_collection(model, recipes, None, progress=True)
+        seconds = time.perf_counter() - began
+        results = evaluate_embeddings(embeds[name], has_recipe, bags=bags, recipe_field=model.fitted.recipe_vector)
+        out[name] = {"seconds": round(seconds, 1), "r1": {d: round(r["R@1"], 4) for d, r in results.items()}}
+        if name != "torch":
+            gaps = {}
+            for field in ("image", "title", "recipe"):
+                rows = has_recipe if field == "recipe" else torch.ones_like(has_recipe)
+                cos = torch.nn.functional.cosine_similarity(embeds[name][field][rows], embeds["torch"][field][rows])
+                gaps[field] = round(float(1 - cos.min()), 6)
+            out[name]["largest_cosine_gap"] = gaps
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/epicurious"))
+    parser.add_argument("--model", help="a trained model folder: adds the val parity table")
+    parser.add_argument("--quick", action="store_true", help="a few rows and repeats, no parity")
+    parser.add_argument("--bags", type=int, default=10)
+    args = parser.parse_args(argv)
+    from pipeline.read import load_recipes
+    from pipeline.splits import select_split
+
+    recipes = load_recipes(args.data, progress=False)
+    full = [r for r in recipes if r.has_recipe]
+    started = load_average()
+    size = (8, 16, 2) if args.quick else (32, 128, 5)
+    result = {"load_start": started, "throughput": throughput(full, *size)}
+    if args.model and not args.quick:
+        result["model"] = args.model
+        result["parity"] = parity(args.model, select_split(recipes, "val"), args.bags)
+    result["load_end"] = load_average()
+    path = write_result("engine_quick" if args.quick else "engine", result)
+    for key, value in result["throughput"].items():
+        print(f"{key}: {value}")
+    for name, row in result.get("parity", {}).items():
+        print(name, row)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
