@@ -169,6 +169,9 @@ def build_index(
     def make(recipe: Recipe) -> bytes:
         return make_thumbnail(recipe, thumb_size, thumb_quality)
 
+    # Without the feature cache every backbone runs in the build: on the engine's graphs
+    # (kept with the cache's) when it is there, on every rank alike.
+    graphs = Path(feature_cache or DEFAULT_CACHE) / "engine"
     if world.size > 1:  # under torchrun: each rank its shard, rank 0 merges (embeddings/shards.py)
         key = job_key(
             model=record["fingerprint"],
@@ -178,14 +181,12 @@ def build_index(
             cache=cache is not None,
             ranks=world.size,
         )
-        merged = build_in_shards(model, fresh_recipes, thumb_recipes, make, cache, out_dir, key, world, progress)
+        with engine.attached(model, graphs, engine_precision if cache is None else None):
+            merged = build_in_shards(model, fresh_recipes, thumb_recipes, make, cache, out_dir, key, world, progress)
         if merged is None:
             return report  # rank 0 writes the index
         embeds, made = merged
     else:
-        # Without the feature cache every backbone runs here: on the engine's graphs (kept
-        # with the cache's) when it is there.
-        graphs = Path(feature_cache or DEFAULT_CACHE) / "engine"
         with engine.attached(model, graphs, engine_precision if cache is None else None):
             embeds = embed_collection(model, fresh_recipes, cache, progress)[0] if fresh else None
         made = parallel_map(make, thumb_recipes, "thumbnails", progress)
