@@ -158,11 +158,17 @@ def choose_micro_batch(share: float) -> dict:
 def our_head_step(steps: int) -> dict:
     """One step of our training loop on cached features (train/loop.py's batch_loss and
     AdamW over the heads), batch 128; features random, of the cached shapes."""
+    import dataclasses
+
+    from benchmarks.heads_lab import LAB_CONFIG
     from model import Retriever, preset
     from train.loop import TrainOptions, batch_loss, make_optimizer, unfreeze_top
 
     torch.manual_seed(0)
-    model = Retriever(preset("default"))
+    # The pooled recipe encoder, as the frozen-heads benchmarks pin it: its head reads one
+    # cached feature vector per recipe, which is what this step times (the preset's "lstm"
+    # reads the recipe's lines instead).
+    model = Retriever(dataclasses.replace(preset("default"), **LAB_CONFIG))
     unfreeze_top(model, 0)
     model.train()
     optimizer = make_optimizer(model, TrainOptions())
