@@ -259,7 +259,11 @@ def image_graph(backbone: nn.Module, config, folder: Path, top: int | None, prec
     """The image graph of `backbone` (pooled, or the trunk below `top` blocks) in `folder`,
     named by the weights it holds (a cache: graphs of several models sit side by side)."""
     module, inputs, names, fingerprint = image_pass(backbone, config, top)
-    path = folder / f"{image_kind(top)}-{fingerprint[:16]}-{precision}.onnx"
+    # Named by the photo size too: a graph takes only the size it was traced at (just the
+    # batch axis is dynamic), and models of one backbone at other sizes hold the same weights
+    # (train/first_run.py's 160 px model beside the default's 224 px shared one cache).
+    height, width = inputs[0].shape[2:]
+    path = folder / f"{image_kind(top)}-{fingerprint[:16]}-{height}x{width}-{precision}.onnx"
     return ensure_graph(module, inputs, names, path, fingerprint, precision)
 
 

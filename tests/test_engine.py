@@ -3,6 +3,7 @@ towers, a stale or altered graph is refused by name and exported again, the feat
 keeps engine and torch features apart, the index carries its served graphs, and without
 onnxruntime everything runs on torch."""
 
+import dataclasses
 import json
 
 import pytest
@@ -50,6 +51,20 @@ def test_image_graphs_equal_torch(model, tmp_path):
         assert got.shape == expected.shape
         assert torch.allclose(got, expected, atol=ATOL), (got - expected).abs().max()
     assert not encoder.graphs, "detached after the block: training runs torch"
+
+
+def test_graphs_of_one_backbone_at_another_photo_size_are_not_taken(model, tmp_path):
+    """train/first_run.py's quick model reads 160 px photos with the default's backbone
+    weights, in the feature cache the 224 px default uses: a graph traced at one size
+    (only its batch axis is dynamic) must not serve the other."""
+    other_size = dataclasses.replace(model.config, image_size=40, image_resize=44)
+    for top in (None, 0):
+        engine.image_graph(model.image_encoder, other_size, tmp_path, top)
+    pixels = torch.randn(2, 3, model.config.image_size, model.config.image_size)
+    encoder = model.image_encoder
+    for run in (lambda: encoder(pixels), lambda: encoder.forward_trunk(pixels, 0)):
+        expected, got = torch_and_engine(model, tmp_path, run)
+        assert torch.allclose(got, expected, atol=ATOL), (got - expected).abs().max()
 
 
 def test_text_graph_equals_torch_at_any_batch_and_length(model, tmp_path):
