@@ -110,7 +110,7 @@ def parity(model_dir: str, recipes, bags: int) -> dict:
             embeds[name], has_recipe = embed_collection(model, recipes, None, progress=True)
         seconds = time.perf_counter() - began
         results = evaluate_embeddings(embeds[name], has_recipe, bags=bags, recipe_field=model.fitted.recipe_vector)
-        out[name] = {"seconds": round(seconds, 1), "r1": {d: round(r["R@1"], 4) for d, r in results.items()}}
+        out[name] = {"seconds": round(seconds, 1), "r1": {d: round(r["r1"], 4) for d, r in results.items()}}
         if name != "torch":
             gaps = {}
             for field in ("image", "title", "recipe"):
