@@ -8,6 +8,7 @@ import re
 from benchmarks.common import ROOT, machine
 from benchmarks.report_app import near_duplicates_section, query_time_section
 from benchmarks.report_designs import designs_for_readme, seed_designs_section
+from benchmarks.report_engine import engine_section
 from benchmarks.report_format import load_note, load_result, markdown_table, quality_table, source_line
 from benchmarks.report_hardening import photo_memory_section
 from benchmarks.report_index import features_section, index_section
@@ -348,6 +349,10 @@ shared: each benchmark stores the load average at its start and end.
 ## A photo that asks for gigabytes: memory of the probe's photo bombs
 
 {photo_memory_section()}
+
+## Inference engine: backbone passes in ONNX Runtime against eager torch
+
+{engine_section()}
 """
     OUT.write_text(text)
     update_readme(plain_words_section(for_readme=True))

@@ -1,0 +1,53 @@
+"""RESULTS.md's section on the inference engine (issue 23): results/engine.json in, markdown out."""
+
+from __future__ import annotations
+
+from benchmarks.report_format import load_result, markdown_table, source_line
+
+PATHS = (("torch", "eager torch (channels-last)"), ("fp32", "ONNX Runtime fp32"), ("int8", "ONNX Runtime int8"))
+
+
+def _throughput_table(figures: dict) -> str:
+    rows = []
+    for what, unit in (("photo", "photos/s"), ("text", "lines/s")):
+        for threads in (1, 2):
+            cells = [f"{what} ({unit})", str(threads)]
+            base = figures.get(f"{what} torch, {threads} thread(s)", {}).get("median_per_s")
+            for key, _ in PATHS:
+                value = figures.get(f"{what} {key}, {threads} thread(s)", {}).get("median_per_s")
+                ratio = f" ({value / base:.1f}×)" if value and base and key != "torch" else ""
+                cells.append(f"{value:,.1f}{ratio}" if value else "–")
+            rows.append(cells)
+    return markdown_table(["pass", "threads", *[name for _, name in PATHS]], rows)
+
+
+def _parity_table(parity: dict) -> str:
+    directions = list(next(iter(parity.values()))["r1"])
+    rows = []
+    for name, row in parity.items():
+        gaps = row.get("largest_cosine_gap")
+        gap = ", ".join(f"{field} {value:.1e}" for field, value in gaps.items()) if gaps else "(reference)"
+        rows.append([name, *(f"{row['r1'][d]:.4f}" for d in directions), gap, f"{row['seconds']:.0f}"])
+    return markdown_table(["path", *(f"{d} R@1" for d in directions), "largest 1 − cosine vs torch", "s"], rows)
+
+
+def engine_section() -> str:
+    figures = load_result("engine")
+    if not figures:
+        return "_Not run yet: `python benchmarks/bench_engine.py --model DIR`._"
+    speed = figures["throughput"]
+    text = (
+        f"One run, same inputs: {speed['photos']} of the sample's photos at 224 px through "
+        f"EfficientNet-Lite0, and {speed['lines']} of its ingredient lines and method sentences "
+        f"({speed['line_tokens']} tokens padded) through all-MiniLM-L6-v2; median of repeats "
+        "(ratio to torch at the same threads). Load average "
+        f"{figures['load_start'][0]} at the start, {figures['load_end'][0]} at the end (2 cores).\n\n"
+        + _throughput_table(speed)
+    )
+    if figures.get("parity"):
+        text += (
+            f"\n\nParity on the val split of `{figures['model']}`: every row embedded three ways "
+            "(the protocol's bags, 500 / 1,000 candidates), with the largest cosine gap of any row to torch.\n\n"
+            + _parity_table(figures["parity"])
+        )
+    return text + f"\n\n{source_line(figures)}"
