@@ -98,7 +98,7 @@ def image_kind(top: int | None) -> str:
 def pass_weights(backbone: nn.Module, top: int | None) -> nn.Module:
     """The modules whose weights an image graph holds (the fingerprint covers only these,
     so fine-tuning the top blocks leaves the trunk's graph valid)."""
-    if top is None or not top:
+    if not top:  # None (pooled) or 0: the whole backbone
         return backbone
     return nn.ModuleList(backbone.units()[:-top])
 
