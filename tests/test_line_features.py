@@ -38,8 +38,10 @@ def test_the_lines_entry_is_reused_and_keyed_by_rows_and_settings(
     recipes = load_recipes(kaggle_folder, progress=False)
     model = tiny_sequence_model(text_backbone_dir, "lstm")
     calls = count_line_extractions(monkeypatch)
-    lines = FeatureCache(tmp_path, recipes, progress=False).lines(model)
-    backwards = FeatureCache(tmp_path, recipes[::-1], progress=False).lines(model)
+    # On torch (precision None), so the cached lines can be compared with a live torch pass
+    # to float16's rounding; the engine's own agreement with torch is tests/test_engine.py's.
+    lines = FeatureCache(tmp_path, recipes, progress=False, precision=None).lines(model)
+    backwards = FeatureCache(tmp_path, recipes[::-1], progress=False, precision=None).lines(model)
     assert calls == ["lines"], "the same rows in another order must hit the entry"
     assert list(tmp_path.glob("lines-*.safetensors"))
     for part in ("ingredients", "steps"):
@@ -57,13 +59,13 @@ def test_the_lines_entry_is_reused_and_keyed_by_rows_and_settings(
     title_only = [i for i, r in enumerate(recipes) if not r.has_recipe]
     assert lines["ingredients"].counts[title_only].sum() == 0 and lines["steps"].counts[title_only].sum() == 0
 
-    FeatureCache(tmp_path, recipes[1:], progress=False).lines(model)
+    FeatureCache(tmp_path, recipes[1:], progress=False, precision=None).lines(model)
     assert calls == ["lines"] * 2, "other rows must miss the entry"
     capped = tiny_sequence_model(text_backbone_dir, "lstm", recipe_max_steps=2)
-    FeatureCache(tmp_path, recipes, progress=False).lines(capped)
+    FeatureCache(tmp_path, recipes, progress=False, precision=None).lines(capped)
     assert calls == ["lines"] * 3, "another cap must miss the entry"
     hierarchical = tiny_sequence_model(text_backbone_dir, "hierarchical")
-    FeatureCache(tmp_path, recipes, progress=False).lines(hierarchical)
+    FeatureCache(tmp_path, recipes, progress=False, precision=None).lines(hierarchical)
     assert calls == ["lines"] * 3, "the lines do not depend on the encoder that reads them"
 
 
@@ -77,9 +79,14 @@ def test_a_pooled_model_never_extracts_lines(kaggle_folder, text_backbone_dir, t
     assert sources["train"].lines is None
 
 
-def test_cached_training_and_embedding_paths_match_encode_recipe(kaggle_folder, text_backbone_dir, tmp_path):
+def test_cached_training_and_embedding_paths_match_encode_recipe(
+    kaggle_folder, text_backbone_dir, tmp_path, monkeypatch
+):
     """The same recipe embeds alike from the cache (training's CachedSource, evaluation and
     index building's embed_collection) and from its text (the app's encode_recipe)."""
+    # Every path on torch, so they agree to 1e-4: the cache's default engine runs text at int8,
+    # whose agreement with torch (cosine >= 0.95) tests/test_engine.py checks.
+    monkeypatch.setenv("RECIPE_ENGINE", "torch")
     recipes = load_recipes(kaggle_folder, progress=False)
     has_recipe = torch.tensor([r.has_recipe for r in recipes])
     for kind in ("lstm", "hierarchical"):

@@ -30,7 +30,9 @@ def rerank_model_dir(tmp_path_factory):
 def built(rerank_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("lines_index")
     data = make_kaggle_folder(root / "data", n=24, title_only=4)
-    build_index(rerank_model_dir, data, root / "index", progress=False, feature_cache=None)
+    # On torch (engine_precision None): the stored lines are compared with the re-ranker's own
+    # torch passes to the last bit; the engine's agreement with torch is tests/test_engine.py's.
+    build_index(rerank_model_dir, data, root / "index", progress=False, feature_cache=None, engine_precision=None)
     return root / "index", load_pretrained(rerank_model_dir)
 
 
@@ -143,6 +145,9 @@ def test_lines_stored_under_other_settings_are_not_used(built, rerank_model_dir,
 
 
 def test_an_incremental_rebuild_copies_kept_rows_lines_and_computes_new_ones(rerank_model_dir, tmp_path, monkeypatch):
+    # On torch: the engine's int8 text quantises each batch's activations by its own range,
+    # so equal bits need equal paths (its agreement with torch: tests/test_engine.py).
+    monkeypatch.setenv("RECIPE_ENGINE", "torch")
     data = make_kaggle_folder(tmp_path / "collection", n=20)
     build_index(rerank_model_dir, data, tmp_path / "index", progress=False, feature_cache=None)
     make_kaggle_folder(tmp_path / "collection", n=26)  # same first rows; more usable ones
@@ -155,6 +160,7 @@ def test_an_incremental_rebuild_copies_kept_rows_lines_and_computes_new_ones(rer
     assert 0 < new_rows < report.count
     assert sum(lines_computed) == 4 * new_rows, "only the new rows' lines are computed"
     monkeypatch.undo()
+    monkeypatch.setenv("RECIPE_ENGINE", "torch")
     index = load_index(tmp_path / "index", model=model)
     rows = list(range(index.count))
     stored = PhotoReranker(index, model).lines_of(rows)
@@ -175,6 +181,7 @@ def test_a_first_build_reads_the_lines_from_the_training_cache(rerank_model_dir,
     from pipeline.features import FeatureCache
     from pipeline.read import load_recipes
 
+    monkeypatch.setenv("RECIPE_ENGINE", "torch")  # equal bits need equal paths (as above)
     data = make_kaggle_folder(tmp_path / "collection", n=16)
     model = load_pretrained(rerank_model_dir)
     recipes = load_recipes(data, progress=False)
@@ -191,5 +198,6 @@ def test_a_first_build_reads_the_lines_from_the_training_cache(rerank_model_dir,
     assert torch.equal(stored.compact().flat, entry.compact().flat)
     # And without the entry (another cache folder), the build computes them.
     monkeypatch.undo()
+    monkeypatch.setenv("RECIPE_ENGINE", "torch")
     build_index(rerank_model_dir, data, tmp_path / "index2", model=model, progress=False, feature_cache=tmp_path / "c2")
     assert torch.equal(load_index(tmp_path / "index2").ingredient_lines.compact().flat, stored.compact().flat)

@@ -13,7 +13,10 @@ from tiny import train_tiny
 
 
 @pytest.mark.parametrize("kind", ["lstm", "hierarchical"])
-def test_training_a_sequence_encoder_writes_a_model_that_embeds(tmp_path, text_backbone_dir, kind):
+def test_training_a_sequence_encoder_writes_a_model_that_embeds(tmp_path, text_backbone_dir, kind, monkeypatch):
+    # On torch throughout, so the cached embeddings match a typed recipe's to 1e-4 (the
+    # engine's default int8 text agrees with torch to cosine >= 0.95: tests/test_engine.py).
+    monkeypatch.setenv("RECIPE_ENGINE", "torch")
     out = train_tiny(tmp_path, text_backbone_dir, "--recipe-encoder", kind, "--finetune-top", "0", "--lr", "3e-3")
     assert list((tmp_path / "cache").glob("lines-*.safetensors")), "the line features are cached"
     model = load_pretrained(out)
