@@ -11,6 +11,7 @@
 
     python benchmarks/bench_engine.py --model /work/runs/quick/model
     python benchmarks/bench_engine.py --quick      # a few rows, no model: the smoke run
+    python benchmarks/bench_engine.py --model DIR --tower   # a photo query: heads in torch or in the graph
 
 Writes benchmarks/results/engine.json (engine_quick.json with --quick).
 """
@@ -121,12 +122,58 @@ def parity(model_dir: str, recipes, bags: int) -> dict:
     return out
 
 
+def tower(model_dir: str, recipes, repeats: int) -> dict:
+    """A served photo query's model time, one photo at a time as the app runs it (one thread):
+    torch end to end; the backbone's graph with the heads in torch (what the app runs); the
+    backbone and the heads in ONE graph. Median ms over `repeats` photos of the sample."""
+    from model import engine, load_pretrained
+
+    model = load_pretrained(model_dir).eval()
+    torch.set_num_threads(1)
+    photos = [model.pixel_values([r.open_image()]) for r in random.Random(1).sample(recipes, repeats)]
+
+    class PhotoTower(torch.nn.Module):  # pixels -> the searched unit vector
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, pixels):
+            return self.model.embed_image_features(self.model.image_encoder.torch_forward(pixels))
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-engine-tower-"))
+    one = folder / "photo-tower.onnx"
+    example = (engine.example_pixels(model.config),)
+    engine.export_graph(PhotoTower(), example, ["pixels"], one, "bench", "fp32")
+    one_graph = engine.Graph(one, {}, threads=1)
+    out = {"model": model_dir, "photos": repeats, "threads": 1}
+
+    def median_ms(run) -> float:
+        for pixels in photos[:3]:  # warm-up: the first calls allocate
+            run(pixels)
+        times = []
+        for pixels in photos:
+            began = time.perf_counter()
+            run(pixels)
+            times.append(time.perf_counter() - began)
+        return round(1000 * sorted(times)[len(times) // 2], 2)
+
+    with torch.inference_mode():
+        out["torch end to end"] = median_ms(model.encode_image)
+        with engine.attached(model, folder, {"image": "fp32", "text": "fp32"}, text=False):
+            out["backbone graph, heads in torch (served)"] = median_ms(model.encode_image)
+            features = model.image_features(photos[0])
+            out["heads alone, torch"] = median_ms(lambda _: model.embed_image_features(features))
+        out["backbone and heads in one graph"] = median_ms(one_graph)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/epicurious"))
     parser.add_argument("--model", help="a trained model folder: adds the val parity table")
     parser.add_argument("--quick", action="store_true", help="a few rows and repeats, no parity")
     parser.add_argument("--bags", type=int, default=10)
+    parser.add_argument("--tower", action="store_true", help="only a photo query's model time (needs --model)")
     args = parser.parse_args(argv)
     from pipeline.read import load_recipes
     from pipeline.splits import select_split
@@ -134,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     recipes = load_recipes(args.data, progress=False)
     full = [r for r in recipes if r.has_recipe]
     started = load_average()
+    if args.tower:
+        result = {"load_start": started, **tower(args.model, select_split(recipes, "val"), 60)}
+        path = write_result("engine_tower", {**result, "load_end": load_average()})
+        print(result, f"\nwrote {path}")
+        return 0
     size = (8, 16, 2) if args.quick else (32, 128, 5)
     result = {"load_start": started, "throughput": throughput(full, *size)}
     if args.model and not args.quick:

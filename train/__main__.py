@@ -1,8 +1,10 @@
 """`python -m train --data DIR --out DIR`: train the retriever and write a model folder.
 
-With only --data and --out it trains the recommended default (the one `make demo` uses):
-EfficientNet-Lite0 + all-MiniLM-L6-v2 from their pip packages, frozen, features cached
-once, heads trained contrastively on the six modality pairs, best epoch chosen on val.
+With only --data and --out it trains the recommended default (the full model `make demo`
+swaps in): EfficientNet-Lite0 + all-MiniLM-L6-v2 from their pip packages, the photo
+backbone's top three blocks fine-tuned on four cached views of every photo (the trunk below
+them runs once, on the inference engine), recipes read line by line by im2recipe's LSTMs,
+heads trained contrastively on the six modality pairs, best epoch chosen on val.
 
 `torchrun --nproc-per-node N -m train ...` trains the same on N processes (one per GPU
 with nccl, or CPU processes with gloo): each step's global batch is N × --batch-size rows

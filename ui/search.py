@@ -114,7 +114,7 @@ class RecipeSearch:
         self.title_limit = inputs.MAX_TITLE_CHARS
         self.recipe_limit = inputs.MAX_RECIPE_CHARS
 
-    # --- the four endpoints ------------------------------------------------------------
+    # --- the endpoints (ui/upgrade.py's ENDPOINTS) ------------------------------------
     def photo_to_recipe(
         self,
         photo,
