@@ -89,11 +89,20 @@ def batch_loss(
     return global_loss(model, embeds, has_recipe, World(), labels, ingredient_weight, **objective)
 
 
+def backbone_parameter_ids(model: Retriever) -> set[int]:
+    """The pretrained backbones' parameters, by identity: they train at backbone_lr, every
+    other module (heads, sequence encoders, re-ranker, whatever is added) at lr. Listed from
+    the modules themselves, not from parameter names, so a new module called "*encoder*"
+    cannot drift into the backbones' rate."""
+    backbones = [model.image_encoder, *model.text_encoders.values()]
+    return {id(param) for backbone in backbones for param in backbone.parameters()}
+
+
 def make_optimizer(model: Retriever, options: TrainOptions) -> torch.optim.Optimizer:
-    backbone, heads = [], []
-    for name, param in model.named_parameters():
+    backbone, heads, in_backbone = [], [], backbone_parameter_ids(model)
+    for param in model.parameters():
         if param.requires_grad:
-            (backbone if "encoder" in name else heads).append(param)
+            (backbone if id(param) in in_backbone else heads).append(param)
     groups = [{"params": heads, "lr": options.lr}]
     if backbone:
         groups.append({"params": backbone, "lr": options.backbone_lr})
@@ -293,4 +302,5 @@ def unfreeze_top(model: Retriever, top: int, towers: tuple[str, ...] = ("image",
         for encoder in encoders[tower]:
             for block in encoder.blocks()[-top:] if top > 0 else []:
                 block.requires_grad_(True)
-    return [n for n, p in model.named_parameters() if p.requires_grad and "encoder" in n]
+    in_backbone = backbone_parameter_ids(model)
+    return [n for n, p in model.named_parameters() if p.requires_grad and id(p) in in_backbone]
