@@ -128,9 +128,16 @@ def pretrained_tail(model: Retriever) -> bool:
 
 @torch.inference_mode()
 def extract_text_features(
-    model: Retriever, recipes: list[Recipe], batch_size: int = 64, progress: bool = True, part: World = World()
+    model: Retriever,
+    recipes: list[Recipe],
+    batch_size: int = 64,
+    progress: bool = True,
+    part: World = World(),
+    pooled_recipes: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """title (N, H) for every row; recipe (N, 2H), zeros on title-only rows. `part`: only
+    """title (N, H) for every row; recipe (N, 2H), zeros on title-only rows, and on every
+    row without `pooled_recipes` (a model that reads recipes line by line never reads them:
+    the pass was the full run's slowest text pass, 2 x 256 tokens a recipe). `part`: only
     this rank's batches (the others' rows zero; "title_rows" / "recipe_rows" say which)."""
     model.eval()
     title = torch.zeros(len(recipes), model.title_encoder.feature_dim)
@@ -138,7 +145,7 @@ def extract_text_features(
     for start in tqdm(range(0, len(titles), TITLE_BATCH), desc="title features", disable=not progress):
         rows = titles[start : start + TITLE_BATCH]
         title[rows] = model.title_features([recipes[i].title for i in rows]).float().cpu()
-    full = [i for i, r in enumerate(recipes) if r.has_recipe]
+    full = [i for i, r in enumerate(recipes) if r.has_recipe and pooled_recipes]
     recipe = torch.zeros(len(recipes), 2 * model.recipe_encoder.feature_dim)
     # Longest texts first so each batch pads to a similar length: ~2x faster than source order.
     full.sort(key=lambda i: -sum(len(s) for s in recipes[i].instructions + recipes[i].ingredients))
@@ -249,7 +256,10 @@ class FeatureCache:
         return run
 
     def text_path(self, model: Retriever) -> Path | None:
-        return self._path("text", {"text": {k: getattr(model.config, k) for k in TEXT_SETTINGS}})
+        parts = {"text": {k: getattr(model.config, k) for k in TEXT_SETTINGS}}
+        if model.reads_lines:  # its entry holds no pooled recipe features (pooled models' keys unchanged)
+            parts["pooled_recipes"] = False
+        return self._path("text", parts)
 
     def lines_path(self, model: Retriever) -> Path | None:
         settings = {k: getattr(model.config, k) for k in LINE_SETTINGS}
@@ -301,12 +311,15 @@ class FeatureCache:
         return [r for r in self.canonical if augmented is None or r.id in augmented]
 
     def text(self, model: Retriever) -> dict[str, torch.Tensor]:
-        """{"title": (N, H), "recipe": (N, 2H)} backbone features, row-aligned with the rows given."""
+        """{"title": (N, H), "recipe": (N, 2H)} backbone features, row-aligned with the rows given
+        (recipe all zeros for a model that reads lines: it reads cache.lines instead)."""
         tensors = self._entry(
             self.text_path(model),
             self._on_engine(
                 model,
-                lambda part: extract_text_features(model, self.canonical, progress=self.progress, part=part),
+                lambda part: extract_text_features(
+                    model, self.canonical, progress=self.progress, part=part, pooled_recipes=not model.reads_lines
+                ),
                 text=True,
             ),
             lambda parts: assemble(parts, {"title": "title_rows", "recipe": "recipe_rows"}),

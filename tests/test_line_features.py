@@ -138,3 +138,23 @@ def test_two_ranks_make_the_lines_entry_one_process_makes(tmp_path, text_backbon
     for key in one:
         assert one[key].numpy().tobytes() == two[key].numpy().tobytes(), key
     assert one["ingredient_lines"].dtype == torch.float16 and len(one["ingredient_lines"]) == 4 * 78
+
+
+def test_a_line_reading_model_never_runs_the_pooled_recipe_pass(
+    kaggle_folder, text_backbone_dir, tmp_path, monkeypatch
+):
+    recipes = load_recipes(kaggle_folder, progress=False)
+    model = tiny_sequence_model(text_backbone_dir, "lstm")
+    pooled_passes = []
+    real = model.recipe_features
+    monkeypatch.setattr(model, "recipe_features", lambda *args: pooled_passes.append(1) or real(*args))
+    text = FeatureCache(tmp_path, recipes, progress=False).text(model)
+    assert pooled_passes == [], "its recipes are read from the lines entry"
+    assert text["title"].abs().sum() > 0 and text["recipe"].abs().sum() == 0
+    torch.manual_seed(0)
+    pooled = Retriever(tiny_config(text_backbone_dir)).eval()
+    cache = FeatureCache(tmp_path, recipes, progress=False)
+    assert cache.text_path(pooled) != cache.text_path(model), "a pooled model must not read the zeros"
+    own = pooled.recipe_features
+    monkeypatch.setattr(pooled, "recipe_features", lambda *args: pooled_passes.append(1) or own(*args))
+    assert cache.text(pooled)["recipe"].abs().sum() > 0 and pooled_passes
