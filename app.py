@@ -117,9 +117,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from ui import guard, startup  # here, not at the top: start-up (see above)
+    from ui import guard, search, startup  # here, not at the top: start-up (see above)
 
     guard.configure_logging()
+    # Before the model loads: its engine sessions take torch's thread count when they open
+    # (model/engine.py), and two threads per search on 2 shared cores burnt 132 ms of server
+    # CPU a query under load (benchmarks/bench_load.py).
+    search.configure_torch_for_serving()
     waiting = args.until_ready and args.index and not (Path(args.index) / "manifest.json").is_file()
     where = args.until_ready if waiting else args.index
     index, model, model_from = startup.load(where, args.model, args.revision, args.model_revision)

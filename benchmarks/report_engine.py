@@ -31,6 +31,30 @@ def _parity_table(parity: dict) -> str:
     return markdown_table(["path", *(f"{d} R@1" for d in directions), "largest 1 − cosine vs torch", "s"], rows)
 
 
+TOWER_PATHS = (  # benchmarks/bench_engine.py --tower's keys
+    "torch end to end",
+    "backbone graph, heads in torch (served)",
+    "heads alone, torch",
+    "backbone and heads in one graph",
+)
+
+
+def tower_text() -> str:
+    """A photo query's model time with the heads in torch or in the backbone's graph."""
+    tower = load_result("engine_tower")
+    if not tower:
+        return ""
+    rows = [[name, f"{tower[name]:.2f}"] for name in TOWER_PATHS if name in tower]
+    return (
+        f"\n\nA served photo query's model time, one photo at a time on one thread as the app runs it "
+        f"({tower['photos']} val photos, median ms, `{tower['model']}`). The heads are a small share; one "
+        "graph for backbone and heads is not served, since the app also reads the vector before debiasing "
+        "and, for a re-ranking model, the regions, from the same pass:\n\n"
+        + markdown_table(["path", "ms"], rows)
+        + f"\n\n{source_line(tower)}"
+    )
+
+
 def engine_section() -> str:
     figures = load_result("engine")
     if not figures:
@@ -50,4 +74,17 @@ def engine_section() -> str:
             "(the protocol's bags, 500 / 1,000 candidates), with the largest cosine gap of any row to torch.\n\n"
             + _parity_table(figures["parity"])
         )
-    return text + f"\n\n{source_line(figures)}"
+    text += f"\n\n{source_line(figures)}"
+    before = load_result("engine_int8_per_tensor")
+    if before and before.get("parity"):
+        text += (
+            "\n\n**Chosen:** photos at fp32 (int8 convolutions run several times slower than fp32 in "
+            "ONNX Runtime), text at int8 with one scale per weight column (`per_channel=True`): every val "
+            "R@1 above within 0.002 of torch's, against split noise of 0.005 to 0.016 "
+            "(`benchmarks/bench_split_noise.py`). It replaced int8 with one scale per weight matrix, which "
+            "ran as fast but moved the largest cosine gap to 0.12 and recipe→image R@1 by 0.011; its parity "
+            "run (`results/engine_int8_per_tensor.json`):\n\n"
+            + _parity_table(before["parity"])
+            + f"\n\n{source_line(before)}"
+        )
+    return text + tower_text()

@@ -140,7 +140,7 @@ def main(argv=None) -> None:
     child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
     pid_file.write_text(f"{child.pid}\n")
     print(
-        "The full model trains in the background (an hour or more on 2 cores: benchmarks/bench_first_run.py; "
+        "The full model trains in the background (about half an hour on 2 idle cores: benchmarks/bench_first_run.py; "
         f"log: {args.quick / LOG_FILE}; `make stop` stops it). The page switches to it by itself.",
         flush=True,
     )
