@@ -203,9 +203,11 @@ def build_index(
     # (embeddings/line_store.py). Under torchrun rank 0 computes them all, after the
     # merge (the other ranks are done): a single build's batches, so the file is byte for byte
     # a single build's. The lines are a fraction of a build's time beside the photos.
-    # Computed lines run on the engine as the cache's do, so both agree (model/engine.py).
-    with engine.attached(model, graphs, engine_precision, image_tops=()):
-        lines = build_ingredient_lines(model, recipes, old_rows, old, progress, cache) if model.reranks else None
+    lines = None
+    if model.reranks:  # only a re-ranking model stores lines: no text graph opened otherwise
+        # Computed lines run on the engine as the cache's do, so both agree (model/engine.py).
+        with engine.attached(model, graphs, engine_precision, image_tops=()):
+            lines = build_ingredient_lines(model, recipes, old_rows, old, progress, cache)
     if lines is not None:
         manifest["ingredient_lines"] = lines_record(model, lines)
 
