@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .token_groups import length_groups
 from .weights import load_image_weights, resolve_text_backbone
 
 
@@ -166,7 +167,20 @@ class TextBackbone(nn.Module):
     def forward(self, texts: list[str], max_tokens: int) -> torch.Tensor:
         device = next(self.net.parameters()).device
         tokens = self.tokenize(texts, max_tokens)
-        return self.forward_tokens(tokens["input_ids"].to(device), tokens["attention_mask"].to(device))
+        ids, mask = tokens["input_ids"], tokens["attention_mask"]
+        groups = length_groups(mask.sum(1).tolist()) if self.tokenizer.padding_side == "right" else []
+        if len(groups) <= 1:
+            return self.forward_tokens(ids.to(device), mask.to(device))
+        # Rows of similar length together, each group padded to its own longest row
+        # (model/token_groups.py); padding changes no row's vector, only the cost.
+        rows = [row for group, _ in groups for row in group]
+        parts = [
+            self.forward_tokens(ids[group, :length].to(device), mask[group, :length].to(device))
+            for group, length in groups
+        ]
+        back = torch.empty(len(rows), dtype=torch.long)
+        back[torch.tensor(rows)] = torch.arange(len(rows))
+        return torch.cat(parts)[back.to(device)]
 
     def blocks(self) -> list[nn.Module]:
         net = self.net

@@ -70,6 +70,17 @@ def test_fit_turns_expansion_on_where_it_helps_on_val_and_the_model_keeps_it(tmp
     assert torch.allclose(loaded.expand("title_to_image", titles), model.expand("title_to_image", titles))
     assert not torch.allclose(loaded.expand("title_to_image", titles), titles)
 
+    # The app keeps each direction's upcast rows between queries (Retriever._expansion_rows):
+    # rows loaded into the same buffers afterwards, or set anew, are the ones used.
+    other, other_has = clustered(20, 10, 16, seed=3)
+    state = {f"memory_{f}": other[f].half() for f in ("image", "title", "recipe")}
+    loaded.load_state_dict(state, strict=False)
+    model.set_expansion_rows(other, other_has)
+    model.set_expansion_directions(dict(loaded.fitted.query_expansion.directions))
+    fresh = expand_queries(titles, other["title"], other["image"], t2i["k"], t2i["weight"])
+    for served in (loaded, model):
+        assert torch.allclose(served.expand("title_to_image", titles), fresh, atol=2e-3)
+
 
 def test_a_model_without_expansion_rows_leaves_queries_alone(text_backbone_dir):
     model = Retriever(tiny_config(text_backbone_dir))

@@ -15,6 +15,7 @@ from test_index_helpers import jpeg_bytes, synthetic_recipes, unit_rows, write_i
 
 import embeddings.faiss_store as faiss_store
 import embeddings.search as search
+import embeddings.thumbnail_column as thumbnail_column
 from embeddings import CorruptIndexError, load_index
 from embeddings.manifest import EMBEDDINGS_FILE, MANIFEST_FILE, RECIPES_FILE, file_entries
 from embeddings.mapped import map_safetensors
@@ -88,7 +89,7 @@ def test_the_kind_follows_the_size_unless_asked():
         faiss_store.choose_kind(100, "hnsw")
 
 
-def test_thumbnails_are_read_when_shown(tmp_path):
+def test_thumbnails_are_read_when_shown(tmp_path, monkeypatch):
     n = 2 * THUMBNAIL_ROW_GROUP + 40  # three row groups
     recipes = [
         dataclasses.replace(r, image_bytes=jpeg_bytes(colour=(i % 256, 40, 40), size=(20 + i % 7, 10)))
@@ -102,6 +103,15 @@ def test_thumbnails_are_read_when_shown(tmp_path):
         assert index.thumbnail_bytes(row) == recipes[row].image_bytes, row
     with pytest.raises(IndexError, match="outside"):
         index.thumbnail_bytes(n)
+    assert set(index._thumbnails._groups) == {0, 1, 2}  # all three fit the default budget
+
+    # A budget of about one group keeps only the group read last, and still reads every row.
+    monkeypatch.setattr(thumbnail_column, "BYTES_KEPT", index._thumbnails._groups[0].nbytes + 1)
+    small = load_index(tmp_path / "index")
+    for row in (0, n - 1, THUMBNAIL_ROW_GROUP, 1):
+        assert small.thumbnail_bytes(row) == recipes[row].image_bytes, row
+    assert list(small._thumbnails._groups) == [0]
+    assert small._thumbnails._bytes == small._thumbnails._groups[0].nbytes
 
     # A folder written before row groups were small (one group) still loads and shows them.
     table = pq.read_table(tmp_path / "index" / RECIPES_FILE)
