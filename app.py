@@ -8,7 +8,7 @@
 The model and the index load once, before the server takes its first request. The
 handlers are plain methods of ui.search.RecipeSearch; their API names are
 /photo_to_recipe, /title_to_recipe, /recipe_to_photo, /similar_photos,
-/cook_from_what_i_have and /more_like_this (ui/upgrade.py's ENDPOINTS).
+/cook_from_what_i_have and /more_like_this (ui/search.py's ENDPOINTS).
 """
 
 from __future__ import annotations

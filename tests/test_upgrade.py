@@ -174,3 +174,23 @@ def state(pid: str) -> str | None:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return None
+
+
+def test_every_endpoint_answers_from_the_search_swapped_in(loaded, serving, tmp_path):
+    """The swap delegates exactly the methods marked @endpoint (ui/search.py's ENDPOINTS);
+    any other method is refused by name rather than left bound to the quick model."""
+    from ui.search import ENDPOINTS
+
+    index, model = loaded
+    assert {"photo_to_recipe", "title_to_recipe", "recipe_to_photo", "more_like_this", "show_result"} <= set(ENDPOINTS)
+    full = RecipeSearch(index, model, tmp_path / "full-thumbs")
+    called = []
+    for name in ENDPOINTS:
+        setattr(full, name, lambda *args, _name=name, **kwargs: called.append(_name))
+    serving.swap(full, "full model")
+    for name in ENDPOINTS:
+        getattr(serving, name)()
+    assert called == list(ENDPOINTS)
+    with pytest.raises(AttributeError, match="_search is not marked @endpoint"):
+        getattr(serving, "_search")  # noqa: B009 (the read itself is under test)
+    assert serving.index is index  # plain attributes still read from the current search

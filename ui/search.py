@@ -86,6 +86,14 @@ class ThumbnailFiles:
         return str(path)
 
 
+def endpoint(method):
+    """Marks a RecipeSearch method the page calls: ENDPOINTS is read from these marks, so a
+    new tab's handler is delegated across the swap to the full model (ui/upgrade.py) by
+    being marked, not by being added to a second list."""
+    method.is_endpoint = True
+    return method
+
+
 class RecipeSearch:
     """`photo_folders`: where a photo given as a path may be read from (default: the
     folders Gradio writes what it received to, ui.inputs.gradio_folders, and the thumbnails
@@ -118,7 +126,8 @@ class RecipeSearch:
         self.title_limit = inputs.MAX_TITLE_CHARS
         self.recipe_limit = inputs.MAX_RECIPE_CHARS
 
-    # --- the endpoints (ui/upgrade.py's ENDPOINTS) ------------------------------------
+    # --- the endpoints (@endpoint: ENDPOINTS below lists them) ---------------------------
+    @endpoint
     def photo_to_recipe(
         self,
         photo,
@@ -163,6 +172,7 @@ class RecipeSearch:
         answer = self._confidence("image_to_recipe", hits, k, looks)
         return self._answer(hits[:k], notes, what, why, k, chosen, answer)
 
+    @endpoint
     def title_to_recipe(self, title, top_k=inputs.TOP_K_DEFAULT, without="", must_have="", diets=None):
         """A dish title -> matching recipes, with photos and instructions, ingredient filters applied."""
         k, notes = inputs.clamp_top_k(top_k)
@@ -179,6 +189,7 @@ class RecipeSearch:
             hits[:k], notes + more, ("recipe matches this title", "recipes match this title"), why, k, chosen, answer
         )
 
+    @endpoint
     def cook_from_what_i_have(self, have, top_k=inputs.TOP_K_DEFAULT, without="", diets=None):
         """Ingredients you have (one per line or comma-separated) -> the recipes that use the
         most of them and need the fewest others (ranking: embeddings/pantry.py)."""
@@ -220,6 +231,7 @@ class RecipeSearch:
             summary += f" Filtered: {chosen.describe()}." if chosen.active else ""
         return self._reply(results, notes, summary)
 
+    @endpoint
     def recipe_to_photo(self, ingredients, instructions, top_k=inputs.TOP_K_DEFAULT):
         """Ingredients and/or instructions (one per line) -> photos of dishes like it."""
         k, notes = inputs.clamp_top_k(top_k)
@@ -234,6 +246,7 @@ class RecipeSearch:
         what = ("photo matches this recipe", "photos match this recipe")
         return self._answer(hits[:k], notes + more_i + more_s, what, answer=answer)
 
+    @endpoint
     def similar_photos(self, photo, top_k=inputs.TOP_K_DEFAULT):
         """A photo -> the most similar photos in the collection, copies of the photo itself
         (the same picture re-saved, resized or slightly cropped) left out."""
@@ -244,6 +257,7 @@ class RecipeSearch:
         hits = [hit for hit in hits if hit.row not in copies]
         return self._answer(hits[:k], notes, ("similar dish", "similar dishes"))
 
+    @endpoint
     def more_like_this(self, recipe_id, top_k=inputs.TOP_K_DEFAULT):
         """A recipe's id (a result's "id") -> the recipes nearest it, by its own recipe and
         photo vectors (embeddings/neighbours.py), itself left out."""
@@ -256,6 +270,7 @@ class RecipeSearch:
         what = (f"recipe like \u201c{title}\u201d", f"recipes like \u201c{title}\u201d")
         return self._answer(hits, notes, what)
 
+    @endpoint
     def show_result(self, results, position):
         """A result chosen in the gallery -> (photo, card) for that recipe."""
         chosen = self._checked_result(results, position)
@@ -455,3 +470,7 @@ def _well_formed(value):
     if isinstance(value, (int, float)) and not isinstance(value, bool) or value is None:
         return value
     return None
+
+
+# The methods marked @endpoint, in the order they are defined: what a page or a client may call.
+ENDPOINTS = tuple(name for name, value in vars(RecipeSearch).items() if getattr(value, "is_endpoint", False))

@@ -27,20 +27,12 @@ from typing import Callable
 
 import gradio as gr
 
-from .search import RecipeSearch
+from .search import ENDPOINTS, RecipeSearch
 
 log = logging.getLogger("recipe_finder")
 
 POLL_S = 10  # how often the watcher looks for the better index, and the page for news
 LOG_TAIL_BYTES = 4096
-ENDPOINTS = (
-    "photo_to_recipe",
-    "title_to_recipe",
-    "recipe_to_photo",
-    "similar_photos",
-    "cook_from_what_i_have",
-    "more_like_this",
-)
 
 
 class SwappableSearch:
@@ -51,7 +43,7 @@ class SwappableSearch:
     def __init__(self, search: RecipeSearch, label: str):
         self.current, self.label = search, label
         self.swapped_at: float | None = None
-        for name in (*ENDPOINTS, "show_result"):
+        for name in ENDPOINTS:
             setattr(self, name, self._delegate(name))
 
     def _delegate(self, name: str):
@@ -63,6 +55,10 @@ class SwappableSearch:
         return call
 
     def __getattr__(self, name):  # index, thumbnails, has_recipe, recipes, ...: the current one's
+        if callable(getattr(RecipeSearch, name, None)):
+            # A method read here would stay bound to the search answering now, and keep
+            # answering from the quick model after the swap: only endpoints are delegated.
+            raise AttributeError(f"RecipeSearch.{name} is not marked @endpoint (ui/search.py), so it cannot be served")
         return getattr(self.__dict__["current"], name)
 
     def swap(self, search: RecipeSearch, label: str) -> None:
