@@ -52,6 +52,8 @@ def readable(counts: torch.Tensor) -> torch.Tensor:
 class LSTMRecipeEncoder(nn.Module):
     """(ingredient lines, sentences) -> [bi-LSTM final states ; LSTM final state], (B, 4d)."""
 
+    reads_title = False  # im2recipe's recipe side reads the recipe alone
+
     def __init__(self, line_dim: int, width: int):
         super().__init__()
         self.ingredients = nn.LSTM(line_dim, width, batch_first=True, bidirectional=True)
@@ -135,6 +137,10 @@ class LineTransformer(nn.Module):
 
 class HierarchicalRecipeEncoder(nn.Module):
     """(ingredient lines, sentences) -> [set transformer mean ; ordered transformer mean], (B, 2d)."""
+
+    # H-T merges the title's backbone vector with these: the retriever appends it to the
+    # encoder's output before the recipe head (Retriever.sequence_inputs).
+    reads_title = True
 
     def __init__(self, line_dim: int, width: int, max_steps: int):
         super().__init__()

@@ -81,15 +81,15 @@ class Retriever(PhotoPartsMixin, nn.Module):
         self.image_head = ProjectionHead(self.image_encoder.feature_dim, D, **head)
         self.title_head = ProjectionHead(self.title_encoder.feature_dim + L, D, **head)
         if self.reads_lines:
-            # A sequence encoder over per-line vectors (model/recipe_encoders.py); the
-            # hierarchical one also merges the title's backbone vector, as H-T does.
+            # A sequence encoder over per-line vectors (model/recipe_encoders.py); one whose
+            # reads_title is set (H-T's) also gets the title's backbone vector.
             self.recipe_sequence = build_recipe_sequence_encoder(
                 config.recipe_encoder,
                 self.recipe_encoder.feature_dim,
                 config.recipe_sequence_dim,
                 config.recipe_max_steps,
             )
-            title = self.title_encoder.feature_dim if config.recipe_encoder == "hierarchical" else 0
+            title = self.title_encoder.feature_dim if self.recipe_sequence.reads_title else 0
             self.recipe_head = ProjectionHead(self.recipe_sequence.output_dim + title + L, D, **head)
         else:
             # The recipe head reads [ingredients ; instructions (; lexical)] features side by side.
@@ -235,15 +235,15 @@ class Retriever(PhotoPartsMixin, nn.Module):
     ) -> torch.Tensor | RecipeLines:
         """What the recipe side reads. Pooled: [ingredients ; instructions ; lexical
         features] (B, 2H + L). Sequence encoders: RecipeLines, the per-line vectors
-        computed here (recipe_lines), the titles' backbone vectors for the hierarchical
-        encoder (zeros when `titles` is None: a typed-in recipe has none) and the lexical
+        computed here (recipe_lines), the titles' backbone vectors for an encoder that
+        reads them (zeros when `titles` is None: a typed-in recipe has none) and the lexical
         features."""
         texts = [recipe_text(ing, ins) for ing, ins in zip(ingredients, instructions)]
         lexical = self.lexical_features("recipe", texts)
         if not self.reads_lines:
             return torch.cat([self.recipe_features(ingredients, instructions), lexical], dim=1)
         ingredient_lines, step_lines = self.recipe_lines(ingredients, instructions)
-        if titles is not None and self.config.recipe_encoder == "hierarchical":
+        if titles is not None and self.recipe_sequence.reads_title:
             title = self.title_features(titles)
         else:
             title = torch.zeros(len(texts), self.title_encoder.feature_dim)
@@ -292,7 +292,7 @@ class Retriever(PhotoPartsMixin, nn.Module):
                 lexical=F.normalize(batch.lexical, dim=-1),
             )
         parts = [self.recipe_sequence(batch)]
-        if self.config.recipe_encoder == "hierarchical":
+        if self.recipe_sequence.reads_title:
             parts.append(batch.title.to(parts[0].dtype))
         return torch.cat([*parts, batch.lexical.to(parts[0].dtype)], dim=1)
 
@@ -359,7 +359,7 @@ class Retriever(PhotoPartsMixin, nn.Module):
     def encode_recipe(
         self, ingredients: list[list[str]], instructions: list[list[str]], titles: list[str] | None = None
     ) -> torch.Tensor:
-        """`titles`: read by the hierarchical encoder only (None: a typed-in recipe, no title)."""
+        """`titles`: read only by a recipe encoder that reads_title (None: a typed-in recipe, no title)."""
         return self.embed_recipe_features(self.recipe_inputs(ingredients, instructions, titles))
 
     def pixel_values(self, photos: list[Image.Image]) -> torch.Tensor:
