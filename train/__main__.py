@@ -148,6 +148,7 @@ def train(args: argparse.Namespace, world: World, device: torch.device, losses: 
         warmup_epochs=args.warmup_epochs,
         finetune_top=d.finetune_top if args.finetune_top is None else args.finetune_top,
         views=args.views,
+        tail_precision=args.tail_precision,
         live=args.live,
         patience=args.patience,
         seed=args.seed,
