@@ -19,11 +19,14 @@ export TOKENIZERS_PARALLELISM := false
 
 setup: $(VENV)/.installed
 
-# Reinstall only when a requirements file changed.
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Reinstall only when a requirements file or the package's description changed. The
+# project itself goes in editable (pyproject.toml): its packages import from anywhere and
+# the recipe-* commands exist; --no-deps, since the pinned requirements are installed above.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 test: setup

@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import RESULTS, ROOT, write_result  # noqa: E402
-from benchmarks.heads_lab import HeadsLab  # noqa: E402
-from benchmarks.quick import QUICK_ROWS  # noqa: E402
-from model.protocol import BAGS, POOL, RECIPE_POOL  # noqa: E402
-from train.loop import val_score  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, write_result
+from benchmarks.heads_lab import HeadsLab
+from benchmarks.quick import QUICK_ROWS
+from model.protocol import BAGS, POOL, RECIPE_POOL
+from train.loop import val_score
 
 # name -> (preset, config overrides, training-option overrides)
 VARIANTS = {

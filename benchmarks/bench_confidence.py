@@ -29,9 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import load_average, shown, write_result  # noqa: E402
+from benchmarks.common import load_average, shown, write_result
 
 NEIGHBOURS = 10
 

@@ -21,10 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import RESULTS, ROOT, load_average, write_result  # noqa: E402
-from model import preset  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, load_average, write_result
+from model import preset
 
 # label -> (the flags given to `python -m train`, the config they make, the training options
 # they change): today's pooled recipe encoder and the finalist of the frozen-heads table that

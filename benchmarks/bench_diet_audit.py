@@ -23,9 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import shown, write_result  # noqa: E402
+from benchmarks.common import shown, write_result
 
 AUDIT = Path(__file__).resolve().parent / "data" / "diet_audit.csv"
 CHIPS = ("vegetarian", "no_nuts", "no_dairy", "gluten_free")

@@ -21,10 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.bench_diet_audit import AUDIT, CHIPS, TRUE, audited_recipes, read_audit  # noqa: E402
-from benchmarks.common import shown, write_result  # noqa: E402
+from benchmarks.bench_diet_audit import AUDIT, CHIPS, TRUE, audited_recipes, read_audit
+from benchmarks.common import shown, write_result
 
 
 def embed(backbone, texts: list[str], batch: int = 256) -> np.ndarray:

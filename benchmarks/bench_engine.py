@@ -21,18 +21,16 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import torch
+from tqdm import tqdm
 
-from benchmarks.common import load_average, spread, write_result  # noqa: E402
+from benchmarks.common import load_average, spread, write_result
 
 PRECISIONS = {"torch": None, "engine fp32": {"image": "fp32", "text": "fp32"}}
 PRECISIONS["engine text int8"] = {"image": "fp32", "text": "int8"}

@@ -17,17 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tqdm import tqdm  # noqa: E402
+from tqdm import tqdm
 
-from benchmarks.common import ROOT, load_average, spread, write_result  # noqa: E402
-from benchmarks.quick import QUICK_ROWS  # noqa: E402  (--quick draws its rows from the first QUICK_ROWS)
+from benchmarks.common import ROOT, load_average, spread, write_result
+from benchmarks.quick import QUICK_ROWS
 
 
 def rate(extract, rows: list, repeats: int, what: str) -> dict:

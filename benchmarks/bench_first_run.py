@@ -22,15 +22,12 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import ROOT, load_average, write_result  # noqa: E402
+from benchmarks.common import ROOT, load_average, write_result
 
 # (stage, the first output line that starts it): in the order a first run meets them.
 FOREGROUND = [

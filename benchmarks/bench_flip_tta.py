@@ -24,29 +24,27 @@ import argparse
 import hashlib
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from PIL import ImageOps  # noqa: E402
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import torch
+import torch.nn.functional as F
+from PIL import ImageOps
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
-from benchmarks.common import ROOT, load_average, percentiles_ms, shown, write_result  # noqa: E402
-from benchmarks.heads_lab import score  # noqa: E402
-from benchmarks.quick import QUICK_ROWS  # noqa: E402
-from model.preprocess import to_rgb  # noqa: E402
-from pipeline.embed import embed_collection  # noqa: E402
-from pipeline.features import DEFAULT_CACHE, IMAGE_SETTINGS, cached_tensors  # noqa: E402
-from pipeline.records import collection_hash  # noqa: E402
-from pipeline.splits import split_of  # noqa: E402
-from train.loop import val_score  # noqa: E402
+from benchmarks.common import ROOT, load_average, percentiles_ms, shown, write_result
+from benchmarks.heads_lab import score
+from benchmarks.quick import QUICK_ROWS
+from model.preprocess import to_rgb
+from pipeline.embed import embed_collection
+from pipeline.features import DEFAULT_CACHE, IMAGE_SETTINGS, cached_tensors
+from pipeline.records import collection_hash
+from pipeline.splits import split_of
+from train.loop import val_score
 
 # Bump when what an hflip entry holds changes.
 FLIP_FORMAT = 1

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import RESULTS, command_line, load_average, machine, shown, write_result  # noqa: E402
+from benchmarks.common import RESULTS, command_line, load_average, machine, shown, write_result
 
 # (direction, what the person gives, what they get back)
 SENTENCES = [

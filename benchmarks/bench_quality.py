@@ -23,11 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import RESULTS, ROOT, machine, run_timed, write_result  # noqa: E402
-from benchmarks.quick import QUICK_ROWS  # noqa: E402  (--quick trains every step on the first QUICK_ROWS)
-from model.protocol import BAGS, POOL, RECIPE_POOL  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, machine, run_timed, write_result
+from benchmarks.quick import QUICK_ROWS
+from model.protocol import BAGS, POOL, RECIPE_POOL
 
 # name -> flags of `python -m train`, in the order each lever was added. Every step names
 # every lever, so a step means the same whatever the current defaults are.

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import ROOT, load_average, percentiles_ms, shown, write_result  # noqa: E402
-from benchmarks.quick import QUICK_ROWS  # noqa: E402
+from benchmarks.common import ROOT, load_average, percentiles_ms, shown, write_result
+from benchmarks.quick import QUICK_ROWS
 
 QUICK_TIMINGS = 50
 

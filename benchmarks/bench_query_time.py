@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import random
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +38,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 

@@ -19,13 +19,10 @@ The default is the weight with the best harmonic mean of the two on val.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import load_average, shown, write_result  # noqa: E402
+from benchmarks.common import load_average, shown, write_result
 
 WEIGHTS = [round(0.1 * i, 1) for i in range(11)]
 TOP, KEEP_POOL, WORDS_PER_PHOTO = 10, 100, 3

@@ -35,9 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import ROOT, load_average, percentiles_ms, shown, write_result  # noqa: E402
+from benchmarks.common import ROOT, load_average, percentiles_ms, shown, write_result
 
 SAMPLE = ROOT.parent / "shared" / "data" / "epicurious"
 TOP_K = 8  # the app's default number of results

@@ -33,16 +33,15 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
 
-from benchmarks.common import RESULTS, ROOT, load_average, peak_rss_mb, percentiles_ms, shown, write_result  # noqa: E402
-from benchmarks.quick import QUICK_ROWS  # noqa: E402  (--quick counts the training rows of the first QUICK_ROWS)
+from benchmarks.common import RESULTS, ROOT, load_average, peak_rss_mb, percentiles_ms, shown, write_result
+from benchmarks.quick import QUICK_ROWS
 
 BATCH = 128  # ours (train/loop.py TrainOptions.batch_size)
 TITLE_TOKENS, RECIPE_TOKENS, IMAGE_SIZE = 32, 200, 224

@@ -22,18 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.bench_quality import measure_rates  # noqa: E402  (the ladder's rates, per-line features among them)
-from benchmarks.common import RESULTS, ROOT, load_average, machine, write_result  # noqa: E402
-from benchmarks.heads_lab import FROZEN_HEADS, HeadsLab  # noqa: E402
-from benchmarks.quick import QUICK_ROWS  # noqa: E402
-from model.protocol import BAGS, POOL, RECIPE_POOL  # noqa: E402
-from train.designs import design_overrides  # noqa: E402
+from benchmarks.bench_quality import measure_rates
+from benchmarks.common import RESULTS, ROOT, load_average, machine, write_result
+from benchmarks.heads_lab import FROZEN_HEADS, HeadsLab
+from benchmarks.quick import QUICK_ROWS
+from model.protocol import BAGS, POOL, RECIPE_POOL
+from train.designs import design_overrides
 
 # name -> (RetrieverConfig overrides, TrainOptions overrides), each row against the first.
 COMPONENTS = {

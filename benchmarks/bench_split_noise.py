@@ -23,14 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import RESULTS, ROOT, load_average, write_result  # noqa: E402
-from benchmarks.heads_lab import HeadsLab  # noqa: E402
-from model.protocol import BAGS, POOL, RECIPE_POOL  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, load_average, write_result
+from benchmarks.heads_lab import HeadsLab
+from model.protocol import BAGS, POOL, RECIPE_POOL
 
 # Issue #2's floor: image→recipe R@1 / MedR on 500-pair bags, title→image on 1,000-pair bags.
 FLOOR = {"image_to_recipe": {"r1": 0.09, "medr": 28}, "title_to_image": {"r1": 0.04, "medr": 78}}

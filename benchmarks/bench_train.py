@@ -18,9 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import ROOT, peak_rss_mb, run_timed, write_result  # noqa: E402
+from benchmarks.common import ROOT, peak_rss_mb, run_timed, write_result
 
 # --quick: a cold and a warm `python -m train` on this many rows (every split still holds a
 # few full recipes), and this many photos timed.

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import load_average, shown, write_result  # noqa: E402
+from benchmarks.common import load_average, shown, write_result
 
 BACKBONE = "timm:tf_efficientnet_lite0"  # the default's photo backbone
 TOP, BATCH, STEPS = 3, 128, 5  # the default's fine-tuned blocks and batch; timed steps

@@ -1,5 +1,4 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -8,9 +7,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# The packages come from `pip install -e .` (make setup); tests/ itself is on sys.path as
+# pytest's rootdir-less test folder, so `tiny` and the other helpers import as modules.
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 SAMPLE = ROOT.parent / "shared" / "data" / "epicurious"
 
