@@ -15,7 +15,7 @@ the expected calibration error (ECE: the bins' |predicted - observed| weighted b
 
 "More like this one": for test photos whose own recipe is among the first ten results
 but not first, a person who picks the right one asks for its neighbours
-(embeddings/neighbours.py). Measured: of those ten neighbours, how many are the same
+(embeddings/serving/neighbours.py). Measured: of those ten neighbours, how many are the same
 kind of dish as the photo's own recipe, against the ten neighbours of the first answer
 and the photo search's own first ten; and where the photo's own recipe's neighbours
 rank in the photo's search compared with the first answer's neighbours (median rank).
@@ -38,7 +38,7 @@ def more_like_this(model, index, pool, calibration) -> dict:
     """The module docstring's "more like this one" figures over the test photos."""
     import torch
 
-    from embeddings.neighbours import recipe_neighbours
+    from embeddings.serving.neighbours import recipe_neighbours
 
     kinds = calibration.kinds_of(pool.titles, model.fitted.confidence.kinds)
     seen = calibration.observe(model, pool, "image_to_recipe", "test")

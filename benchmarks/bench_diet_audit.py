@@ -53,7 +53,7 @@ def audited_recipes(folder: Path) -> dict:
 
 
 def score(rows: list[dict], recipes: dict, diets: dict, lines_only: bool) -> dict:
-    from embeddings.ingredients import IngredientWords
+    from embeddings.serving.ingredients import IngredientWords
 
     found = [row for row in rows if row["image_name"] in recipes]
     chosen = [recipes[row["image_name"]] for row in found]

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--diets", type=Path, default=None)
     p.add_argument("--taus", type=float, nargs="+", default=[0.6, 0.7, 0.75, 0.8, 0.85, 0.9])
     args = p.parse_args(argv)
-    from embeddings.ingredients import IngredientWords, term_text
+    from embeddings.serving.ingredients import IngredientWords, term_text
     from model import load_pretrained
     from ui.filters import DIETS_FILE, load_diets
 

@@ -207,7 +207,7 @@ def main() -> None:
         "queries: a smoke run, written to flip_tta_quick.json",
     )
     args = p.parse_args()
-    from embeddings.hub import load_model
+    from embeddings.serving.hub import load_model
     from pipeline.read import load_recipes
 
     load_start = load_average()

@@ -55,7 +55,7 @@ def dir_mb(path: Path) -> float:
 def part_build(args) -> dict:
     """Build float32 from scratch (timed), then the float16 index from it by re-running
     build on a copy: every row is reused, so this also times the incremental path."""
-    from embeddings.build import build_index
+    from embeddings.building.build import build_index
 
     f32, f16 = args.work / "index_f32", args.work / "index_f16"
     shutil.rmtree(f32, ignore_errors=True)
@@ -176,7 +176,7 @@ def clusters_for(args, n: int) -> int:
 
 
 def part_synthetic_exact(args) -> dict:
-    from embeddings.search import ExactSearcher
+    from embeddings.serving.search import ExactSearcher
 
     baseline = current_rss_mb()  # the interpreter, torch and faiss: what any size costs
     data, queries = synthetic_data(args.n, args.dim, clusters_for(args, args.n))
@@ -200,8 +200,8 @@ def part_synthetic_exact(args) -> dict:
 
 
 def part_synthetic_ivf(args) -> dict:
-    from embeddings.faiss_store import IVF_PROBE_FRACTION
-    from embeddings.search import FaissSearcher
+    from embeddings.serving.faiss_store import IVF_PROBE_FRACTION
+    from embeddings.serving.search import FaissSearcher
 
     baseline = current_rss_mb()
     data, queries = synthetic_data(args.n, args.dim, clusters_for(args, args.n))

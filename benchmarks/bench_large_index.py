@@ -72,7 +72,7 @@ class Thumbnails:
 
 def build(folder: Path, rows: int, dim: int, faiss: str) -> dict:
     """The index folder, written as `embeddings build` writes one; seconds and sizes."""
-    from embeddings.build import index_manifest, write_index_files
+    from embeddings.building.build import index_manifest, write_index_files
     from pipeline.records import Recipe
 
     started = time.perf_counter()

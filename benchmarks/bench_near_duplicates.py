@@ -5,7 +5,7 @@ measured over the sample's photos and altered copies of them.
     python benchmarks/bench_near_duplicates.py --index DIR [--model DIR]   # + the rule inside the app's candidates
 
 Every photo of the sample is turned into the thumbnail an index stores for it (192 px,
-JPEG q70: embeddings/thumbnails.py) and hashed with each method. A random draw of photos
+JPEG q70: embeddings/building/thumbnails.py) and hashed with each method. A random draw of photos
 is altered as a visitor's copy would be (re-saved as JPEG q70, resized 2x or by half,
 cropped 3% or 6% off every edge), and each copy's hash is compared with every row's:
   caught        the copy is within the threshold of its own photo's row (a copy left out)
@@ -37,7 +37,7 @@ from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from benchmarks.common import load_average, write_result  # noqa: E402
-from embeddings.thumbnails import make_thumbnail  # noqa: E402
+from embeddings.building.thumbnails import make_thumbnail  # noqa: E402
 from model.preprocess import to_rgb  # noqa: E402
 from pipeline.read import KAGGLE_IMAGES  # noqa: E402
 from pipeline.records import Recipe  # noqa: E402
@@ -209,7 +209,7 @@ def measure_in_app(args, photos, queries, extra: int) -> dict:
     import torch
 
     from embeddings import load_index
-    from embeddings.hub import load_model
+    from embeddings.serving.hub import load_model
     from ui.inputs import TOP_K_DEFAULT
 
     torch.set_num_threads(1)  # as served

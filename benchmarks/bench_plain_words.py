@@ -52,7 +52,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from embeddings.hub import load_model
+    from embeddings.serving.hub import load_model
     from pipeline.read import load_recipes
     from pipeline.splits import select_split
     from train.evaluate import score

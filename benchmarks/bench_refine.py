@@ -1,5 +1,5 @@
 """ "Like this, but …": does the typed word move a photo search where it says, and how far
-should it? Chooses the app's default weight (embeddings/refine.py BUT_WEIGHT) on val and
+should it? Chooses the app's default weight (embeddings/serving/refine.py BUT_WEIGHT) on val and
 reports test.
 
     python benchmarks/bench_refine.py --index artifacts/index [--model DIR] [--photos 200] [--words 30]
@@ -44,7 +44,7 @@ def measure_split(index, model, words, split_rows, vocabulary, photos: int, seed
     import numpy as np
     import torch
 
-    from embeddings.refine import blend
+    from embeddings.serving.refine import blend
 
     rng = np.random.default_rng(seed)
     pool = np.zeros(index.count, bool)
@@ -91,8 +91,8 @@ def main() -> None:
     import numpy as np
 
     from embeddings import load_index
-    from embeddings.hub import load_model
-    from embeddings.ingredients import IngredientWords
+    from embeddings.serving.hub import load_model
+    from embeddings.serving.ingredients import IngredientWords
     from pipeline.splits import split_of
 
     loads = [load_average()]

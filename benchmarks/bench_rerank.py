@@ -46,8 +46,8 @@ FALLBACK_QUERIES = 10  # the on-the-fly fallback takes seconds a query: a few gi
 def quick_model_and_index(data: Path, limit: int, work: Path):
     """An untrained default-preset model with a re-ranker (rerank 20) and an index of the
     first `limit` rows of `data`, built in `work`."""
-    from embeddings.build import build_index
-    from embeddings.hub import load_index
+    from embeddings.building.build import build_index
+    from embeddings.serving.hub import load_index
     from model import Retriever, preset, save_pretrained
     from pipeline.read import load_recipes
 
@@ -70,7 +70,7 @@ def time_queries(model, index, photos: list[Path]) -> dict[str, list[float]]:
     import torch
     from PIL import Image
 
-    from embeddings.rerank import PhotoReranker
+    from embeddings.serving.rerank import PhotoReranker
 
     field = model.fitted.recipe_vector
     warm = PhotoReranker(index, model)
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from embeddings.hub import load_index
+    from embeddings.serving.hub import load_index
     from model import load_pretrained
 
     with tempfile.TemporaryDirectory(prefix="bench-rerank-") as work:

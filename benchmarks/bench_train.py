@@ -44,7 +44,7 @@ def photo_throughput(data: str, count: int, warmup: int = 64) -> float:
 def recall_plot(data: str, model_dir: Path, cache: Path, name: str, limit: int | None = None) -> None:
     """R@K, K = 1..50, per direction on the test split (of the first `limit` rows), as
     benchmarks/<name>.png."""
-    from embeddings.hub import load_model
+    from embeddings.serving.hub import load_model
     from model.protocol import BAGS, DIRECTIONS, POOL, RECIPE_POOL
     from pipeline.embed import embed_collection
     from pipeline.read import load_recipes

@@ -87,4 +87,55 @@ def engine_section() -> str:
             + _parity_table(before["parity"])
             + f"\n\n{source_line(before)}"
         )
-    return text + tower_text()
+    return text + tower_text() + train_precision_text()
+
+
+def train_precision_text() -> str:
+    """Training's fine-tuned photo blocks in float32 or bfloat16 (results/train_precision.json)."""
+    figures = load_result("train_precision")
+    if not figures:
+        return ""
+    step_rows = [
+        [threads.split("_")[0], row["fp32"], row["bf16"], f"{row['speed-up']:.2f}×"]
+        for threads, row in figures["step_ms"].items()
+    ]
+    text = (
+        f"\n\n**Training in bfloat16** (`--tail-precision bf16`, CPU autocast over the fine-tuned blocks "
+        f"only). One step, forward and backward of {figures['backbone']}'s top {figures['top_blocks']} "
+        f"blocks on a batch of {figures['batch']} cached activations, ms:\n\n"
+        + markdown_table(["threads", "fp32", "bf16", "speed-up"], step_rows)
+    )
+    if figures.get("runs"):
+        run_rows = []
+        for run in figures["runs"]:
+            test = run["test_r1"]
+            cells = [f"{test[d][0]:.3f} ± {test[d][1]:.3f}" for d in ("image_to_recipe", "title_to_image")]
+            run_rows.append(
+                [
+                    run["model"],
+                    run["tail_precision"],
+                    run["epochs_run"],
+                    run["mean_epoch_step_s"],
+                    run["best_epoch"],
+                    f"{run['best_val_score']:.4f}",
+                    *cells,
+                ]
+            )
+        text += (
+            "\n\nWhole runs of the default on the sample, same seed and feature cache (test figures "
+            "reported, not chosen on):\n\n"
+            + markdown_table(
+                [
+                    "model",
+                    "precision",
+                    "epochs run",
+                    "s / epoch",
+                    "best epoch",
+                    "best val",
+                    "test image→recipe R@1",
+                    "test title→image R@1",
+                ],
+                run_rows,
+            )
+        )
+    return text + f"\n\n{source_line(figures)}"

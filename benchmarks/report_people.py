@@ -61,7 +61,7 @@ def refine_section() -> str:
     header += ["test: holds the word", "test: still like the photo"]
     return (
         f"A photo query moved toward a typed food word: normalize((1 − w)·photo + w·words) "
-        f'(`embeddings/refine.py`). {refine["protocol"]}. "Holds the word": share of the top 10 whose '
+        f'(`embeddings/serving/refine.py`). {refine["protocol"]}. "Holds the word": share of the top 10 whose '
         f'ingredient lines hold it; "still like the photo": share among the photo-alone top 100 of the '
         f"same pool; the default weight maximises their harmonic mean on val. Words: "
         f"{', '.join(refine['words'])}.\n\n{markdown_table(header, rows)}\n\n"

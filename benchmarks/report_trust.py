@@ -108,7 +108,7 @@ Reliability (10 equal-width bins of what the app said; empty bins left out):
 **Looks like** (photos; a vote of the closest 10 results' dish kinds): {rule}
 
 **More like this one**: for the {more["photos"]} of {more["of_test_photos"]} test photos whose own recipe
-came 2nd to 10th, the 10 neighbours of the own recipe (its recipe + photo vectors, `embeddings/neighbours.py`)
+came 2nd to 10th, the 10 neighbours of the own recipe (its recipe + photo vectors, `embeddings/serving/neighbours.py`)
 are the photo's own kind of dish {share["own recipe's neighbours"]:.0%} of the time, against
 {share["first answer's neighbours"]:.0%} for the first answer's neighbours and
 {share["photo search's first ten"]:.0%} for the photo search's own first ten; in the photo's own ranking the

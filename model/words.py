@@ -1,7 +1,7 @@
 """The one way a word of an ingredient line is normalised: lower case, letters only, singular.
 
 Training's ingredient-word labels (train/ingredients.py), the app's ingredient filters and
-"cook from what I have" (embeddings/ingredients.py) all compare words through it, so
+"cook from what I have" (embeddings/serving/ingredients.py) all compare words through it, so
 "2 large Eggs" holds the word "egg" for every one of them, and "eggplant" never does.
 """
 

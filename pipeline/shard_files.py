@@ -2,7 +2,7 @@
 temporary name then renamed, and after it `<stem>.json`, the record of its sha256 and of
 the job's key. A shard counts as done only when its record matches both, so a killed
 rank leaves no shard that passes for done, and a shard of another job (other rows, other
-settings, another number of ranks) is never merged. Index building (embeddings/shards.py)
+settings, another number of ranks) is never merged. Index building (embeddings/building/shards.py)
 and feature extraction (pipeline/features.py) both shard this way."""
 
 from __future__ import annotations

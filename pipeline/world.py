@@ -4,7 +4,7 @@ torchrun starts N copies of a command and gives each RANK, WORLD_SIZE, LOCAL_RAN
 the rendezvous address in its environment; a plain `python -m ...` has none of them and
 runs as a world of one, exactly as before. Ranks talk through torch.distributed: nccl
 between CUDA devices, gloo on CPUs. Training (train/distributed.py) and sharded index
-building (embeddings/shards.py) both start here.
+building (embeddings/building/shards.py) both start here.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ def make_index(model_dir: Path, work: Path):
     """A real index (embeddings.build_index) of a generated Kaggle-layout collection, with
     recipe text that holds markup the app must show as text. Returns (index, model)."""
     from embeddings import load_index
-    from embeddings.build import build_index
-    from embeddings.hub import load_model
+    from embeddings.building.build import build_index
+    from embeddings.serving.hub import load_model
     from tiny import make_kaggle_folder
 
     collection = make_kaggle_folder(work / "collection", n=30, title_only=6)

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import app_support as support
-from embeddings.index import Hit
+from embeddings.serving.index import Hit
 from ui import inputs
 from ui.startup import NO_INDEX_MESSAGE, index_source, parse_source
 

@@ -15,7 +15,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 import app_support as support
-from embeddings.refine import BUT_WEIGHT
+from embeddings.serving.refine import BUT_WEIGHT
 
 ENDPOINTS = ("/photo_to_recipe", "/title_to_recipe", "/recipe_to_photo", "/similar_photos", "/cook_from_what_i_have")
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import app_support as support
-from embeddings.ingredients import IngredientWords
+from embeddings.serving.ingredients import IngredientWords
 from ui import explain
 
 

@@ -15,7 +15,7 @@ TOOLS = ("benchmarks", "train", "pipeline", "embeddings", "model")
 
 
 def test_the_quick_flip_tta_step_times_photos_from_the_collection(tiny_model_dir, kaggle_folder):
-    from embeddings.hub import load_model
+    from embeddings.serving.hub import load_model
     from pipeline.read import load_recipes
 
     recipes = [r for r in load_recipes(kaggle_folder, progress=False) if r.image_path]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from test_hub import FakeHub
 
-import embeddings.hub as hub
-from embeddings.cli import main
+import embeddings.serving.hub as hub
+from embeddings.building.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from embeddings import CorruptIndexError, load_index
-from embeddings.build import build_index
-from embeddings.engine_graphs import use_index_engine
+from embeddings.building.build import build_index
+from embeddings.serving.engine_graphs import use_index_engine
 from model import Retriever, engine, load_pretrained
 from model.engine import EngineError
 from pipeline.features import FeatureCache

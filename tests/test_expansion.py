@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from embeddings.manifest import model_fingerprint
+from embeddings.serving.manifest import model_fingerprint
 from model import Retriever, load_pretrained, save_pretrained
 from model.expansion import expand_queries
 from tiny import tiny_config, train_tiny

@@ -1,4 +1,4 @@
-"""embeddings.hub with its network functions replaced at the seam: no network. A fake Hub
+"""embeddings.serving.hub with its network functions replaced at the seam: no network. A fake Hub
 records uploads into folders named like the HF cache's snapshots/<commit>/, and serves
 them back to snapshot_download."""
 
@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import embeddings.hub as hub
+import embeddings.serving.hub as hub
 from embeddings import CorruptIndexError, load_index
-from embeddings.build import build_index
-from embeddings.manifest import model_fingerprint
+from embeddings.building.build import build_index
+from embeddings.building.publish import publish
+from embeddings.serving.manifest import model_fingerprint
 from tiny import make_tiny_model_dir
 
 EVAL = {
@@ -86,7 +87,7 @@ def test_local_paths_never_touch_the_hub(fake_hub, tiny_model_dir, model_and_ind
 
 def test_publish_uploads_the_exact_file_list_and_loads_back(fake_hub, model_and_index, capsys):
     model_dir, index_dir = model_and_index
-    result = hub.publish(model_dir, index_dir, "cook/recipe-retriever", tag="v1")
+    result = publish(model_dir, index_dir, "cook/recipe-retriever", tag="v1")
     text_files = sorted(f"title_text/{p.name}" for p in (model_dir / "title_text").iterdir())
     expected = sorted(
         [
@@ -136,7 +137,7 @@ def test_publish_uploads_the_exact_file_list_and_loads_back(fake_hub, model_and_
 
 def test_model_card_has_metadata_table_and_usage(fake_hub, model_and_index):
     model_dir, index_dir = model_and_index
-    hub.publish(model_dir, index_dir, "cook/recipe-retriever", datasets=["epicurious-sample"])
+    publish(model_dir, index_dir, "cook/recipe-retriever", datasets=["epicurious-sample"])
     card = (fake_hub.repos[("cook/recipe-retriever", "main")] / "README.md").read_text()
     front = card.split("---\n")[1]
     for line in (
@@ -153,7 +154,7 @@ def test_model_card_has_metadata_table_and_usage(fake_hub, model_and_index):
 
 
 def test_model_only_push_for_the_train_cli(fake_hub, tiny_model_dir):
-    result = hub.publish(tiny_model_dir, None, "cook/only-model", private=True, revision="dev")
+    result = publish(tiny_model_dir, None, "cook/only-model", private=True, revision="dev")
     assert not any(name.startswith("index/") for name in result["files"])
     assert (
         "create_branch",
@@ -166,20 +167,20 @@ def test_model_only_push_for_the_train_cli(fake_hub, tiny_model_dir):
 def test_no_token_no_upload(fake_hub, model_and_index, monkeypatch):
     monkeypatch.setattr(hub, "get_token", lambda: None)
     with pytest.raises(PermissionError, match="HF_TOKEN"):
-        hub.publish(*model_and_index, "cook/recipe-retriever")
+        publish(*model_and_index, "cook/recipe-retriever")
     assert fake_hub.calls == []
 
 
 def test_an_index_from_another_model_is_not_published(fake_hub, model_and_index, tmp_path):
     other = make_tiny_model_dir(tmp_path / "other", seed=3)
     with pytest.raises(CorruptIndexError, match="model mismatch"):
-        hub.publish(other, model_and_index[1], "cook/recipe-retriever")
+        publish(other, model_and_index[1], "cook/recipe-retriever")
     assert fake_hub.calls == []
 
 
 def test_bad_ids_are_named(fake_hub, tiny_model_dir):
     with pytest.raises(ValueError, match="USER/NAME"):
-        hub.publish(tiny_model_dir, None, "not a repo")
+        publish(tiny_model_dir, None, "not a repo")
     with pytest.raises(FileNotFoundError, match="no such local directory"):
         hub.load_model("no/such/dir/here")
 
@@ -221,11 +222,11 @@ def test_train_cli_push_to_hub_trains_builds_and_publishes(fake_hub, tmp_path, t
 def test_a_re_ranker_models_index_publishes_and_preloads_its_ingredient_lines(fake_hub, kaggle_folder, tmp_path):
     from fnmatch import fnmatch
 
-    from embeddings.manifest import LINES_FILE
+    from embeddings.serving.manifest import LINES_FILE
 
     model_dir = make_tiny_model_dir(tmp_path / "model", rerank=3)
     build_index(model_dir, kaggle_folder, tmp_path / "index", progress=False)
-    result = hub.publish(model_dir, tmp_path / "index", "cook/reranked")
+    result = publish(model_dir, tmp_path / "index", "cook/reranked")
     assert f"index/{LINES_FILE}" in result["files"] and f"index/{LINES_FILE}" in result["preload"]
     # The Space preloads what the index load asks for: the lines file among it.
     assert any(fnmatch(f"index/{LINES_FILE}", pattern) for pattern in hub.INDEX_PATTERNS)

@@ -9,8 +9,8 @@ from safetensors.torch import load_file, save_file
 from test_index_helpers import unit_rows, write_synthetic_index
 
 from embeddings import CorruptIndexError, Hit, load_index
-from embeddings.manifest import EMBEDDINGS_FILE, MANIFEST_FILE, RECIPES_FILE
-from embeddings.search import ExactSearcher, FaissSearcher
+from embeddings.serving.manifest import EMBEDDINGS_FILE, MANIFEST_FILE, RECIPES_FILE
+from embeddings.serving.search import ExactSearcher, FaissSearcher
 
 
 @pytest.fixture()
@@ -79,7 +79,7 @@ def test_exact_faiss_equals_torch(index_dir):
 
 def test_float16_search_of_large_matrices_equals_float32(monkeypatch):
     """Past FLOAT32_COPY_BYTES the float16 matrix is searched as is, then rescored."""
-    import embeddings.search as search
+    import embeddings.serving.search as search
 
     monkeypatch.setattr(search, "FLOAT32_COPY_BYTES", 0)
     matrix = torch.from_numpy(unit_rows(3000, 64, seed=11)).half()
@@ -164,7 +164,7 @@ def test_vectors_that_disagree_with_the_manifest(index_dir, changes, message):
 
 def test_consistent_rewrite_with_wrong_vectors_is_caught(index_dir):
     """Someone rewrites the vectors and the checksums: shapes and norms still must hold."""
-    from embeddings.manifest import file_entries
+    from embeddings.serving.manifest import file_entries
 
     tensors = load_file(str(index_dir / EMBEDDINGS_FILE))
     tensors["recipe"][0] = tensors["title"][0]  # row 0 has no recipe: must stay zero

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from embeddings import CorruptIndexError, load_index
-from embeddings.build import build_index
-from embeddings.manifest import MANIFEST_FILE
+from embeddings.building.build import build_index
+from embeddings.serving.manifest import MANIFEST_FILE
 from model import FeatureRecord, load_pretrained
 from pipeline.read import KAGGLE_CSV
 from tiny import make_kaggle_folder, make_tiny_model_dir
@@ -42,7 +42,7 @@ def test_build_then_reload(tiny_model_dir, kaggle_folder, tmp_path):
     manifest = index.manifest
     assert (manifest["count"], manifest["dim"], manifest["dtype"], manifest["normalized"]) == (22, 16, "float16", True)
     assert manifest["model"]["source"] == str(tiny_model_dir.resolve()) and manifest["model"]["revision"] is None
-    # The served backbone passes as engine graphs (embeddings/engine_graphs.py), checksummed too.
+    # The served backbone passes as engine graphs (embeddings/serving/engine_graphs.py), checksummed too.
     graphs = {"engine/image-pooled.onnx", "engine/text-title.onnx"}
     assert set(manifest["files"]) == {"embeddings.safetensors", "recipes.parquet", *graphs}
     assert {g["file"] for g in manifest["engine"]["graphs"].values()} == graphs
@@ -97,7 +97,7 @@ def test_searching_with_another_model_is_refused(tiny_model_dir, kaggle_folder, 
 
 
 def test_a_run_killed_while_writing_leaves_the_old_index(tiny_model_dir, kaggle_folder, tmp_path, monkeypatch):
-    import embeddings.build as build
+    import embeddings.building.build as build
 
     target = tmp_path / "index"
     build_index(tiny_model_dir, kaggle_folder, target, progress=False)
@@ -130,7 +130,7 @@ def test_bad_inputs_are_named(tiny_model_dir, tmp_path):
 
 
 def test_thumbnails_are_small_jpegs(tmp_path):
-    from embeddings.thumbnails import make_thumbnail
+    from embeddings.building.thumbnails import make_thumbnail
     from pipeline.records import Recipe
 
     big = tmp_path / "big.png"

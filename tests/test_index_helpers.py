@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from embeddings.build import index_manifest, write_index_files
+from embeddings.building.build import index_manifest, write_index_files
 from pipeline.records import Recipe, row_hash
 
 
@@ -61,7 +61,7 @@ def write_index(
     directory: Path, recipes: list[Recipe], vectors: dict[str, np.ndarray], dtype: str = "float32", faiss: str = "auto"
 ) -> None:
     """An index folder holding exactly these rows and vectors ("image", "title", "recipe": (n, D) unit rows);
-    `faiss`: the faiss index stored beside them (embeddings/faiss_store.py)."""
+    `faiss`: the faiss index stored beside them (embeddings/serving/faiss_store.py)."""
     dim = vectors["image"].shape[1]
     model = {"source": "synthetic", "revision": None, "fingerprint": "0" * 64, "preset": "none"}
     thumbnail = {"max_side": 192, "quality": 70, "format": "JPEG"}

@@ -12,9 +12,9 @@ import torch
 from test_index_helpers import jpeg_bytes, write_index
 
 from embeddings import load_index
-from embeddings.ingredients import IngredientWords, parse_terms
-from embeddings.pantry import pantry_matches
-from embeddings.refine import BUT_WEIGHT, blend
+from embeddings.serving.ingredients import IngredientWords, parse_terms
+from embeddings.serving.pantry import pantry_matches
+from embeddings.serving.refine import BUT_WEIGHT, blend
 from pipeline.records import Recipe
 from ui.filters import DIETS, MAX_TERMS, STAPLES, read_filters
 

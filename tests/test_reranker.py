@@ -1,12 +1,12 @@
-"""The region x ingredient re-ranker (model/reranker.py, embeddings/rerank.py): masking of
+"""The region x ingredient re-ranker (model/reranker.py, embeddings/serving/rerank.py): masking of
 ragged ingredient lists, only the top K re-ordered, save -> load -> identical scores."""
 
 import pandas as pd
 import pytest
 import torch
 
-from embeddings.index import Hit
-from embeddings.rerank import PhotoReranker
+from embeddings.serving.index import Hit
+from embeddings.serving.rerank import PhotoReranker
 from model import Retriever, RetrieverConfig, load_pretrained, save_pretrained
 from model.recipe_lines import RaggedLines
 from model.reranker import RegionIngredientScorer

@@ -1,5 +1,5 @@
 """`torchrun ... -m embeddings build`: each rank embeds its share into a shard, rank 0
-merges (embeddings/shards.py); two gloo processes against one."""
+merges (embeddings/building/shards.py); two gloo processes against one."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
-from embeddings import shards
-from embeddings.build import build_index
-from embeddings.manifest import EMBEDDINGS_FILE, LINES_FILE, RECIPES_FILE, CorruptIndexError
+from embeddings.building import shards
+from embeddings.building.build import build_index
+from embeddings.serving.manifest import EMBEDDINGS_FILE, LINES_FILE, RECIPES_FILE, CorruptIndexError
 from pipeline import shard_files
 from pipeline.world import World
 from tiny import make_kaggle_folder, make_tiny_model_dir

@@ -1,6 +1,6 @@
 """What lets a large index open fast: the faiss index a folder stores
-(embeddings/faiss_store.py), vectors memory-mapped (embeddings/mapped.py) and thumbnails
-read when shown (embeddings/thumbnail_column.py), on indexes of random vectors."""
+(embeddings/serving/faiss_store.py), vectors memory-mapped (embeddings/serving/mapped.py) and thumbnails
+read when shown (embeddings/serving/thumbnail_column.py), on indexes of random vectors."""
 
 import dataclasses
 import json
@@ -13,13 +13,13 @@ import torch
 from safetensors.torch import load_file
 from test_index_helpers import jpeg_bytes, synthetic_recipes, unit_rows, write_index, write_synthetic_index
 
-import embeddings.faiss_store as faiss_store
-import embeddings.search as search
-import embeddings.thumbnail_column as thumbnail_column
+import embeddings.serving.faiss_store as faiss_store
+import embeddings.serving.search as search
+import embeddings.serving.thumbnail_column as thumbnail_column
 from embeddings import CorruptIndexError, load_index
-from embeddings.manifest import EMBEDDINGS_FILE, MANIFEST_FILE, RECIPES_FILE, file_entries
-from embeddings.mapped import map_safetensors
-from embeddings.thumbnail_column import THUMBNAIL_ROW_GROUP, ThumbnailColumn
+from embeddings.serving.manifest import EMBEDDINGS_FILE, MANIFEST_FILE, RECIPES_FILE, file_entries
+from embeddings.serving.mapped import map_safetensors
+from embeddings.serving.thumbnail_column import THUMBNAIL_ROW_GROUP, ThumbnailColumn
 
 FIELDS = ("image", "fused")  # what the app searches (and "recipe" when the model chose it)
 

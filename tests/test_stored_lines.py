@@ -1,4 +1,4 @@
-"""The re-ranker's ingredient lines stored in the index folder (embeddings/line_store.py):
+"""The re-ranker's ingredient lines stored in the index folder (embeddings/serving/line_store.py):
 what the build writes equals what PhotoReranker computes on the fly, a query then runs no
 text backbone, a tampered file is refused by name, and an index without it still re-ranks."""
 
@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import load_file
 
 from embeddings import CorruptIndexError, load_index
-from embeddings.build import build_index
-from embeddings.manifest import LINES_FILE, MANIFEST_FILE, data_files
-from embeddings.rerank import PhotoReranker
+from embeddings.building.build import build_index
+from embeddings.serving.manifest import LINES_FILE, MANIFEST_FILE, data_files
+from embeddings.serving.rerank import PhotoReranker
 from model import load_pretrained, save_pretrained
 from tiny import make_kaggle_folder, make_tiny_model_dir
 
@@ -177,7 +177,7 @@ def test_a_model_without_a_re_ranker_stores_no_lines(tiny_model_dir, tmp_path):
 
 
 def test_a_first_build_reads_the_lines_from_the_training_cache(rerank_model_dir, tmp_path, monkeypatch):
-    import embeddings.line_build as line_build
+    import embeddings.building.line_build as line_build
     from pipeline.features import FeatureCache
     from pipeline.read import load_recipes
 

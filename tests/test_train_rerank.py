@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
-import embeddings.rerank as rerank_module
+import embeddings.serving.rerank as rerank_module
 import pipeline.features as features
-from embeddings.cli import main as embeddings_main
+from embeddings.building.cli import main as embeddings_main
 from model import load_pretrained, save_pretrained
 from pipeline.features import FeatureCache
 from pipeline.read import load_recipes

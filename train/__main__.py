@@ -20,8 +20,8 @@ import time
 
 import torch
 
-from embeddings.build import build_index
-from embeddings.hub import publish
+from embeddings.building.build import build_index
+from embeddings.building.publish import publish
 from model import (
     FeatureRecord,
     Retriever,

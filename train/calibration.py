@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from embeddings import load_index
-from embeddings.manifest import fused_vectors
+from embeddings.serving.manifest import fused_vectors
 from model import load_pretrained, save_pretrained
 from model.atomic import atomic_write_json
 from model.confidence import (

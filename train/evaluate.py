@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-from embeddings.hub import load_model
+from embeddings.serving.hub import load_model
 from model.atomic import atomic_write_json
 from model.protocol import BAGS, POOL, RECIPE_POOL
 from pipeline.embed import embed_collection

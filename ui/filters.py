@@ -1,5 +1,5 @@
 """Ingredient filters a visitor sets: "without" words, "with" words and diet chips, turned
-into a row mask the index applies before ranking (embeddings/ingredients.py matches the
+into a row mask the index applies before ranking (embeddings/serving/ingredients.py matches the
 words), with notes on whatever was cut or could not be read.
 
 The diet chips' word lists live in diets.toml, with what they can and cannot promise.
@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from embeddings.ingredients import IngredientWords, parse_terms, term_text
+from embeddings.serving.ingredients import IngredientWords, parse_terms, term_text
 
 from . import inputs
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from embeddings.refine import BUT_WEIGHT, BUT_WEIGHT_MAX, BUT_WEIGHT_MIN
+from embeddings.serving.refine import BUT_WEIGHT, BUT_WEIGHT_MAX, BUT_WEIGHT_MIN
 
 from . import inputs, render
 from .filters import DIET_CHOICES, DISCLAIMER

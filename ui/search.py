@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from gradio.context import LocalContext
 
-from embeddings.index import Hit
-from embeddings.ingredients import IngredientWords, term_text
-from embeddings.neighbours import recipe_neighbours
-from embeddings.pantry import pantry_matches
-from embeddings.refine import BUT_WEIGHT, blend
-from embeddings.rerank import PhotoReranker
+from embeddings.serving.index import Hit
+from embeddings.serving.ingredients import IngredientWords, term_text
+from embeddings.serving.neighbours import recipe_neighbours
+from embeddings.serving.pantry import pantry_matches
+from embeddings.serving.refine import BUT_WEIGHT, blend
+from embeddings.serving.rerank import PhotoReranker
 from model.atomic import atomic_write_bytes
 
 from . import explain, filters, inputs, render, uploads
@@ -113,7 +113,7 @@ class RecipeSearch:
         # Thumbnail folders of a search this one replaced (ui/upgrade.py): examples point there.
         self.photo_folders_extra: list[Path] = []
         self.row_hashes = RowHashes(index)
-        # A model trained with --rerank K re-orders a photo's top K recipes (embeddings/rerank.py).
+        # A model trained with --rerank K re-orders a photo's top K recipes (embeddings/serving/rerank.py).
         self.reranker = PhotoReranker(index, self.model) if self.model.reranks else None
         self.words = IngredientWords(index.column("ingredients"), index.column("title"))
         self.confidence = AnswerConfidence(self.model.fitted.confidence)
@@ -192,7 +192,7 @@ class RecipeSearch:
     @endpoint
     def cook_from_what_i_have(self, have, top_k=inputs.TOP_K_DEFAULT, without="", diets=None):
         """Ingredients you have (one per line or comma-separated) -> the recipes that use the
-        most of them and need the fewest others (ranking: embeddings/pantry.py)."""
+        most of them and need the fewest others (ranking: embeddings/serving/pantry.py)."""
         k, notes = inputs.clamp_top_k(top_k)
         chosen = self._filters(without, "", diets, notes)
         yours = filters.read_terms(have, "ingredient list", notes)
@@ -260,7 +260,7 @@ class RecipeSearch:
     @endpoint
     def more_like_this(self, recipe_id, top_k=inputs.TOP_K_DEFAULT):
         """A recipe's id (a result's "id") -> the recipes nearest it, by its own recipe and
-        photo vectors (embeddings/neighbours.py), itself left out."""
+        photo vectors (embeddings/serving/neighbours.py), itself left out."""
         k, notes = inputs.clamp_top_k(top_k)
         row = self.row_of_id.get(str(recipe_id if recipe_id is not None else "").strip()[:500])
         if row is None:

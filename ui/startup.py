@@ -74,7 +74,7 @@ def load(index_flag=None, model_flag=None, index_revision=None, model_revision=N
     source = index_source(index_flag, index_revision)  # before the slow imports: fail fast
     # torch and the model load here, not at the top: a missing index costs a second of start-up.
     from embeddings import CorruptIndexError, hub
-    from embeddings.engine_graphs import use_index_engine  # here too: it imports torch (start-up)
+    from embeddings.serving.engine_graphs import use_index_engine  # here too: it imports torch (start-up)
     from model.engine import EngineError  # here too: it imports torch (start-up)
 
     try:
@@ -96,7 +96,7 @@ def load(index_flag=None, model_flag=None, index_revision=None, model_revision=N
     except CorruptIndexError as error:
         raise SystemExit(f"The model {model_from} does not match the index {source}: {error}") from None
     try:
-        # The query's backbone pass on the index's engine graphs (embeddings/engine_graphs.py).
+        # The query's backbone pass on the index's engine graphs (embeddings/serving/engine_graphs.py).
         print(use_index_engine(model, index), flush=True)
     except EngineError as error:
         raise SystemExit(f"The index at {source} failed its checks: {error}. Rebuild it with `make demo`.") from None

@@ -4,7 +4,7 @@ makes both).
 
 The page's handlers call a SwappableSearch, which passes each call to the RecipeSearch that
 serves now. A watcher thread looks for the better index every POLL_S seconds; once its
-manifest is there (an index folder is swapped in whole: embeddings/swap.py) it loads the
+manifest is there (an index folder is swapped in whole: embeddings/building/swap.py) it loads the
 index and its model, builds their RecipeSearch beside the running one and switches to it
 in one assignment: a search already running finishes on the model it started with.
 

@@ -6,10 +6,10 @@ An index directory holds
   recipes.parquet         id, title, ingredients, instructions, has_recipe, content_hash,
                           thumbnail (JPEG bytes), same row order
   faiss_<field>.index     for large indexes, the trained faiss index of a searched field
-                          (embeddings/faiss_store.py); the manifest's "faiss" names them
+                          (embeddings/serving/faiss_store.py); the manifest's "faiss" names them
   ingredient_lines.safetensors
                           for a model with a re-ranker, every row's ingredient-line vectors
-                          (embeddings/line_store.py); the manifest's "ingredient_lines"
+                          (embeddings/serving/line_store.py); the manifest's "ingredient_lines"
                           describes it
 The fused vector (title + recipe) is computed at load, not stored: it is one add and one
 normalise per row, and storing it would grow the file by a third.
@@ -50,7 +50,7 @@ class CorruptIndexError(ValueError):
 
 def data_files(manifest: dict) -> tuple[str, ...]:
     """Every file the manifest vouches for: the vectors, the table, any stored faiss index,
-    the ingredient lines when stored, the engine graphs (embeddings/engine_graphs.py)."""
+    the ingredient lines when stored, the engine graphs (embeddings/serving/engine_graphs.py)."""
     lines = (LINES_FILE,) if manifest.get("ingredient_lines") else ()
     return DATA_FILES + tuple(manifest.get("faiss", {}).get("files", {}).values()) + lines + graph_files(manifest)
 

@@ -2,7 +2,7 @@
 
 A million rows hold ~6 GB of thumbnails; the app shows a few dozen per query. A row's
 thumbnail is read with its row group (THUMBNAIL_ROW_GROUP rows, about 1.5 MB, written
-so by embeddings/build.py), and the groups read last are kept up to BYTES_KEPT. A folder
+so by embeddings/building/build.py), and the groups read last are kept up to BYTES_KEPT. A folder
 written with one large row group still loads: its first thumbnail reads the whole column once.
 """
 

@@ -31,13 +31,12 @@ from pipeline.records import Recipe, row_hashes
 from pipeline.shard_files import job_key
 from pipeline.world import World
 
-from .engine_graphs import export_serving_graphs
-from .faiss_store import choose_kind, describe, file_name, stored_fields, train_index, write_index
-from .hub import load_model
-from .index import read_index_dir
-from .line_build import build_ingredient_lines
-from .line_store import lines_record, write_ingredient_lines
-from .manifest import (
+from ..serving.engine_graphs import export_serving_graphs
+from ..serving.faiss_store import choose_kind, describe, file_name, stored_fields, train_index, write_index
+from ..serving.hub import load_model
+from ..serving.index import read_index_dir
+from ..serving.line_store import lines_record, write_ingredient_lines
+from ..serving.manifest import (
     DTYPES,
     EMBEDDINGS_FILE,
     FORMAT_NAME,
@@ -53,9 +52,10 @@ from .manifest import (
     fused_vectors,
     model_fingerprint,
 )
+from ..serving.thumbnail_column import THUMBNAIL_ROW_GROUP
+from .line_build import build_ingredient_lines
 from .shards import build_in_shards, remove_shards
 from .swap import replace_dir
-from .thumbnail_column import THUMBNAIL_ROW_GROUP
 from .thumbnails import THUMB_MAX_SIDE, THUMB_QUALITY, make_thumbnail
 
 
@@ -125,8 +125,8 @@ def build_index(
     (a dir or a Hub id at `revision`; or `model`, already loaded) into `out_dir`.
     `feature_cache`: the backbone feature cache training filled (pipeline/features.py;
     None: never use it). `faiss`: the faiss index stored beside the vectors
-    (embeddings/faiss_store.py: "auto" by size, "none", "ivf-flat", "ivf-pq"). `world`:
-    the ranks torchrun started, each embedding its share (embeddings/shards.py).
+    (embeddings/serving/faiss_store.py: "auto" by size, "none", "ivf-flat", "ivf-pq"). `world`:
+    the ranks torchrun started, each embedding its share (embeddings/building/shards.py).
     `engine_precision`: the inference engine's per backbone for the build's passes and the
     served graphs written beside the vectors (model/engine.py; None: torch; "auto": the
     engine's default where onnxruntime is installed)."""
@@ -172,7 +172,7 @@ def build_index(
     # Without the feature cache every backbone runs in the build: on the engine's graphs
     # (kept with the cache's) when it is there, on every rank alike.
     graphs = Path(feature_cache or DEFAULT_CACHE) / "engine"
-    if world.size > 1:  # under torchrun: each rank its shard, rank 0 merges (embeddings/shards.py)
+    if world.size > 1:  # under torchrun: each rank its shard, rank 0 merges (embeddings/building/shards.py)
         key = job_key(
             model=record["fingerprint"],
             rows=[(recipes[i].id, hashes[i]) for i in fresh],
@@ -200,7 +200,7 @@ def build_index(
     manifest = index_manifest(record, dim, dtype, recipes, thumbnail, str(data))
     manifest["recipe_vector"] = model.fitted.recipe_vector  # what training chose on val (the model says so too)
     # The re-ranker's candidate lines, stored so a query never runs the text backbone
-    # (embeddings/line_store.py). Under torchrun rank 0 computes them all, after the
+    # (embeddings/serving/line_store.py). Under torchrun rank 0 computes them all, after the
     # merge (the other ranks are done): a single build's batches, so the file is byte for byte
     # a single build's. The lines are a fraction of a build's time beside the photos.
     lines = None

@@ -131,7 +131,7 @@ Trained contrastively on {", ".join(datasets)} (preset `{config.preset}`).{_lexi
 
 ```python
 from embeddings import load_index
-from embeddings.hub import load_model
+from embeddings.serving.hub import load_model
 from PIL import Image
 
 model = load_model("{repo}", revision="<tag or commit>")

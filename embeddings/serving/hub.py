@@ -1,4 +1,5 @@
-"""The only module that talks to huggingface_hub: fetch models and indexes, publish them.
+"""The only module that talks to huggingface_hub: fetch models and indexes, upload files.
+(What a publish uploads, and its checks, is embeddings/building/publish.py.)
 
 Tests replace `snapshot_download`, `HfApi` and `get_token` here; nothing else in the
 project imports huggingface_hub. With HF_HUB_OFFLINE=1, snapshot_download answers from
@@ -13,20 +14,17 @@ vectors it made together:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi, get_token, snapshot_download
 
 from model import load_pretrained
 
-from .card import model_card
 from .index import RecipeIndex, read_index_dir
-from .manifest import DATA_FILES, LINES_FILE, MANIFEST_FILE, data_files, read_manifest
+from .manifest import DATA_FILES, LINES_FILE, MANIFEST_FILE, read_manifest
 
 INDEX_FOLDER = "index"  # where the index sits inside a published repo
 MODEL_PATTERNS = [
@@ -118,77 +116,39 @@ def load_index(
     return index
 
 
-def _require_token() -> None:
+def require_token() -> None:
     if get_token() is None:  # HF_TOKEN, or the file `hf auth login` writes; never printed
         raise PermissionError("no Hugging Face token: set HF_TOKEN or run `hf auth login` first")
 
 
-def _staged_files(model_dir: Path, index_dir: Path | None, repo: str, card: str, staging: Path) -> dict[str, Path]:
-    """path in repo -> local file, for everything that goes up (new files written to staging)."""
-    files: dict[str, Path] = {}
-    for pattern in MODEL_FILES:
-        for path in sorted(model_dir.glob(pattern)):
-            if path.is_file():
-                files[path.relative_to(model_dir).as_posix()] = path
-    if "model.safetensors" not in files or "config.json" not in files:
-        raise FileNotFoundError(f"{model_dir} is not a saved retriever (config.json + model.safetensors)")
-    (staging / "README.md").write_text(card)
-    files["README.md"] = staging / "README.md"
-    if index_dir is not None:
-        manifest = read_manifest(index_dir)
-        # The published index names the repo as its model, revision implied (see resolve_index_dir).
-        manifest["model"] = {**manifest["model"], "source": repo, "revision": None}
-        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
-        files[f"{INDEX_FOLDER}/{MANIFEST_FILE}"] = staging / MANIFEST_FILE
-        for name in data_files(manifest):
-            files[f"{INDEX_FOLDER}/{name}"] = index_dir / name
-    return files
-
-
-def publish(
-    model_dir: str | Path,
-    index_dir: str | Path | None,
+def upload(
     repo: str,
+    files: dict[str, Path],
     *,
     revision: str | None = None,
     private: bool = False,
     tag: str | None = None,
-    license: str | None = None,
-    datasets: list[str] | None = None,
     commit_message: str | None = None,
-) -> dict:
-    """Upload a model dir (+ optionally an index dir) to model repo `repo` in one commit.
-    `revision`: the branch to commit to (default main); `tag`: a tag to pin it by.
-    Returns {"repo", "commit", "files", "preload"}."""
-    model_dir = Path(model_dir)
-    if not is_repo_id(repo):
-        raise ValueError(f"--repo must look like USER/NAME, got {repo!r}")
-    index = None
-    if index_dir is not None:
-        index = read_index_dir(Path(index_dir))  # refuses a corrupt index before uploading
-        index.check_model(load_pretrained(model_dir))  # and an index made by another model
-    card = model_card(model_dir, repo, index.manifest if index else None, license=license, datasets=datasets)
-    _require_token()
+) -> str | None:
+    """files (path in repo -> local file) to model repo `repo` in one commit, on branch
+    `revision` (default main), tagged `tag` if given; returns the commit's id. What to
+    upload and its checks are the build side's (embeddings/building/publish.py)."""
+    require_token()
     api = HfApi()
-    with tempfile.TemporaryDirectory(prefix="publish-") as staging:
-        files = _staged_files(model_dir, Path(index_dir) if index_dir else None, repo, card, Path(staging))
-        api.create_repo(repo, repo_type="model", private=private, exist_ok=True)
-        if revision and revision != "main":
-            api.create_branch(repo, branch=revision, repo_type="model", exist_ok=True)
-        operations = [
-            CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in sorted(files.items())
-        ]
-        info = api.create_commit(
-            repo,
-            operations,
-            commit_message=commit_message or "Upload recipe retriever and index",
-            repo_type="model",
-            revision=revision,
-        )
+    api.create_repo(repo, repo_type="model", private=private, exist_ok=True)
+    if revision and revision != "main":
+        api.create_branch(repo, branch=revision, repo_type="model", exist_ok=True)
+    operations = [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in sorted(files.items())
+    ]
+    info = api.create_commit(
+        repo,
+        operations,
+        commit_message=commit_message or "Upload recipe retriever and index",
+        repo_type="model",
+        revision=revision,
+    )
     commit = getattr(info, "oid", None)
     if tag:
         api.create_tag(repo, tag=tag, revision=commit, repo_type="model", exist_ok=False)
-    # A Space preloads this exact commit at build time; the app then loads it offline
-    # with load_index(repo, revision=commit).
-    preload = f"preload_from_hub:\n  - {repo} {','.join(sorted(files))}" + (f" {commit}" if commit else "")
-    return {"repo": repo, "commit": commit, "tag": tag, "files": sorted(files), "preload": preload}
+    return commit

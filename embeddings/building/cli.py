@@ -13,13 +13,14 @@ from model.protocol import DIRECTIONS
 from pipeline.records import parse_list
 from pipeline.world import join, leave
 
+from ..serving.engine_graphs import use_index_engine
+from ..serving.faiss_store import KINDS
+from ..serving.hub import load_index, load_model
+from ..serving.manifest import CorruptIndexError
+from ..serving.rerank import PhotoReranker
+from ..serving.search import BACKENDS
 from .build import build_index
-from .engine_graphs import use_index_engine
-from .faiss_store import KINDS
-from .hub import load_index, load_model, publish
-from .manifest import CorruptIndexError
-from .rerank import PhotoReranker
-from .search import BACKENDS
+from .publish import publish
 from .thumbnails import THUMB_MAX_SIDE
 
 DEFAULT_INDEX = "artifacts/index"
@@ -87,7 +88,7 @@ def run_build(args) -> int:
     size = args.thumb_size or THUMB_MAX_SIDE
     if not 16 <= size <= 256:
         raise ValueError(f"--thumb-size must be between 16 and 256 px, got {size}")
-    # Under torchrun each process is one rank, embedding its share (embeddings/shards.py).
+    # Under torchrun each process is one rank, embedding its share (embeddings/building/shards.py).
     world, _ = join(torch.device("cpu"))
     try:
         report = build_index(
@@ -149,7 +150,7 @@ def run_search(args) -> int:
     rows = index.has_recipe if finds_recipes else None
     query = expanded(model, vector, modality, field)[0].numpy()
     reranked = finds_recipes and regions is not None
-    if reranked:  # the model's region x ingredient scorer re-orders the top K (embeddings/rerank.py)
+    if reranked:  # the model's region x ingredient scorer re-orders the top K (embeddings/serving/rerank.py)
         hits = PhotoReranker(index, model).search(query, regions, field, args.k, rows=rows)
     else:
         hits = index.search(query, field, args.k, rows=rows)

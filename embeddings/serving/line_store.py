@@ -13,9 +13,9 @@ rounding PhotoReranker computes on the fly), so float16 holds them exactly.
 
 The manifest's "ingredient_lines" records the file, its shape and the model settings the
 lines depend on besides the weights (the manifest's fingerprint covers those): a model
-whose settings differ falls back to computing lines (embeddings/rerank.py).
+whose settings differ falls back to computing lines (embeddings/serving/rerank.py).
 
-The build computes the file (embeddings/line_build.py); this module only writes and reads
+The build computes the file (embeddings/building/line_build.py); this module only writes and reads
 it, so the served app imports nothing of the feature pipeline.
 """
 

@@ -1,4 +1,4 @@
-"""Read a verified index directory and search it (embeddings/hub.py fetches one from the Hub)."""
+"""Read a verified index directory and search it (embeddings/serving/hub.py fetches one from the Hub)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class RecipeIndex:
         self._backend = backend
         self._searchers: dict[str, object] = {}  # field -> searcher over every row
         # Each row's ingredient-line vectors (float16, memory-mapped) for the re-ranker
-        # (embeddings/line_store.py); None when the folder stores none.
+        # (embeddings/serving/line_store.py); None when the folder stores none.
         self.ingredient_lines = ingredient_lines
 
     def column(self, name: str) -> list:
@@ -151,7 +151,7 @@ class RecipeIndex:
         return image
 
     def thumbnail_bytes(self, row: int) -> bytes:
-        """The row's thumbnail as stored: a JPEG file's bytes (embeddings/thumbnails.py)."""
+        """The row's thumbnail as stored: a JPEG file's bytes (embeddings/building/thumbnails.py)."""
         return self._thumbnails[row]
 
     def check_model(self, model) -> None:

@@ -5,7 +5,7 @@ The index stays a dual-encoder index: the search finds the top max(k, K) rows as
 then only the first K are re-scored (global cosine + alpha * local score) and re-ordered;
 the same K rows come back, and the rows after them keep their places. A candidate's
 ingredient-line vectors are read from the index folder's ingredient_lines.safetensors,
-which `embeddings build` stores for a model with a re-ranker (embeddings/line_store.py):
+which `embeddings build` stores for a model with a re-ranker (embeddings/serving/line_store.py):
 a query runs no text backbone. An index without that file (built before it, or by a
 model without a re-ranker), or one stored under other line settings, falls back to
 computing them with the model's text backbone from the recipe table, split as the

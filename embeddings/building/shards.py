@@ -28,7 +28,7 @@ from pipeline.records import Recipe
 from pipeline.shard_files import shard_stem
 from pipeline.world import World, barrier
 
-from .manifest import STORED_FIELDS, CorruptIndexError
+from ..serving.manifest import STORED_FIELDS, CorruptIndexError
 
 SHARD = "shard"  # shard-R-of-N.safetensors / .json in the shards folder
 

@@ -56,7 +56,7 @@ class ExactSearcher:
 class FaissSearcher:
     """faiss over a float32 copy of the matrix. `approximate=False`: IndexFlatIP, same
     top-k as ExactSearcher. True: IndexIVFFlat with nlist ~ 4*sqrt(n) inner-product cells.
-    `FaissSearcher.stored` wraps an index an index folder stores (embeddings/faiss_store.py)."""
+    `FaissSearcher.stored` wraps an index an index folder stores (embeddings/serving/faiss_store.py)."""
 
     def __init__(
         self,

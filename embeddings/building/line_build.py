@@ -1,4 +1,4 @@
-"""Computing the index's ingredient_lines.safetensors at build time (embeddings/line_store.py
+"""Computing the index's ingredient_lines.safetensors at build time (embeddings/serving/line_store.py
 says what the file holds): Retriever.ingredient_line_features of every row; or the rows'
 lines copied from the index a re-build replaces; or, for a first build, read from the
 training cache's lines entry when it holds this collection under these settings.
@@ -23,7 +23,7 @@ from pipeline.features import FeatureCache
 from pipeline.lines import LINE_BATCH, line_order
 from pipeline.records import Recipe
 
-from .line_store import line_settings
+from ..serving.line_store import line_settings
 
 
 @torch.inference_mode()

@@ -8,7 +8,7 @@ in the page cache, not in the process's memory. Which kind, by the number of row
   below APPROX_THRESHOLD   none: exact search over the vectors is fast there
   below PQ_FROM_ROWS       IVF-Flat: float32 lists, exact scores within the probed cells
   from PQ_FROM_ROWS        IVF-PQ: 8 bits per 8 dimensions (64 bytes a 512-d row), its
-                           candidates rescored on the stored vectors (embeddings/search.py)
+                           candidates rescored on the stored vectors (embeddings/serving/search.py)
 
 A folder written before this (no "faiss" in its manifest) trains at load, as it did.
 """
