@@ -17,9 +17,9 @@ from pipeline.features import DEFAULT_CACHE, FeatureCache
 from pipeline.read import load_recipes
 from pipeline.sources import CachedSource, line_inputs, with_lexical
 from pipeline.splits import SPLITS, split_of
-from train.__main__ import fit_lexical
 from train.loop import TrainOptions, train_model, unfreeze_top
 from train.metrics import evaluate_embeddings
+from train.prepare import fit_lexical
 from train.row_targets import fit_row_state, row_labels
 
 # The ablations vary one choice of the frozen-heads pipeline these results were measured

@@ -36,6 +36,8 @@ def layer(module: str) -> str:
     if parts[0] == "embeddings" and len(parts) > 1:
         return "embeddings.building" if parts[1] in ("building", "__main__") else f"embeddings.{parts[1]}"
     return parts[0]
+
+
 LATE_IMPORT_REASON = "start-up"  # the comment a function-level import must carry
 
 

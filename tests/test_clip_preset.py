@@ -15,8 +15,8 @@ from model import FittedState, Retriever, RetrieverConfig, load_pretrained, pres
 from model.clip import ClipImageBackbone, ClipTextBackbone
 from model.encoders import TextBackbone
 from tiny import make_clip_checkpoint, make_kaggle_folder
-from train.__main__ import build_parser
-from train.__main__ import main as train_main
+from train.cli import build_parser
+from train.cli import main as train_main
 
 TITLES = ["chocolate cake", "spicy chicken tacos with lemon rice"]
 INGREDIENTS = [["1 cup sugar", "2 egg"], ["salt"]]

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from pipeline.world import World
 from tiny import make_kaggle_folder, tiny_config
-from train.__main__ import main as train_main
+from train.cli import main as train_main
 from train.distributed import wrap
 from train.loop import CHECKPOINT, TrainOptions, read_checkpoint
 from train.step import global_loss

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from model import load_pretrained
 from pipeline.splits import split_of
 from tiny import make_kaggle_folder, tiny_config
-from train.__main__ import main as train_main
+from train.cli import main as train_main
 
 CSV = "Food Ingredients and Recipe Dataset with Image Name Mapping.csv"
 HELD_OUT_WORD = "pavlova"  # in every val and test title, in no training title

@@ -12,7 +12,7 @@ import pytest
 from pipeline.read import load_recipes
 from pipeline.splits import split_of, split_rows
 from tiny import COLOURS, WORDS, make_photo, tiny_config
-from train.__main__ import main as train_main
+from train.cli import main as train_main
 
 PARTITIONS = ("train", "train", "train", "val", "test")  # 3:1:1, cycled over the recipes
 

@@ -8,8 +8,8 @@ from safetensors.torch import load_file
 
 from model import FeatureRecord, load_pretrained
 from tiny import make_kaggle_folder, tiny_config
-from train.__main__ import build_parser
-from train.__main__ import main as train_main
+from train.cli import build_parser
+from train.cli import main as train_main
 from train.evaluate import main as evaluate_main
 from train.loop import TrainOptions
 

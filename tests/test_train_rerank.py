@@ -15,7 +15,7 @@ from model import load_pretrained, save_pretrained
 from pipeline.features import FeatureCache
 from pipeline.read import load_recipes
 from tiny import train_tiny
-from train.__main__ import build_parser
+from train.cli import build_parser
 from train.designs import DESIGNS
 
 

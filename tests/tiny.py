@@ -176,7 +176,7 @@ def make_kaggle_folder(
 def train_tiny(folder: Path, text_dir: Path, *flags: str, **collection) -> Path:
     """`python -m train` for 2 epochs on a generated collection of 60 rows with a tiny
     random config; returns the model folder (folder/model)."""
-    from train.__main__ import main as train_main
+    from train.cli import main as train_main
 
     data = make_kaggle_folder(folder / "data", **{"n": 60, "title_only": 10, **collection})
     config = folder / "tiny.json"

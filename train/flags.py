@@ -1,4 +1,4 @@
-"""The flags of `python -m train` (train/__main__.py runs them): the parser, and the
+"""The flags of `python -m train` (train/cli.py runs them): the parser, and the
 checks of flag combinations that argparse alone cannot express (loss_options)."""
 
 from __future__ import annotations

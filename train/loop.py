@@ -177,46 +177,18 @@ def train_model(
         initial=first_epoch - 1,
         total=options.epochs,
     )
+    run_epoch = EpochSteps(model, step, train_source, options, optimizer, scheduler, world, device, labels, dish_labels)
     for epoch in epochs:
         if epoch - state["best_epoch"] > options.patience and state["best_epoch"] > 0:
             if world.is_main:
                 print(f"early stop: val score has not improved since epoch {state['best_epoch']}", file=sys.stderr)
             break
-        # Seeds derived from the epoch (and the rank, for dropout), not carried along: a
-        # resumed run draws exactly the batches, views and dropout masks the uninterrupted
-        # run would have drawn. Rows and views come from one generator every rank seeds
-        # alike, so the ranks agree on the global batches whatever their number.
-        torch.manual_seed(options.seed * 100_003 + epoch + 1_000_003 * world.rank)
-        draw = torch.Generator().manual_seed(options.seed * 7919 + epoch)
-        order = torch.randperm(len(train_source), generator=draw)
-        views = epoch_views(train_source, len(order), draw)
-        step.train()
-        total, batches, began = 0.0, 0, time.perf_counter()
-        for start in range(0, len(order), global_batch):
-            rows = order[start : start + global_batch]
-            if len(rows) < max(2, world.size):  # no negatives, or a rank with no row
-                continue
-            local = step(train_source, world.share(rows), device, None if views is None else world.share(views[rows]))
-            loss, _ = global_loss(
-                model,
-                local,
-                train_source.has_recipe[rows].to(device),
-                world,
-                None if labels is None else labels[rows].to(device),
-                options.ingredient_weight,
-                objective=objective,
-                dish_labels=None if dish_labels is None else dish_labels[rows].to(device),
-                draw=draw,  # the cosine loss's mismatches: after this epoch's rows and views, alike on every rank
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total, batches = total + float(loss.detach()), batches + 1
+        began = time.perf_counter()
+        train_loss = run_epoch(epoch)
         evaluated = broadcast(evaluate_epoch(model, val_source, device) if world.is_main else None, world)
         # Seconds in the steps alone (not val): what benchmarks/bench_distributed.py divides rows by.
         seconds = time.perf_counter() - began
-        entry = {"epoch": epoch, "train_loss": total / max(1, batches), "step_seconds": round(seconds, 3), **evaluated}
+        entry = {"epoch": epoch, "train_loss": train_loss, "step_seconds": round(seconds, 3), **evaluated}
         state["history"].append(entry)
         if entry["val_score"] > state["best_score"]:
             state.update(best_epoch=epoch, best_score=entry["val_score"], best_state=trainable_state(model))
@@ -230,6 +202,61 @@ def train_model(
     model.load_state_dict(state["best_state"], strict=False)
     model.image_encoder.tail_dtype = None  # what follows (test, index, app) reads float32
     return {k: state[k] for k in ("history", "best_epoch", "best_score")}
+
+
+@dataclass
+class EpochSteps:
+    """One epoch's optimiser steps over the training rows: called with the epoch's number,
+    returns the mean training loss."""
+
+    model: Retriever
+    step: torch.nn.Module  # EmbedRows, DDP-wrapped under torchrun (train/distributed.py)
+    source: object  # the training split's feature source
+    options: TrainOptions
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    world: World
+    device: torch.device
+    labels: torch.Tensor | None
+    dish_labels: torch.Tensor | None
+
+    def __call__(self, epoch: int) -> float:
+        model, options, world, device = self.model, self.options, self.world, self.device
+        train_source, labels, dish_labels = self.source, self.labels, self.dish_labels
+        global_batch, objective = options.batch_size * world.size, options.objective()
+        # Seeds derived from the epoch (and the rank, for dropout), not carried along: a
+        # resumed run draws exactly the batches, views and dropout masks the uninterrupted
+        # run would have drawn. Rows and views come from one generator every rank seeds
+        # alike, so the ranks agree on the global batches whatever their number.
+        torch.manual_seed(options.seed * 100_003 + epoch + 1_000_003 * world.rank)
+        draw = torch.Generator().manual_seed(options.seed * 7919 + epoch)
+        order = torch.randperm(len(train_source), generator=draw)
+        views = epoch_views(train_source, len(order), draw)
+        self.step.train()
+        total, batches = 0.0, 0
+        for start in range(0, len(order), global_batch):
+            rows = order[start : start + global_batch]
+            if len(rows) < max(2, world.size):  # no negatives, or a rank with no row
+                continue
+            shown = None if views is None else world.share(views[rows])
+            local = self.step(train_source, world.share(rows), device, shown)
+            loss, _ = global_loss(
+                model,
+                local,
+                train_source.has_recipe[rows].to(device),
+                world,
+                None if labels is None else labels[rows].to(device),
+                options.ingredient_weight,
+                objective=objective,
+                dish_labels=None if dish_labels is None else dish_labels[rows].to(device),
+                draw=draw,  # the cosine loss's mismatches: after this epoch's rows and views, alike on every rank
+            )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            total, batches = total + float(loss.detach()), batches + 1
+        return total / max(1, batches)
 
 
 def epoch_views(source, rows: int, draw: torch.Generator) -> torch.Tensor | None:

@@ -73,7 +73,8 @@ def load(index_flag=None, model_flag=None, index_revision=None, model_revision=N
     """Load the index (verified) and its model once. Returns (index, model, model_source)."""
     source = index_source(index_flag, index_revision)  # before the slow imports: fail fast
     # torch and the model load here, not at the top: a missing index costs a second of start-up.
-    from embeddings import CorruptIndexError, hub
+    from embeddings import CorruptIndexError
+    from embeddings.serving import hub  # here too (start-up)
     from embeddings.serving.engine_graphs import use_index_engine  # here too: it imports torch (start-up)
     from model.engine import EngineError  # here too: it imports torch (start-up)
 

@@ -1,0 +1,187 @@
+"""The first stage of a training run: what the loop needs, made from the command line's
+settings. The run's TrainOptions, the collection read and split, the model built (config,
+presets, the seed systems' designs, the state fitted on the training rows: dish classes,
+ingredient words, lexical features) and the feature sources of each split, from the
+cache or extracted now. The later stages: train/loop.py (fit), train/select.py (choices
+on val), train/save.py (the model folder, test scores, the Hub).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from model import Retriever, RetrieverConfig, preset
+from model.preprocess import recipe_text
+from pipeline.read import load_recipes
+from pipeline.sources import cached_sources, live_sources, rerank_inputs
+from pipeline.splits import split_rows
+from pipeline.world import World
+
+from .designs import DESIGNS
+from .loop import TrainOptions, unfreeze_top
+from .row_targets import fit_row_state, row_labels
+
+
+@dataclass
+class Prepared:
+    """Everything the later stages read: the settings, the rows, the model and its sources."""
+
+    options: TrainOptions
+    splits: dict  # split name -> list[Recipe]
+    model: Retriever
+    sources: dict  # split name -> a feature source (pipeline/sources.py)
+    trainable: list[str]  # the backbone tensors that fine-tune
+    feature_seconds: dict = field(default_factory=dict)  # text and photo extraction (near 0 on a cache hit)
+    started: float = 0.0  # when the run began (time.time())
+    extracted: float = 0.0  # when its features were ready
+
+
+def training_options(args: argparse.Namespace, losses: dict) -> TrainOptions:
+    """The loop's settings from the flags; `losses`: loss_options' fields."""
+    d = TrainOptions()
+    return TrainOptions(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        backbone_lr=args.backbone_lr,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        finetune_top=d.finetune_top if args.finetune_top is None else args.finetune_top,
+        views=args.views,
+        tail_precision=args.tail_precision,
+        live=args.live,
+        patience=args.patience,
+        seed=args.seed,
+        ingredient_weight=args.ingredient_weight,
+        **losses,
+    )
+
+
+def read_splits(args: argparse.Namespace, progress: bool, world: World) -> dict:
+    """The collection at --data (its first --limit rows), split; refused when a split holds
+    too few rows to train on or choose with."""
+    recipes = load_recipes(args.data, progress=progress)
+    if args.limit:
+        recipes = recipes[: args.limit]
+    splits = split_rows(recipes)
+    for name, rows in splits.items():
+        if sum(r.has_recipe for r in rows) < 2 or len(rows) < 2:
+            raise SystemExit(
+                f"the {name} split of {args.data} has {len(rows)} rows "
+                f"({sum(r.has_recipe for r in rows)} full recipes): too few to train and choose on val"
+            )
+    if world.is_main:
+        print(
+            " / ".join(f"{n}: {len(rows)} rows, {sum(r.has_recipe for r in rows)} full" for n, rows in splits.items()),
+            file=sys.stderr,
+        )
+    return splits
+
+
+def model_config(args: argparse.Namespace, options: TrainOptions) -> RetrieverConfig:
+    """--config's file, a seed system's design on our backbones, or a preset; then the flags
+    that override it."""
+    if args.config:
+        config = RetrieverConfig.from_json(args.config.read_text())
+    elif args.preset in DESIGNS:  # our backbones, the design's recipe encoder (an override below)
+        config = dataclasses.replace(preset("default"), preset=args.preset)
+    else:
+        config = preset(args.preset)
+    overrides = {"embed_dim": args.embed_dim} if args.embed_dim else {}
+    if options.debias:
+        overrides["debias"] = True
+    for name in ("lexical_dims", "recipe_encoder", "rerank"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    return dataclasses.replace(config, **overrides)
+
+
+def build_model(args: argparse.Namespace, options: TrainOptions, train_rows: list, world: World) -> Retriever:
+    """The model to train, with the state fitted on the training rows (never val or test)."""
+    torch.manual_seed(args.seed)  # head initialisation (seeded before anything draws, as always)
+    try:
+        fitted = fit_row_state(options, train_rows)
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
+    if fitted.dish_classes and world.is_main:
+        background = float((row_labels(fitted, options, train_rows)[1] == 0).float().mean())
+        print(
+            f"{len(fitted.dish_classes) - 1} dish classes from the training titles; "
+            f"{background:.0%} of training rows are background",
+            file=sys.stderr,
+        )
+    try:
+        model = Retriever(model_config(args, options), fitted)
+    except (ValueError, OSError) as err:  # a bad config or backbone spec, weights not reachable: one line, no trace
+        raise SystemExit(f"cannot build the model: {err}") from err
+    fit_lexical(model, train_rows, report=world.is_main)
+    return model
+
+
+def fit_lexical(model: Retriever, train_recipes: list, report: bool = True) -> None:
+    """Fit the model's lexical features to the training rows (titles of all, recipe texts of
+    those with a recipe): never to val or test. About 15 s for the sample's 7.5k rows."""
+    if not model.config.lexical_dims:
+        return
+    started = time.time()
+    model.fit_lexical(
+        [r.title for r in train_recipes],
+        [recipe_text(r.ingredients, r.instructions) for r in train_recipes if r.has_recipe],
+    )
+    sizes = model.fitted.lexical_vocabulary
+    if not report:
+        return
+    print(
+        f"lexical features fitted on {len(train_recipes)} training rows: {sizes['title']} title terms, "
+        f"{sizes['recipe']} recipe terms ({time.time() - started:.0f} s)",
+        file=sys.stderr,
+    )
+
+
+def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_dir, progress: bool, world: World):
+    """Feature sources of each split for the training mode, the unfrozen backbone tensors,
+    and the seconds spent on text and on photo features (near zero on a cache hit)."""
+    if options.live:
+        return live_sources(model, splits), unfreeze_top(model, options.finetune_top), {}
+    if options.finetune_top and not model.image_encoder.splittable:
+        raise SystemExit(
+            f"{model.config.image_backbone} cannot fine-tune on cached activations; "
+            "add --live to run it on every batch (a GPU helps)"
+        )
+    trainable = unfreeze_top(model, options.finetune_top, towers=("image",))
+    sources, seconds = cached_sources(model, splits, options.views, options.finetune_top, cache_dir, progress, world)
+    return sources, trainable, seconds
+
+
+def prepare(args: argparse.Namespace, losses: dict, world: World, device: torch.device) -> Prepared:
+    """Options, rows, model and feature sources for the run `args` asks for."""
+    started = time.time()
+    progress = not args.quiet and world.is_main
+    options = training_options(args, losses)
+    if world.is_main:
+        # Said even with --quiet: which world the run trains in decides its batches.
+        print(f"world size {world.size}, global batch {options.batch_size * world.size}", file=sys.stderr)
+    splits = read_splits(args, progress, world)
+    model = build_model(args, options, splits["train"], world)
+    if args.finetune_top is None and not args.live and not model.image_encoder.splittable:
+        # The default fine-tunes the photo tail on cached activations; towers with no
+        # trunk/tail split (CLIP's ViT) train heads only unless asked for --live.
+        options = dataclasses.replace(options, finetune_top=0)
+    cache_dir = None if args.no_cache else args.cache_dir
+    # Under torchrun each rank extracts its share of the feature cache (pipeline/features.py).
+    sources, trainable, seconds = make_sources(model, splits, options, cache_dir, progress, world)
+    if trainable and world.is_main:
+        print(f"fine-tuning {len(trainable)} backbone tensors on {device}", file=sys.stderr)
+    if model.has_reranker:
+        # Trained after the dual encoder (train/rerank.py): no gradient of it now, which DDP would wait for.
+        model.reranker.requires_grad_(False)
+        if world.size > 1 and cache_dir is not None:
+            # Every rank extracts its share of the regions and lines entries now; rank 0 reads them later.
+            rerank_inputs(model, splits, sources, options.finetune_top, cache_dir, progress, world, names=())
+    return Prepared(options, splits, model, sources, trainable, seconds, started, time.time())
