@@ -175,19 +175,24 @@ class TextBackbone(nn.Module):
         device = next(self.net.parameters()).device
         tokens = self.tokenize(texts, max_tokens)
         ids, mask = tokens["input_ids"], tokens["attention_mask"]
-        groups = length_groups(mask.sum(1).tolist()) if self.tokenizer.padding_side == "right" else []
+        if self.graph is not None and engine_may_run(self, ids) and self.tokenizer.padding_side == "right":
+            return self.graph_in_length_groups(ids, mask)
+        return self.forward_tokens(ids.to(device), mask.to(device))
+
+    def graph_in_length_groups(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The engine's pass with rows of similar length together, each group padded to its
+        own longest row (model/token_groups.py): a pasted recipe's short ingredient lines
+        no longer pad to its long sentences. Padding changes no row's vector beyond float
+        rounding, so only the engine path groups: torch's (training, CUDA, and the
+        bit-exact checks against the cache) runs the batch as one."""
+        groups = length_groups(mask.sum(1).tolist())
         if len(groups) <= 1:
-            return self.forward_tokens(ids.to(device), mask.to(device))
-        # Rows of similar length together, each group padded to its own longest row
-        # (model/token_groups.py); padding changes no row's vector, only the cost.
+            return self.graph(ids, mask)
         rows = [row for group, _ in groups for row in group]
-        parts = [
-            self.forward_tokens(ids[group, :length].to(device), mask[group, :length].to(device))
-            for group, length in groups
-        ]
+        parts = [self.graph(ids[rows_, :n].contiguous(), mask[rows_, :n].contiguous()) for rows_, n in groups]
         back = torch.empty(len(rows), dtype=torch.long)
         back[torch.tensor(rows)] = torch.arange(len(rows))
-        return torch.cat(parts)[back.to(device)]
+        return torch.cat(parts)[back]
 
     def blocks(self) -> list[nn.Module]:
         net = self.net

@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from model import Retriever
+from model import Retriever, engine
 from model.token_groups import length_groups
 from tiny import tiny_config
 
@@ -44,15 +44,24 @@ def test_groups_cover_every_row_once_at_the_cheapest_cut(seed):
     assert length_groups([], 8) == []
 
 
-def test_a_grouped_pass_equals_one_padded_pass(text_backbone_dir):
-    """Short ingredient lines and long sentences in one batch: the grouped forward (several
-    calls) gives each row what the single padded pass gives, in the rows' own order."""
-    encoder = Retriever(tiny_config(text_backbone_dir)).eval().recipe_encoder
+def test_the_engine_runs_a_batch_in_groups_that_equal_one_padded_pass(text_backbone_dir, tmp_path, monkeypatch):
+    """Short ingredient lines and long sentences in one batch: on the engine the batch runs
+    as several calls, and each row gets what torch's single padded pass gives it (within
+    the fp32 graph's tolerance, tests/test_engine.py), in the rows' own order. torch's own
+    path stays one pass."""
+    pytest.importorskip("onnxruntime")
+    model = Retriever(tiny_config(text_backbone_dir)).eval()
+    encoder = model.recipe_encoder
     lines = ["2 eggs", "whisk the eggs with the sugar until pale and thick, then fold in " * 3, "salt", "1 cup rice"]
     lines += ["bake for twenty minutes in a hot oven", "pepper"] * 3
     tokens = encoder.tokenize(lines, 64)
     assert len(length_groups(tokens["attention_mask"].sum(1).tolist())) > 1  # the case under test
     with torch.inference_mode():
         one_pass = encoder.torch_tokens(tokens["input_ids"], tokens["attention_mask"])
-        grouped = encoder(lines, 64)
-    assert torch.allclose(grouped, one_pass, atol=1e-5), (grouped - one_pass).abs().max()
+        with engine.attached(model, tmp_path, {"image": "fp32", "text": "fp32"}, image_tops=(None,)):
+            calls = []
+            graph = encoder.graph
+            monkeypatch.setattr(encoder, "graph", lambda ids, mask: calls.append(ids.shape) or graph(ids, mask))
+            grouped = encoder(lines, 64)
+    assert len(calls) > 1 and max(shape[1] for shape in calls) > min(shape[1] for shape in calls)
+    assert torch.allclose(grouped, one_pass, atol=1e-4), (grouped - one_pass).abs().max()
