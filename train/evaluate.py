@@ -58,7 +58,7 @@ def score(
     return results, has_recipe
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m train.evaluate", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="backbone feature cache")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     model = load_model(args.model, args.revision)  # a local folder, or a Hub id through the one Hub module
     recipes = select_split(load_recipes(args.data, progress=not args.quiet), args.split)

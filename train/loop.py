@@ -157,18 +157,11 @@ def train_model(
     global_batch = options.batch_size * world.size
     steps_per_epoch = max(1, math.ceil(len(train_source) / global_batch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, options))
-    state = {"history": [], "best_epoch": 0, "best_score": -1.0, "best_state": trainable_state(model)}
-    first_epoch = 1
     checkpoint_path = out_dir / CHECKPOINT
     saved = broadcast(read_checkpoint(checkpoint_path, options, global_batch) if resume else None, world)
-    if saved is not None:
-        model.load_state_dict(saved["trainable"], strict=False)
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        state = {k: saved[k] for k in ("history", "best_epoch", "best_score", "best_state")}
-        first_epoch = saved["epoch"] + 1
-        if world.is_main:
-            print(f"resuming from {checkpoint_path} after epoch {saved['epoch']}", file=sys.stderr)
+    state, first_epoch = resumed_state(saved, model, optimizer, scheduler)
+    if saved is not None and world.is_main:
+        print(f"resuming from {checkpoint_path} after epoch {saved['epoch']}", file=sys.stderr)
 
     epochs = tqdm(
         range(first_epoch, options.epochs + 1),
@@ -257,6 +250,17 @@ class EpochSteps:
             self.scheduler.step()
             total, batches = total + float(loss.detach()), batches + 1
         return total / max(1, batches)
+
+
+def resumed_state(saved: dict | None, model: Retriever, optimizer, scheduler) -> tuple[dict, int]:
+    """(the loop's state, the first epoch to run): a fresh start, or where a checkpoint left
+    off with the model, optimiser and schedule restored from it."""
+    if saved is None:
+        return {"history": [], "best_epoch": 0, "best_score": -1.0, "best_state": trainable_state(model)}, 1
+    model.load_state_dict(saved["trainable"], strict=False)
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    return {k: saved[k] for k in ("history", "best_epoch", "best_score", "best_state")}, saved["epoch"] + 1
 
 
 def epoch_views(source, rows: int, draw: torch.Generator) -> torch.Tensor | None:

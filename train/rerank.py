@@ -70,6 +70,19 @@ def hard_candidates(image: torch.Tensor, recipe: torch.Tensor, k: int) -> torch.
     return torch.cat(chunks)
 
 
+def scorer_epoch(scorer, optimizer, train, candidates, order, scale: float, device) -> float:
+    """One epoch of the scorer's steps over the training rows in `order`; the mean loss."""
+    total, steps = 0.0, 0
+    for start in range(0, len(order), RERANK_BATCH):
+        rows = order[start : start + RERANK_BATCH]
+        loss = candidate_loss(scorer, train, rows, candidates[rows], scale, device)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total, steps = total + float(loss.detach()), steps + 1
+    return total / max(1, steps)
+
+
 def train_reranker(
     model: Retriever,
     sources: dict,
@@ -100,15 +113,9 @@ def train_reranker(
     bar = tqdm(range(1, epochs + 1), desc="re-ranker epochs", disable=not progress)
     for epoch in bar:
         draw = torch.Generator().manual_seed(seed * 7919 + 31 * epoch)
-        order = torch.randperm(len(train), generator=draw)
-        total, steps = 0.0, 0
-        for start in range(0, len(order), RERANK_BATCH):
-            rows = order[start : start + RERANK_BATCH]
-            loss = candidate_loss(scorer, train, rows, candidates[rows], scale, device)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, steps = total + float(loss.detach()), steps + 1
+        train_loss = scorer_epoch(
+            scorer, optimizer, train, candidates, torch.randperm(len(train), generator=draw), scale, device
+        )
         learned = float(scorer.alpha.detach())
         bags = rerank_bags(model, data["val"], device)
         by_alpha = {m: bags.r1(m * learned) for m in ALPHA_MULTIPLES}
@@ -116,7 +123,7 @@ def train_reranker(
         history.append(
             {
                 "epoch": epoch,
-                "train_loss": total / max(1, steps),
+                "train_loss": train_loss,
                 "learned_alpha": learned,
                 "val_r1_by_alpha_multiple": by_alpha,
                 "val_r1_reranked": by_alpha[1.0],
@@ -124,19 +131,24 @@ def train_reranker(
         )
         if best is None or by_alpha[multiple] > best["r1"]:
             best = {"epoch": epoch, "r1": by_alpha[multiple], "alpha": multiple * learned, "state": scorer_state(model)}
-        bar.set_postfix(loss=f"{total / max(1, steps):.3f}", val_r1=f"{by_alpha[multiple]:.3f}", dual=f"{dual:.3f}")
+        bar.set_postfix(loss=f"{train_loss:.3f}", val_r1=f"{by_alpha[multiple]:.3f}", dual=f"{dual:.3f}")
     model.reranker.load_state_dict(best["state"])
     wins = best["alpha"] != 0.0 and best["r1"] > dual
     with torch.no_grad():
         model.reranker.alpha.fill_(best["alpha"] if wins else 0.0)  # 0: switched off (Retriever.reranks)
     model.requires_grad_(False)
+    return training_report(k, best, dual, wins, float(model.reranker.alpha.detach()), history)
+
+
+def training_report(k: int, best: dict, dual: float, wins: bool, alpha: float, history: list) -> dict:
+    """What metrics.json keeps of the re-ranker's training."""
     return {
         "k": k,
         "best_epoch": best["epoch"],
         "val_image_to_recipe_r1_dual": dual,
         "val_image_to_recipe_r1_reranked": best["r1"] if wins else dual,
         "wins_on_val": wins,
-        "alpha": float(model.reranker.alpha.detach()),
+        "alpha": alpha,
         "training": f"InfoNCE over each training photo's dual-encoder top {max(k, 2)} recipes",
         "selection": f"epoch and alpha (multiples {list(ALPHA_MULTIPLES)} of the learned one) by val "
         f"image->recipe R@1 of the re-ranked top {k} (bags of up to {RECIPE_POOL} pairs); alpha 0 = off",
