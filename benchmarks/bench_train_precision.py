@@ -5,8 +5,9 @@ val and test figures side by side.
     python benchmarks/bench_train_precision.py                       # the step alone
     python benchmarks/bench_train_precision.py --runs FP32_MODEL BF16_MODEL
 
-The two models of --runs are `python -m train --data ../shared/data/epicurious --out DIR
---tail-precision {fp32,bf16}` (same seed and feature cache). Figures, not tests: timings
+The models of --runs are `python -m train --data ../shared/data/epicurious --out DIR
+--tail-precision {fp32,bf16} [--epochs N]` (same seed and feature cache); any trained
+model folders compare, so the table also holds other settings' runs (more epochs). Figures, not tests: timings
 depend on the machine and on what else runs on it (the load average is stored).
 """
 
@@ -61,6 +62,7 @@ def run_figures(model_dir: Path) -> dict:
     return {
         "model": shown(model_dir),
         "tail_precision": metrics["options"].get("tail_precision", "fp32"),
+        "epochs_planned": metrics["options"]["epochs"],
         "epochs_run": len(steps),
         "mean_epoch_step_s": round(sum(steps) / len(steps), 1),
         "training_s": round(metrics["seconds"]["training"], 1),

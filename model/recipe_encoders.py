@@ -3,9 +3,9 @@ lines and its method's sentences, model/recipe_lines.py) -> one feature vector t
 recipe head maps into the shared space. RetrieverConfig.recipe_encoder picks one:
 
   "pooled"        (not here) the whole ingredient list and the whole method, each mean-pooled
-                  by the text backbone in one pass: RetrieverConfig's field default (so old
-                  config.json files load as they were) and the first run's quick model.
-  "lstm"          the product default (model/config.py's presets). im2recipe / AdaMine:
+                  by the text backbone in one pass: the first run's quick model, the seed and
+                  CLIP presets, and what a config.json saved before this field reads as.
+  "lstm"          the product default (RetrieverConfig's field default). im2recipe / AdaMine:
                   a bi-LSTM over the ingredient lines (hidden d per direction) and an LSTM
                   over the sentences (hidden 2d), their final states concatenated: 4d features.
   "hierarchical"  H-T (Salvador et al. 2021): a transformer encoder over the ingredient

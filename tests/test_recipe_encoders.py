@@ -137,7 +137,9 @@ def test_old_configs_load_as_pooled_and_the_default_reads_lines(text_backbone_di
     assert RetrieverConfig.from_json(json.dumps(old)) == preset("default", recipe_encoder="pooled")
     # ...while today's default preset reads recipes with the LSTMs, the seed design keeps its own.
     assert preset("default").recipe_encoder == preset("lite2").recipe_encoder == "lstm"
-    assert preset("seed").recipe_encoder == "pooled"
+    assert preset("seed").recipe_encoder == preset("clip").recipe_encoder == "pooled"
+    # The dataclass's defaults are the product default: one place says what the default is.
+    assert RetrieverConfig() == preset("default")
     torch.manual_seed(0)
     model = Retriever(tiny_config(text_backbone_dir))
     assert not model.reads_lines and not any("recipe_sequence" in k for k in model.state_dict())

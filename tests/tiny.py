@@ -102,6 +102,7 @@ def tiny_config(text_dir: Path, **overrides) -> RetrieverConfig:
         title_max_tokens=16,
         recipe_max_tokens=48,
         embed_dim=16,
+        recipe_encoder="pooled",  # the quickest; tests of the sequence encoders ask for theirs
         preset="tiny",
     )
     values.update(overrides)
