@@ -66,10 +66,6 @@ def handler_latency(args) -> dict:
     photos = sorted(SAMPLE_PHOTOS.glob("*.jpg"))[::97][:n] if SAMPLE_PHOTOS.is_dir() else []
     if len(photos) < n:  # no sample here: the index's own thumbnails, written to files
         photos = [search.thumbnails.path(row) for row in range(0, index.count, max(1, index.count // n))][:n]
-    for photo in photos:
-        # An upload was just written by the server, so its bytes are in the page cache: read
-        # each once, or the first read from this disk (~6 ms a photo) is timed as the handler's.
-        Path(photo).read_bytes()
     rows = np.linspace(0, index.count - 1, n).astype(int)
     recipe_rows = np.flatnonzero(search.has_recipe)[:: max(1, int(search.has_recipe.sum()) // n)][:n]
     table = index.recipes
