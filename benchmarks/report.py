@@ -9,7 +9,7 @@ from benchmarks.common import ROOT, machine
 from benchmarks.report_app import near_duplicates_section, query_time_section
 from benchmarks.report_designs import designs_for_readme, seed_designs_section
 from benchmarks.report_engine import engine_section
-from benchmarks.report_format import load_note, load_result, markdown_table, quality_table, source_line
+from benchmarks.report_format import load_note, load_result, markdown_table, portable, quality_table, source_line
 from benchmarks.report_hardening import photo_memory_section
 from benchmarks.report_index import features_section, index_section
 from benchmarks.report_people import first_run_section, plain_words_section, refine_section, timings_section
@@ -34,7 +34,7 @@ def headline() -> str:
         f"Training cost on {train['machine']}: {train['minutes_from_nothing']:.1f} min from nothing "
         f"(feature extraction + heads), {train['minutes_with_cache']:.1f} min with the feature cache; "
         f"photo features {train['photos_per_second']:.1f}/s; peak memory {train['peak_rss_gb']:.2f} GB.  \n"
-        f"Command: `{train['command']}` ({train['date']}, commit {train['commit']})."
+        f"Command: `{portable(train['command'])}` ({train['date']}, commit {train['commit']})."
     )
 
 
@@ -58,7 +58,7 @@ def ablation_section() -> str:
         f"today's default). {ab['protocol']}. Best on val (mean R@1 over the four directions): "
         f"**{best}**.\n\n{HEADER}\n"
         + "\n".join(row(v, " *(history)*" if v["name"] in HISTORY else "") for v in variants)
-        + f"\n\nLast run: `{ab['command']}` ({ab['date']}); `--only` runs merge into the stored table, and "
+        + f"\n\nLast run: `{portable(ab['command'])}` ({ab['date']}); `--only` runs merge into the stored table, and "
         "`python benchmarks/bench_ablations.py` with no `--only` regenerates every row (plus Lite2) but the "
         "history rows, which it keeps as stored."
     )
@@ -230,7 +230,8 @@ def seed_section() -> str:
         f"run {how}; peak RSS "
         f"{step['peak_rss_mb'] / 1024:.1f} GB. Full run = step × {sd['steps_per_epoch']} steps an epoch "
         f"({sd['train_rows']:,} training rows / 128) × {sd['epochs']} epochs ({sd['epochs_assumption']}); it leaves "
-        f"out photo decoding and per-epoch validation, so the seed's real cost is higher. Ours: `{ours['command']}` "
+        f"out photo decoding and per-epoch validation, so the seed's real cost is higher. "
+        f"Ours: `{portable(ours['command'])}` "
         f"(benchmarks/results/train.json, {ours['date']}, commit {ours['commit']}; timed at another hour, its load "
         f"not recorded). Seed and head steps: {load_note(sd)}.  \n{source_line(sd)}"
     )

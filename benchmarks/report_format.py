@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from benchmarks.common import RESULTS
 
@@ -31,9 +32,19 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join("| " + " | ".join(map(str, cells)) + " |" for cells in [header, ["---"] * len(header), *rows])
 
 
+# A folder written as an absolute path (/work/runs/..., /tmp/...): one machine's, not the reader's.
+_ABSOLUTE = re.compile(r"(?<![\w.])/(?:[\w.+-]+/)*[\w.+-]+")
+
+
+def portable(command: str) -> str:
+    """A command as a reader can run it: absolute folders of the machine that ran it become
+    DIR (relative paths, such as ../shared/data/epicurious, stay)."""
+    return _ABSOLUTE.sub("DIR", command)
+
+
 def source_line(figures: dict) -> str:
     """The command, date and commit a section's figures came from."""
-    return f"Command: `{figures['command']}` ({figures['date']}, commit {figures['commit']})."
+    return f"Command: `{portable(figures['command'])}` ({figures['date']}, commit {figures['commit']})."
 
 
 def load_note(figures: dict) -> str:

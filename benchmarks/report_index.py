@@ -3,7 +3,7 @@ search latency against index size), from results/features.json and index.json.""
 
 from __future__ import annotations
 
-from benchmarks.report_format import load_note, load_result, markdown_table, source_line
+from benchmarks.report_format import load_note, load_result, markdown_table, portable, source_line
 
 
 def features_section() -> str:
@@ -65,20 +65,21 @@ def index_section() -> str:
             lines.append(
                 f"- Build `{key}`: {b['rows']} rows in {b['build_seconds']:.0f} s = "
                 f"{b['build_rows_per_s']:.1f} rows/s; index size {b['size_mb_float16']:.1f} MB float16 "
-                f"({b['size_mb_float32']:.1f} MB float32). `{b['command']}`"
+                f"({b['size_mb_float32']:.1f} MB float32). `{portable(b['command'])}`"
             )
     if "dtype" in ix:
         d = ix["dtype"]
         lines.append(
             f"- float16 vs float32 R@1 change (points): {d['r1_change_points']}; "
-            f"top-1 agreement {d['top1_agreement']}. `{d['command']}`"
+            f"top-1 agreement {d['top1_agreement']}. `{portable(d['command'])}`"
         )
     if "sample-search" in ix:
         s = ix["sample-search"]
         lines.append(
             f"- Top-10 over the {s['rows']}-row sample, exact: image field "
             f"{s['image_exact_per_query']['median_ms']} ms median "
-            f"(p90 {s['image_exact_per_query']['p90_ms']}); index RSS {s['index_rss_mb']:.0f} MB. `{s['command']}`"
+            f"(p90 {s['image_exact_per_query']['p90_ms']}); index RSS {s['index_rss_mb']:.0f} MB. "
+            f"`{portable(s['command'])}`"
         )
     if "synthetic" in ix:
         syn = ix["synthetic"]
@@ -90,6 +91,6 @@ def index_section() -> str:
             f"{syn['sizes'][max(syn['sizes'], key=int)]['exact']['queries']} queries). Each size and "
             f"backend in its own process; peak RSS includes ~{baseline / 1024:.1f} GB of interpreter, torch and "
             f"faiss.\n\n{sizemarkdown_table(syn['sizes'])}\n\n![latency vs size](search_latency_vs_size.png)\n\n"
-            f"{load_note(syn).capitalize()}. Command: `{syn['command']}` ({syn['date']})."
+            f"{load_note(syn).capitalize()}. Command: `{portable(syn['command'])}` ({syn['date']})."
         )
     return "\n".join(lines)

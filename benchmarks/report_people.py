@@ -6,6 +6,14 @@ from __future__ import annotations
 
 from benchmarks.report_format import load_note, load_result, markdown_table, source_line
 
+# How each model the plain words describe is made: a command a reader can run, never the
+# folder it sat in on the machine that measured it.
+MADE_BY = {
+    "The full model (the default)": "trained by `make demo` in the background "
+    "(`python -m train --data ../shared/data/epicurious --out artifacts/model`)",
+    "The quick model (served first)": "trained first by `make demo` (`python -m train.first_run`'s quick settings)",
+}
+
 
 def plain_words_section(for_readme: bool = False) -> str:
     said = load_result("plain_words")
@@ -21,7 +29,9 @@ def plain_words_section(for_readme: bool = False) -> str:
             if when.get("date", said["date"]) != said["date"]
             else ""
         )
-        parts.append(f"**{name}**, `{model}`{kept}:\n\n" + "\n".join(f"- {line}" for line in figures["sentences"]))
+        parts.append(
+            f"**{name}**, {MADE_BY[name]}{kept}:\n\n" + "\n".join(f"- {line}" for line in figures["sentences"])
+        )
     text = (
         f"On the Epicurious sample's test split ({said['rows']:,} dishes no model trained on; "
         f"{said['protocol']}):\n\n" + "\n\n".join(parts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from benchmarks.common import RESULTS, shown
-from benchmarks.report_format import quality_table
+from benchmarks.report_format import portable, quality_table
 
 
 def quality_ladder_section() -> str:
@@ -58,5 +58,5 @@ def quality_ladder_section() -> str:
         + "\n\n![test R@1 against CPU minutes](quality_vs_minutes.png)\n\n"
         f"The default ({best['name']}) in all four directions, test split:\n\n{quality_table(best['test'])}\n\n"
         "![R@K of the default](recall_at_k_default.png)\n\n"
-        f"Runs:\n{flags}\n\nCommand: `{q['command']}` ({q['date']}, commit {q['commit']}, {q['machine']})."
+        f"Runs:\n{flags}\n\nCommand: `{portable(q['command'])}` ({q['date']}, commit {q['commit']}, {q['machine']})."
     )
