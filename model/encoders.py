@@ -48,9 +48,6 @@ class ImageBackbone(nn.Module):
         # Engine graphs (model/engine.py) that replace passes that only infer: "pooled"
         # (forward) and trunk<N> (forward_trunk(x, N)); attached by use_engine, never saved.
         self.graphs: dict[str, object] = {}
-        # Set by training only (TrainOptions.tail_precision): the dtype forward_tail runs
-        # under CPU autocast, None for float32; never saved.
-        self.tail_dtype: torch.dtype | None = None
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         graph = self.graphs.get("pooled")
@@ -103,13 +100,9 @@ class ImageBackbone(nn.Module):
     def tail_map(self, activations: torch.Tensor, top: int) -> torch.Tensor:
         """The top `top` blocks on cached activations -> the last feature map (B, C, h, w), unpooled."""
         x = activations.contiguous(memory_format=torch.channels_last)
-        # bfloat16 on the CPU's bf16 instructions: Lite0's top 3 blocks step 1.4x faster
-        # (benchmarks/bench_train_precision.py); the map comes back as float32.
-        dtype = self.tail_dtype if x.device.type == "cpu" else None
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            for unit in self.units()[-top:] if top else []:
-                x = unit(x)
-        return x.float()
+        for unit in self.units()[-top:] if top else []:
+            x = unit(x)
+        return x
 
     def feature_map(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Pixels -> the last feature map (B, C, h, w) before pooling (Lite0: 1280 x 7 x 7);

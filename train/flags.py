@@ -149,13 +149,6 @@ def make_parser(description: str) -> argparse.ArgumentParser:
         f"Default: {d.finetune_top} where the image backbone allows it (timm/torchvision), else 0",
     )
     p.add_argument(
-        "--tail-precision",
-        choices=("fp32", "bf16"),
-        default=d.tail_precision,
-        help="bf16: the fine-tuned image blocks train under CPU autocast in bfloat16 (faster on CPUs with bf16 "
-        f"instructions); test scores and the saved model stay float32. Default: {d.tail_precision}",
-    )
-    p.add_argument(
         "--views",
         type=int,
         default=d.views,

@@ -25,7 +25,6 @@ from .objectives import resolve_objective
 from .step import EmbedRows, embed_features, global_loss
 
 CHECKPOINT = "checkpoint.pt"
-TAIL_DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # TrainOptions.tail_precision -> autocast dtype
 
 
 @dataclass
@@ -47,9 +46,6 @@ class TrainOptions:
     # every backbone, run on every batch (GPU).
     finetune_top: int = 3
     views: int = 4  # cached views per photo: 1 = the plain crop; more adds augmented views
-    # "bf16": the fine-tuned image blocks run under CPU autocast in bfloat16 while training
-    # (their weights and everything else stay float32; test scoring and serving read float32).
-    tail_precision: str = "fp32"
     live: bool = False  # run the backbones on every batch with fresh augmentation (GPU)
     patience: int = 10  # stop when the val score has not improved for this many epochs
     # Weight of the auxiliary ingredient-word loss (train/ingredients.py); 0 turns it off.
@@ -151,7 +147,6 @@ def train_model(
     # Only InfoNCE reads the temperature; left trainable, DDP would wait for its gradient.
     model.logit_scale.requires_grad_(objective.loss == "infonce")
     model.to(device)
-    model.image_encoder.tail_dtype = TAIL_DTYPES[options.tail_precision]
     step = wrap(EmbedRows(model), world, device)
     optimizer = make_optimizer(model, options)
     global_batch = options.batch_size * world.size
@@ -193,7 +188,6 @@ def train_model(
         if stop_after is not None and epoch >= stop_after:
             break
     model.load_state_dict(state["best_state"], strict=False)
-    model.image_encoder.tail_dtype = None  # what follows (test, index, app) reads float32
     return {k: state[k] for k in ("history", "best_epoch", "best_score")}
 
 

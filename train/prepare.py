@@ -54,7 +54,6 @@ def training_options(args: argparse.Namespace, losses: dict) -> TrainOptions:
         warmup_epochs=args.warmup_epochs,
         finetune_top=d.finetune_top if args.finetune_top is None else args.finetune_top,
         views=args.views,
-        tail_precision=args.tail_precision,
         live=args.live,
         patience=args.patience,
         seed=args.seed,
