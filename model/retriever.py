@@ -53,7 +53,22 @@ class Retriever(PhotoPartsMixin, nn.Module):
         super().__init__()
         self.config = config
         self.fitted = copy.deepcopy(fitted) if fitted is not None else FittedState()
-        tower_dirs = tower_dirs or {}
+        self._build_towers(config, pretrained, tower_dirs or {})
+        self._build_heads(config)
+        self._build_training_parts(config)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.init_temperature)))
+        self.preprocess = image_transform(config)
+        # The training pairs' unit vectors for query expansion (model/expansion.py): shaped
+        # from the fitted state so a saved model loads them back strictly from model.safetensors.
+        rows, D = self.fitted.query_expansion.rows, config.embed_dim
+        if rows:
+            self._register_expansion_rows(
+                torch.zeros(rows, D), torch.zeros(rows, D), torch.zeros(rows, D), torch.zeros(rows, dtype=torch.bool)
+            )
+
+    # The parts, built in this order (the order of their random initialisation).
+    def _build_towers(self, config: RetrieverConfig, pretrained: bool, tower_dirs: dict) -> None:
+        """The image backbone and the text backbone(s), one shared when both are the same."""
         if is_clip(config.recipe_backbone):
             raise ValueError(
                 "recipe_backbone cannot be a CLIP text tower: it reads 77 tokens and recipes run to "
@@ -71,6 +86,9 @@ class Retriever(PhotoPartsMixin, nn.Module):
             self.text_encoders["recipe"] = build_text_backbone(config.recipe_backbone, tower_dirs.get("recipe"))
         self.fitted.image_feature_dim = self.image_encoder.feature_dim
         self.fitted.text_feature_dim = self.title_encoder.feature_dim
+
+    def _build_heads(self, config: RetrieverConfig) -> None:
+        """Lexical features and the three projection heads into the shared space."""
         D, L = config.embed_dim, config.lexical_dims
         if L:
             # Unfitted (0 terms) until fit_lexical; a saved model's fitted state names the fitted sizes.
@@ -94,6 +112,11 @@ class Retriever(PhotoPartsMixin, nn.Module):
         else:
             # The recipe head reads [ingredients ; instructions (; lexical)] features side by side.
             self.recipe_head = ProjectionHead(2 * self.recipe_encoder.feature_dim + L, D, **head)
+
+    def _build_training_parts(self, config: RetrieverConfig) -> None:
+        """What the fitted state and the config add: the ingredient and dish heads, the
+        debiasing vectors and the re-ranker."""
+        D = config.embed_dim
         if self.fitted.ingredient_vocab:
             # Used only by the training loss; kept in the saved model so a resumed or
             # re-trained run starts from it.
@@ -116,15 +139,6 @@ class Retriever(PhotoPartsMixin, nn.Module):
                 )
             # Regions have the pooled features' channels: the pooled vector is their mean.
             self.reranker = RegionIngredientScorer(self.image_encoder.feature_dim, self.recipe_encoder.feature_dim)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.init_temperature)))
-        self.preprocess = image_transform(config)
-        # The training pairs' unit vectors for query expansion (model/expansion.py): shaped
-        # from the fitted state so a saved model loads them back strictly from model.safetensors.
-        rows = self.fitted.query_expansion.rows
-        if rows:
-            self._register_expansion_rows(
-                torch.zeros(rows, D), torch.zeros(rows, D), torch.zeros(rows, D), torch.zeros(rows, dtype=torch.bool)
-            )
 
     # --- query expansion through the training pairs (model/expansion.py) -----------------------
     def _register_expansion_rows(self, image, title, recipe, has_recipe) -> None:

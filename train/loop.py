@@ -136,12 +136,10 @@ def train_model(
     world: World = World(),
     dish_labels: torch.Tensor | None = None,
 ) -> dict:
-    """Trains in place; returns {"history", "best_epoch", "best_score"} and leaves the best
-    epoch's weights loaded in `model` (on rank 0; the other ranks keep the last epoch's).
-    `labels`: (len(train_source), K) ingredient labels for the auxiliary loss, when
-    options.ingredient_weight > 0; `dish_labels`: (len(train_source),) dish classes when the
-    objective has a semantic level (train/dish_classes.py). In a world of N ranks, each step's global batch is
-    N × options.batch_size rows, each rank embedding its share (train/distributed.py)."""
+    """Trains in place; returns {"history", "best_epoch", "best_score"}, the best epoch's weights
+    loaded in `model` (rank 0; other ranks keep the last). `labels`: (rows, K) ingredient labels
+    (options.ingredient_weight > 0); `dish_labels`: (rows,) dish classes (train/dish_classes.py).
+    With N ranks a step's global batch is N × batch_size rows, each rank its share."""
     out_dir.mkdir(parents=True, exist_ok=True)
     objective = options.objective()
     # Only InfoNCE reads the temperature; left trainable, DDP would wait for its gradient.
@@ -158,13 +156,7 @@ def train_model(
     if saved is not None and world.is_main:
         print(f"resuming from {checkpoint_path} after epoch {saved['epoch']}", file=sys.stderr)
 
-    epochs = tqdm(
-        range(first_epoch, options.epochs + 1),
-        desc="epochs",
-        disable=not progress or not world.is_main,
-        initial=first_epoch - 1,
-        total=options.epochs,
-    )
+    epochs = epoch_bar(first_epoch, options.epochs, progress and world.is_main)
     run_epoch = EpochSteps(model, step, train_source, options, optimizer, scheduler, world, device, labels, dish_labels)
     for epoch in epochs:
         if epoch - state["best_epoch"] > options.patience and state["best_epoch"] > 0:
@@ -174,12 +166,9 @@ def train_model(
         began = time.perf_counter()
         train_loss = run_epoch(epoch)
         evaluated = broadcast(evaluate_epoch(model, val_source, device) if world.is_main else None, world)
-        # Seconds in the steps alone (not val): what benchmarks/bench_distributed.py divides rows by.
+        # The epoch's steps and its val pass (benchmarks/bench_distributed.py divides rows by it).
         seconds = time.perf_counter() - began
-        entry = {"epoch": epoch, "train_loss": train_loss, "step_seconds": round(seconds, 3), **evaluated}
-        state["history"].append(entry)
-        if entry["val_score"] > state["best_score"]:
-            state.update(best_epoch=epoch, best_score=entry["val_score"], best_state=trainable_state(model))
+        entry = record_epoch(state, model, epoch, train_loss, round(seconds, 3), evaluated)
         epochs.set_postfix(
             loss=f"{entry['train_loss']:.3f}", val_r1=f"{entry['val_score']:.3f}", best=state["best_epoch"]
         )
@@ -244,6 +233,20 @@ class EpochSteps:
             self.scheduler.step()
             total, batches = total + float(loss.detach()), batches + 1
         return total / max(1, batches)
+
+
+def epoch_bar(first: int, last: int, shown: bool) -> tqdm:
+    """Epochs first..last as a progress bar that counts the epochs a resumed run skipped."""
+    return tqdm(range(first, last + 1), desc="epochs", disable=not shown, initial=first - 1, total=last)
+
+
+def record_epoch(state: dict, model: Retriever, epoch: int, loss: float, seconds: float, evaluated: dict) -> dict:
+    """The epoch's history entry, appended to `state`; its weights kept when val is best yet."""
+    entry = {"epoch": epoch, "train_loss": loss, "step_seconds": seconds, **evaluated}
+    state["history"].append(entry)
+    if entry["val_score"] > state["best_score"]:
+        state.update(best_epoch=epoch, best_score=entry["val_score"], best_state=trainable_state(model))
+    return entry
 
 
 def resumed_state(saved: dict | None, model: Retriever, optimizer, scheduler) -> tuple[dict, int]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import Callable
 
 import gradio as gr
 import numpy as np
@@ -63,15 +65,7 @@ def build_layout(
     its way; the page says which model serves and how far the other is, and examples run
     when clicked instead of showing answers cached from the model about to be replaced."""
     cached = upgrade is None
-    os.environ["GRADIO_EXAMPLES_CACHE"] = str(examples_cache)
-    # Gradio recomputes a pandas summary of up to 10,000 past events after every event, for
-    # its /monitoring page, which launch() turns off: CPU per query for nothing, and more of
-    # it the more queries came before.
-    os.environ["GRADIO_ANALYTICS_CACHE_FREQUENCY"] = str(10**9)
-    os.environ["GRADIO_ANALYTICS_MAX_EVENTS"] = "1"
-    # Thumbnails are served from their folder as they are: without this, every answer's
-    # files are hashed and copied into Gradio's cache, on the server's one event loop.
-    gr.set_static_paths([search.thumbnails.folder])
+    _gradio_settings(search, examples_cache)
     picks = ExamplePicker(search)
     with GuardedBlocks(
         title="Recipe Finder \u2014 photo, title and recipe search",
@@ -94,81 +88,112 @@ def build_layout(
                 elem_id="top_k",
             )
         with gr.Tabs():
-            with gr.Tab("Photo \u2192 Recipe", id="photo"):
-                _hint(
-                    "Upload, paste or take a photo of a dish to find the recipes that match it. Add a few words "
-                    "(\u201cwith chicken\u201d, \u201cas a soup\u201d) to find dishes like it, but different."
-                )
-                _search_tab(
-                    search.photo_to_recipe,
-                    "photo_to_recipe",
-                    "Find recipes",
-                    top_k,
-                    lambda: _photo_input("photo_to_recipe_input"),
-                    search,
-                    picks.photos(0),
-                    extras=lambda: _but_inputs("photo_to_recipe") + _filter_inputs("photo_to_recipe"),
-                    cached=cached,
-                )
-            with gr.Tab("Title \u2192 Recipe", id="title"):
-                _hint("Type the name of a dish; press Enter or the button to see matching recipes.")
-                _search_tab(
-                    search.title_to_recipe,
-                    "title_to_recipe",
-                    "Find recipes",
-                    top_k,
-                    _title_input,
-                    search,
-                    picks.titles(),
-                    extras=lambda: _filter_inputs("title_to_recipe"),
-                    cached=cached,
-                )
-            with gr.Tab("Cook from what I have", id="pantry"):
-                _hint(
-                    "List what is in your fridge: the recipes that use the most of it and need the fewest other "
-                    "things come first (salt, pepper, water and oil count as staples you have)."
-                )
-                _search_tab(
-                    search.cook_from_what_i_have,
-                    "cook_from_what_i_have",
-                    "Find recipes",
-                    top_k,
-                    _pantry_input,
-                    search,
-                    [[example] for example in PANTRY_EXAMPLES],
-                    extras=lambda: _filter_inputs("cook_from_what_i_have", must_have=False, open=True),
-                    cached=cached,
-                )
-            with gr.Tab("Recipe \u2192 Photo", id="recipe"):
-                _hint("Paste the ingredients, the instructions or both, to see what such a dish looks like.")
-                _search_tab(
-                    search.recipe_to_photo,
-                    "recipe_to_photo",
-                    "Find photos",
-                    top_k,
-                    _recipe_inputs,
-                    search,
-                    picks.recipes(),
-                    picks.recipe_labels(),
-                    cached=cached,
-                )
-            with gr.Tab("Similar dishes", id="similar"):
-                _hint("Show a photo of a dish to find the dishes that look most like it.")
-                _search_tab(
-                    search.similar_photos,
-                    "similar_photos",
-                    "Find similar dishes",
-                    top_k,
-                    lambda: _photo_input("similar_photos_input"),
-                    search,
-                    picks.photos(EXAMPLES_PER_TAB),
-                    cached=cached,
-                )
+            for tab in _tabs(search, picks):
+                with gr.Tab(tab.label, id=tab.id):
+                    _hint(tab.hint)
+                    _search_tab(
+                        getattr(search, tab.endpoint),
+                        tab.endpoint,
+                        tab.button,
+                        top_k,
+                        tab.inputs,
+                        search,
+                        tab.examples,
+                        tab.example_labels,
+                        extras=tab.extras,
+                        cached=cached,
+                    )
         gr.HTML(render.CREDITS)
     # api_open=False: /gradio_api/run/<name> answers 404 for every queued event, so no search
     # can skip the queue and its concurrency limit (the page and gradio_client join the queue).
     demo.queue(max_size=QUEUE_MAX_SIZE, api_open=False)
     return demo
+
+
+def _gradio_settings(search: RecipeSearch, examples_cache: str | Path) -> None:
+    """Gradio's process-wide settings the page needs, set before it is built."""
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(examples_cache)
+    # Gradio recomputes a pandas summary of up to 10,000 past events after every event, for
+    # its /monitoring page, which launch() turns off: CPU per query for nothing, and more of
+    # it the more queries came before.
+    os.environ["GRADIO_ANALYTICS_CACHE_FREQUENCY"] = str(10**9)
+    os.environ["GRADIO_ANALYTICS_MAX_EVENTS"] = "1"
+    # Thumbnails are served from their folder as they are: without this, every answer's
+    # files are hashed and copied into Gradio's cache, on the server's one event loop.
+    gr.set_static_paths([search.thumbnails.folder])
+
+
+@dataclass(frozen=True)
+class TabSpec:
+    """One search tab: which endpoint it calls (RecipeSearch's @endpoint), what it says,
+    its inputs and its examples."""
+
+    id: str
+    label: str
+    hint: str
+    endpoint: str
+    button: str
+    inputs: Callable  # () -> the tab's input components
+    examples: list
+    example_labels: list | None = None
+    extras: Callable | None = None  # () -> more inputs: "but" words, filters
+
+
+def _tabs(search: RecipeSearch, picks: ExamplePicker) -> list[TabSpec]:
+    """The page's tabs, in the order they show."""
+    return [
+        TabSpec(
+            "photo",
+            "Photo \u2192 Recipe",
+            "Upload, paste or take a photo of a dish to find the recipes that match it. Add a few words "
+            "(\u201cwith chicken\u201d, \u201cas a soup\u201d) to find dishes like it, but different.",
+            "photo_to_recipe",
+            "Find recipes",
+            lambda: _photo_input("photo_to_recipe_input"),
+            picks.photos(0),
+            extras=lambda: _but_inputs("photo_to_recipe") + _filter_inputs("photo_to_recipe"),
+        ),
+        TabSpec(
+            "title",
+            "Title \u2192 Recipe",
+            "Type the name of a dish; press Enter or the button to see matching recipes.",
+            "title_to_recipe",
+            "Find recipes",
+            _title_input,
+            picks.titles(),
+            extras=lambda: _filter_inputs("title_to_recipe"),
+        ),
+        TabSpec(
+            "pantry",
+            "Cook from what I have",
+            "List what is in your fridge: the recipes that use the most of it and need the fewest other "
+            "things come first (salt, pepper, water and oil count as staples you have).",
+            "cook_from_what_i_have",
+            "Find recipes",
+            _pantry_input,
+            [[example] for example in PANTRY_EXAMPLES],
+            extras=lambda: _filter_inputs("cook_from_what_i_have", must_have=False, open=True),
+        ),
+        TabSpec(
+            "recipe",
+            "Recipe \u2192 Photo",
+            "Paste the ingredients, the instructions or both, to see what such a dish looks like.",
+            "recipe_to_photo",
+            "Find photos",
+            _recipe_inputs,
+            picks.recipes(),
+            picks.recipe_labels(),
+        ),
+        TabSpec(
+            "similar",
+            "Similar dishes",
+            "Show a photo of a dish to find the dishes that look most like it.",
+            "similar_photos",
+            "Find similar dishes",
+            lambda: _photo_input("similar_photos_input"),
+            picks.photos(EXAMPLES_PER_TAB),
+        ),
+    ]
 
 
 def _hint(text: str) -> None:
@@ -341,6 +366,13 @@ def _search_tab(
     if shown is not None and not cached:
         # Examples not cached: a click fills the inputs, then searches with the model serving now.
         shown.load_input_event.then(handler, api_visibility="private", **search_event)
+
+    _wire_result_panel(panel, search, api_name, top_k)
+
+
+def _wire_result_panel(panel, search: RecipeSearch, api_name: str, top_k) -> None:
+    """The result panel's own events: a result chosen in the gallery, a new answer's first
+    recipe, and "More like this one"."""
 
     def choose(results, evt: gr.SelectData):
         return *search.show_result(results, evt.index), chosen_id(results, evt.index)

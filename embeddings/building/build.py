@@ -104,6 +104,31 @@ def previous_rows(out_dir: Path, fingerprint: str, thumbnail: dict) -> tuple[dic
     return {key: row for row, key in enumerate(keys)}, old
 
 
+def rows_to_index(data, recipes: list[Recipe] | None, progress: bool) -> list[Recipe]:
+    """The rows a build indexes (`recipes`, or those load_recipes reads from `data`),
+    refused when there are none or two share an id."""
+    recipes = load_recipes(data, progress=progress) if recipes is None else recipes
+    if not recipes:
+        raise ValueError(f"{data}: no usable rows to index")
+    ids = [r.id for r in recipes]
+    if len(set(ids)) != len(ids):
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})[:5]
+        raise ValueError(f"{data}: row ids must be unique; repeated: {duplicates}")
+    return recipes
+
+
+def reused_vectors(old_rows: list[int | None], old, dim: int) -> dict[str, np.ndarray]:
+    """Each stored field's (rows, dim) float32 matrix, filled where a row's vector can be
+    taken from the previous index (old_rows[i]: its row there, None: to embed)."""
+    vectors = {name: np.zeros((len(old_rows), dim), dtype=np.float32) for name in STORED_FIELDS}
+    kept = [(i, row) for i, row in enumerate(old_rows) if row is not None]
+    if kept:
+        new_at, old_at = (torch.tensor(list(column)) for column in zip(*kept))
+        for name in STORED_FIELDS:
+            vectors[name][new_at.numpy()] = old.vectors(name)[old_at].float().numpy()
+    return vectors
+
+
 def build_index(
     model_source: str | Path,
     data: str | Path,
@@ -137,13 +162,7 @@ def build_index(
     choose_kind(0, faiss)  # a wrong --faiss fails now, not after the embedding
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    recipes = load_recipes(data, progress=progress) if recipes is None else recipes
-    if not recipes:
-        raise ValueError(f"{data}: no usable rows to index")
-    ids = [r.id for r in recipes]
-    if len(set(ids)) != len(ids):
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})[:5]
-        raise ValueError(f"{data}: row ids must be unique; repeated: {duplicates}")
+    recipes = rows_to_index(data, recipes, progress)
     model = (load_model(model_source, revision) if model is None else model).eval()
     record = model_record(model_source, revision, model)
     thumbnail = {"max_side": thumb_size, "quality": thumb_quality, "format": "JPEG"}
@@ -154,12 +173,7 @@ def build_index(
     report = BuildReport(out_dir, len(recipes), len(recipes) - len(fresh))
 
     dim = model.config.embed_dim
-    vectors = {name: np.zeros((len(recipes), dim), dtype=np.float32) for name in STORED_FIELDS}
-    kept = [(i, row) for i, row in enumerate(old_rows) if row is not None]
-    if kept:
-        new_at, old_at = (torch.tensor(list(column)) for column in zip(*kept))
-        for name in STORED_FIELDS:
-            vectors[name][new_at.numpy()] = old.vectors(name)[old_at].float().numpy()
+    vectors = reused_vectors(old_rows, old, dim)
     # Training's feature cache only pays off (and only matches) when every row is new.
     cache = feature_cache if len(fresh) == len(recipes) else None
     thumbs = [old._thumbnails[row] if row is not None else None for row in old_rows] if old else [None] * len(recipes)
@@ -172,23 +186,23 @@ def build_index(
     # Without the feature cache every backbone runs in the build: on the engine's graphs
     # (kept with the cache's) when it is there, on every rank alike.
     graphs = Path(feature_cache or DEFAULT_CACHE) / "engine"
-    if world.size > 1:  # under torchrun: each rank its shard, rank 0 merges (embeddings/building/shards.py)
-        key = job_key(
-            model=record["fingerprint"],
-            rows=[(recipes[i].id, hashes[i]) for i in fresh],
-            thumbs=[(recipes[i].id, hashes[i]) for i in missing],
-            thumbnail=thumbnail,
-            cache=cache is not None,
-            ranks=world.size,
-        )
-        with engine.attached(model, graphs, engine_precision if cache is None else None):
+    with engine.attached(model, graphs, engine_precision if cache is None else None):
+        if world.size > 1:  # under torchrun: each rank its shard, rank 0 merges (embeddings/building/shards.py)
+            key = job_key(
+                model=record["fingerprint"],
+                rows=[(recipes[i].id, hashes[i]) for i in fresh],
+                thumbs=[(recipes[i].id, hashes[i]) for i in missing],
+                thumbnail=thumbnail,
+                cache=cache is not None,
+                ranks=world.size,
+            )
             merged = build_in_shards(model, fresh_recipes, thumb_recipes, make, cache, out_dir, key, world, progress)
-        if merged is None:
-            return report  # rank 0 writes the index
-        embeds, made = merged
-    else:
-        with engine.attached(model, graphs, engine_precision if cache is None else None):
+            if merged is None:
+                return report  # rank 0 writes the index
+            embeds, made = merged
+        else:
             embeds = embed_collection(model, fresh_recipes, cache, progress)[0] if fresh else None
+    if world.size == 1:
         made = parallel_map(make, thumb_recipes, "thumbnails", progress)
     if fresh:
         for name in STORED_FIELDS:

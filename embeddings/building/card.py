@@ -76,7 +76,6 @@ def model_card(
     config, fitted = read_model_json((Path(model_dir) / CONFIG_NAME).read_text())
     data_source = ((index_manifest or {}).get("data") or {}).get("source", "")
     datasets = datasets or ([Path(data_source).name] if data_source else ["epicurious"])
-    evaluation = read_evaluation(Path(model_dir))
     header = (
         "---\n"
         + f"library_name: pytorch\nlicense: {license or DEFAULT_LICENSE}\npipeline_tag: image-feature-extraction\n"
@@ -84,37 +83,8 @@ def model_card(
         + _yaml_list("datasets", datasets)
         + "---\n"
     )
-    if evaluation:
-        source, rows = evaluation
-        results = (
-            f"{evaluation_table(rows)}\n\nFrom `{source}`. Protocol (im2recipe / H-T): held-out test pairs only; "
-            "B bags of N pairs drawn with a fixed seed; inside a bag every candidate is ranked by cosine "
-            "similarity against each query; MedR is the median 1-based rank of the true match, R@K the "
-            "percentage found in the top K, averaged over bags. Figures on other data or other pool sizes "
-            "are not comparable with published Recipe1M numbers."
-        )
-        expanded = [d.replace("_to_", " → ") for d in fitted.query_expansion.expanded_directions()]
-        if expanded:
-            results += (
-                f"\n\nQueries of {', '.join(expanded)} are expanded through the training pairs (the nearest "
-                "training rows lend their partner vectors; settings chosen on val; `model.expand(direction, "
-                "query)`); `eval_test_plain.json` holds the plain figures."
-            )
-    else:
-        results = "No evaluation file (eval_test.json / eval.json / metrics.json) was found in the model folder."
-    index_part = ""
-    if index_manifest:
-        lines = (
-            "the re-ranker's ingredient-line vectors (float16, ragged) in `index/ingredient_lines.safetensors`, "
-            if index_manifest.get("ingredient_lines")
-            else ""
-        )
-        index_part = (
-            f"\n## The recipe index (`index/`)\n\n{index_manifest['count']} recipes from `{data_source or 'unknown'}`, "
-            f"{index_manifest['dim']}-d {index_manifest['dtype']} unit vectors (image, title, recipe) in "
-            "`index/embeddings.safetensors`, recipe text and JPEG thumbnails in `index/recipes.parquet`, "
-            f"{lines}sha256 of each in `index/manifest.json`. No pickle: nothing here runs code when loaded.\n"
-        )
+    results = _evaluation_part(Path(model_dir), fitted)
+    index_part = _index_part(index_manifest, data_source)
     return f"""{header}
 # Recipe retriever: photos, titles and recipes in one space
 
@@ -147,3 +117,44 @@ In a Space, list the repo under `preload_from_hub` in the README so it is fetche
 Data credit: recipes and photos from epicurious.com via the Kaggle data set
 "Food Ingredients and Recipe Dataset with Images" (CC BY-SA 3.0).
 """
+
+
+def _evaluation_part(model_dir: Path, fitted) -> str:
+    """The card's evaluation: the model folder's test table, its protocol, and the directions
+    whose queries are expanded."""
+    evaluation = read_evaluation(model_dir)
+    if not evaluation:
+        return "No evaluation file (eval_test.json / eval.json / metrics.json) was found in the model folder."
+    source, rows = evaluation
+    results = (
+        f"{evaluation_table(rows)}\n\nFrom `{source}`. Protocol (im2recipe / H-T): held-out test pairs only; "
+        "B bags of N pairs drawn with a fixed seed; inside a bag every candidate is ranked by cosine "
+        "similarity against each query; MedR is the median 1-based rank of the true match, R@K the "
+        "percentage found in the top K, averaged over bags. Figures on other data or other pool sizes "
+        "are not comparable with published Recipe1M numbers."
+    )
+    expanded = [d.replace("_to_", " → ") for d in fitted.query_expansion.expanded_directions()]
+    if expanded:
+        results += (
+            f"\n\nQueries of {', '.join(expanded)} are expanded through the training pairs (the nearest "
+            "training rows lend their partner vectors; settings chosen on val; `model.expand(direction, "
+            "query)`); `eval_test_plain.json` holds the plain figures."
+        )
+    return results
+
+
+def _index_part(index_manifest: dict | None, data_source: str) -> str:
+    """The card's section on the index published beside the model ("" without one)."""
+    if not index_manifest:
+        return ""
+    lines = (
+        "the re-ranker's ingredient-line vectors (float16, ragged) in `index/ingredient_lines.safetensors`, "
+        if index_manifest.get("ingredient_lines")
+        else ""
+    )
+    return (
+        f"\n## The recipe index (`index/`)\n\n{index_manifest['count']} recipes from `{data_source or 'unknown'}`, "
+        f"{index_manifest['dim']}-d {index_manifest['dtype']} unit vectors (image, title, recipe) in "
+        "`index/embeddings.safetensors`, recipe text and JPEG thumbnails in `index/recipes.parquet`, "
+        f"{lines}sha256 of each in `index/manifest.json`. No pickle: nothing here runs code when loaded.\n"
+    )
