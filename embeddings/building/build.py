@@ -169,49 +169,94 @@ def build_index(
     hashes = row_hashes(recipes, progress)
     reusable, old = previous_rows(out_dir, record["fingerprint"], thumbnail)
     old_rows = [reusable.get((r.id, h)) for r, h in zip(recipes, hashes)]
-    fresh = [i for i, row in enumerate(old_rows) if row is None]
-    report = BuildReport(out_dir, len(recipes), len(recipes) - len(fresh))
-
-    dim = model.config.embed_dim
-    vectors = reused_vectors(old_rows, old, dim)
     # Training's feature cache only pays off (and only matches) when every row is new.
-    cache = feature_cache if len(fresh) == len(recipes) else None
-    thumbs = [old._thumbnails[row] if row is not None else None for row in old_rows] if old else [None] * len(recipes)
+    cache = feature_cache if all(row is None for row in old_rows) else None
+    graphs = Path(feature_cache or DEFAULT_CACHE) / "engine"
+    plan = BuildPlan(out_dir, str(data), model, record, recipes, hashes, old_rows, old, cache, graphs)
+    plan.engine_precision, plan.thumbnail, plan.progress = engine_precision, thumbnail, progress
+    report = BuildReport(out_dir, len(recipes), len(recipes) - len(plan.fresh))
+    built = embed_rows(plan, world, report)
+    if built is None:
+        return report  # under torchrun, rank 0 writes the index
+    write_built_index(plan, *built, dtype=dtype, faiss=faiss)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+@dataclass
+class BuildPlan:
+    """What one build reads and writes, worked out before any backbone runs."""
+
+    out_dir: Path
+    data: str
+    model: object  # the Retriever, in eval mode
+    record: dict  # the manifest's model entry (model_record)
+    recipes: list[Recipe]
+    hashes: list[str]
+    old_rows: list[int | None]  # each row's row in the previous index, None: to embed
+    old: object  # the previous index (a RecipeIndex), or None
+    cache: str | Path | None  # training's feature cache, only when every row is new
+    graphs: Path  # where the engine's graphs are kept
+    engine_precision: dict[str, str] | None = None  # None: torch
+    thumbnail: dict = field(default_factory=dict)  # {"max_side", "quality", "format"}
+    progress: bool = True
+
+    @property
+    def fresh(self) -> list[int]:
+        return [i for i, row in enumerate(self.old_rows) if row is None]
+
+
+def embed_rows(plan: BuildPlan, world: World, report: BuildReport):
+    """(vectors, thumbnails) of every row: kept from the previous index where the row is
+    unchanged, made now otherwise (each rank its shard under torchrun); None on the ranks
+    other than 0, which write nothing."""
+    recipes, old, fresh = plan.recipes, plan.old, plan.fresh
+    vectors = reused_vectors(plan.old_rows, old, plan.model.config.embed_dim)
+    thumbs = (
+        [old._thumbnails[row] if row is not None else None for row in plan.old_rows] if old else [None] * len(recipes)
+    )
     missing = [i for i, t in enumerate(thumbs) if t is None]
     fresh_recipes, thumb_recipes = [recipes[i] for i in fresh], [recipes[i] for i in missing]
+    size, quality = plan.thumbnail["max_side"], plan.thumbnail["quality"]
 
     def make(recipe: Recipe) -> bytes:
-        return make_thumbnail(recipe, thumb_size, thumb_quality)
+        return make_thumbnail(recipe, size, quality)
 
     # Without the feature cache every backbone runs in the build: on the engine's graphs
     # (kept with the cache's) when it is there, on every rank alike.
-    graphs = Path(feature_cache or DEFAULT_CACHE) / "engine"
-    with engine.attached(model, graphs, engine_precision if cache is None else None):
+    with engine.attached(plan.model, plan.graphs, plan.engine_precision if plan.cache is None else None):
         if world.size > 1:  # under torchrun: each rank its shard, rank 0 merges (embeddings/building/shards.py)
             key = job_key(
-                model=record["fingerprint"],
-                rows=[(recipes[i].id, hashes[i]) for i in fresh],
-                thumbs=[(recipes[i].id, hashes[i]) for i in missing],
-                thumbnail=thumbnail,
-                cache=cache is not None,
+                model=plan.record["fingerprint"],
+                rows=[(recipes[i].id, plan.hashes[i]) for i in fresh],
+                thumbs=[(recipes[i].id, plan.hashes[i]) for i in missing],
+                thumbnail=plan.thumbnail,
+                cache=plan.cache is not None,
                 ranks=world.size,
             )
-            merged = build_in_shards(model, fresh_recipes, thumb_recipes, make, cache, out_dir, key, world, progress)
+            args = (plan.model, fresh_recipes, thumb_recipes, make, plan.cache, plan.out_dir, key, world, plan.progress)
+            merged = build_in_shards(*args)
             if merged is None:
-                return report  # rank 0 writes the index
+                return None
             embeds, made = merged
         else:
-            embeds = embed_collection(model, fresh_recipes, cache, progress)[0] if fresh else None
+            embeds = embed_collection(plan.model, fresh_recipes, plan.cache, plan.progress)[0] if fresh else None
     if world.size == 1:
-        made = parallel_map(make, thumb_recipes, "thumbnails", progress)
+        made = parallel_map(make, thumb_recipes, "thumbnails", plan.progress)
     if fresh:
         for name in STORED_FIELDS:
             vectors[name][fresh] = embeds[name].numpy()
     report.encoded = {"image": len(fresh), "title": len(fresh), "recipe": sum(recipes[i].has_recipe for i in fresh)}
     for i, thumb in zip(missing, made):
         thumbs[i] = thumb
+    return vectors, thumbs
 
-    manifest = index_manifest(record, dim, dtype, recipes, thumbnail, str(data))
+
+def write_built_index(plan: BuildPlan, vectors: dict, thumbs: list, dtype: str, faiss: str) -> None:
+    """The index folder at plan.out_dir, written whole (swap.py), with the served graphs and,
+    for a re-ranking model, its stored ingredient lines."""
+    model, recipes = plan.model, plan.recipes
+    manifest = index_manifest(plan.record, model.config.embed_dim, dtype, recipes, plan.thumbnail, plan.data)
     manifest["recipe_vector"] = model.fitted.recipe_vector  # what training chose on val (the model says so too)
     # The re-ranker's candidate lines, stored so a query never runs the text backbone
     # (embeddings/serving/line_store.py). Under torchrun rank 0 computes them all, after the
@@ -220,23 +265,21 @@ def build_index(
     lines = None
     if model.reranks:  # only a re-ranking model stores lines: no text graph opened otherwise
         # Computed lines run on the engine as the cache's do, so both agree (model/engine.py).
-        with engine.attached(model, graphs, engine_precision, image_tops=()):
-            lines = build_ingredient_lines(model, recipes, old_rows, old, progress, cache)
+        with engine.attached(model, plan.graphs, plan.engine_precision, image_tops=()):
+            lines = build_ingredient_lines(model, recipes, plan.old_rows, plan.old, plan.progress, plan.cache)
     if lines is not None:
         manifest["ingredient_lines"] = lines_record(model, lines)
 
     def fill(directory: Path) -> None:
-        served = export_serving_graphs(model, directory, engine_precision)
+        served = export_serving_graphs(model, directory, plan.engine_precision)
         if served is not None:
             manifest["engine"] = served
         if lines is not None:
             write_ingredient_lines(directory / LINES_FILE, lines)
-        write_index_files(directory, vectors, recipes, hashes, thumbs, manifest, faiss, progress)
+        write_index_files(directory, vectors, recipes, plan.hashes, thumbs, manifest, faiss, plan.progress)
 
-    replace_dir(out_dir, fill)
-    remove_shards(out_dir)  # none in a world of one; merged into the index otherwise
-    report.seconds = time.perf_counter() - started
-    return report
+    replace_dir(plan.out_dir, fill)
+    remove_shards(plan.out_dir)  # none in a world of one; merged into the index otherwise
 
 
 def index_manifest(model: dict, dim: int, dtype: str, recipes: list[Recipe], thumbnail: dict, data: str) -> dict:
