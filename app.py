@@ -31,19 +31,19 @@ def build_demo(index, model, model_name: str | None = None, cache_root=None, bet
     `better`: an index folder that will hold a better model's index (a first `make demo`
     trains it in the background); the app switches to it once it is there, and shows the
     run's `progress` file meanwhile (ui/upgrade.py)."""
-    from ui import layout, search, startup, storage, upgrade  # here, not at the top: start-up (see above)
+    from ui import layout, search, startup, storage, thumbnail_files, upgrade  # start-up (see above)
 
     search.configure_torch_for_serving()
     named = index.manifest.get("model") or {}
     name = model_name or startup.Source(str(named.get("source", "retriever")), named.get("revision")).display()
-    folders = storage.app_folders(index, model, search.THUMBNAIL_FORMAT, cache_root)
+    folders = storage.app_folders(index, model, thumbnail_files.THUMBNAIL_FORMAT, cache_root)
     serving = search.RecipeSearch(index, model, folders.thumbnails)
     if better is None:
         return layout.build_layout(serving, name, folders.examples)
 
     def load_better(directory):
         index, model, model_from = startup.load(str(directory))
-        thumbnails = storage.app_folders(index, model, search.THUMBNAIL_FORMAT, cache_root).thumbnails
+        thumbnails = storage.app_folders(index, model, thumbnail_files.THUMBNAIL_FORMAT, cache_root).thumbnails
         return search.RecipeSearch(index, model, thumbnails), f"full model ({model_from.display()})"
 
     swappable = upgrade.SwappableSearch(serving, f"quick model ({name})")

@@ -181,11 +181,9 @@ class TextBackbone(nn.Module):
         groups = length_groups(mask.sum(1).tolist())
         if len(groups) <= 1:
             return self.graph(ids, mask)
-        rows = [row for group, _ in groups for row in group]
-        parts = [self.graph(ids[rows_, :n].contiguous(), mask[rows_, :n].contiguous()) for rows_, n in groups]
-        back = torch.empty(len(rows), dtype=torch.long)
-        back[torch.tensor(rows)] = torch.arange(len(rows))
-        return torch.cat(parts)[back]
+        parts = [self.graph(ids[rows, :n].contiguous(), mask[rows, :n].contiguous()) for rows, n in groups]
+        order = torch.tensor([row for rows, _ in groups for row in rows])  # the parts' rows, in turn
+        return torch.cat(parts)[order.argsort()]  # back in the batch's order
 
     def blocks(self) -> list[nn.Module]:
         net = self.net

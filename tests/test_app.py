@@ -345,7 +345,7 @@ def test_one_thumbnails_folder_and_one_examples_cache_per_index(loaded, tmp_path
     import fcntl
 
     from ui import storage
-    from ui.search import THUMBNAIL_FORMAT
+    from ui.thumbnail_files import THUMBNAIL_FORMAT
 
     first = storage.app_folders(*loaded, THUMBNAIL_FORMAT, tmp_path)
     (first.thumbnails / "3.jpg").write_bytes(b"written by the first start")

@@ -16,11 +16,22 @@ from .rerank import RERANK_EPOCHS
 
 
 def make_parser(description: str) -> argparse.ArgumentParser:
-    """Every flag of `python -m train`, with its default and help."""
+    """Every flag of `python -m train`, with its default and help, in the order --help lists them."""
     d = TrainOptions()
     p = argparse.ArgumentParser(
         prog="python -m train", description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
+    _collection_flags(p)
+    _model_flags(p)
+    _optimiser_flags(p, d)
+    _objective_flags(p, d)
+    _backbone_flags(p, d)
+    _run_flags(p, d)
+    return p
+
+
+def _collection_flags(p: argparse.ArgumentParser) -> None:
+    """The collection, where the model goes, and what it starts from."""
     p.add_argument(
         "--data",
         required=True,
@@ -49,6 +60,10 @@ def make_parser(description: str) -> argparse.ArgumentParser:
         default=None,
         help="a config.json to start from instead of --preset (any backbones, sizes)",
     )
+
+
+def _model_flags(p: argparse.ArgumentParser) -> None:
+    """Overrides of the preset's model settings, and the re-ranker's training."""
     p.add_argument("--embed-dim", type=int, default=None, help="dimension D of the shared space (preset default: 512)")
     p.add_argument(
         "--lexical-dims",
@@ -77,6 +92,10 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--rerank-epochs", type=int, default=RERANK_EPOCHS, help="epochs of the re-ranker (best on val kept)"
     )
+
+
+def _optimiser_flags(p: argparse.ArgumentParser, d: TrainOptions) -> None:
+    """Epochs, batch, learning rates and the auxiliary ingredient loss."""
     p.add_argument("--epochs", type=int, default=d.epochs, help="planned epochs (the LR schedule spans them)")
     p.add_argument(
         "--batch-size",
@@ -97,6 +116,10 @@ def make_parser(description: str) -> argparse.ArgumentParser:
         default=d.ingredient_weight,
         help="weight of the auxiliary loss that predicts ingredient words from photo and recipe embeddings (0: off)",
     )
+
+
+def _objective_flags(p: argparse.ArgumentParser, d: TrainOptions) -> None:
+    """The contrastive loss and its settings; ingredient debiasing."""
     p.add_argument(
         "--loss",
         choices=LOSSES,
@@ -140,6 +163,10 @@ def make_parser(description: str) -> argparse.ArgumentParser:
         help="ingredient debiasing of photo embeddings: add the ingredient head's probabilities times learned "
         "ingredient vectors (needs --ingredient-weight above 0); kept in the saved model and used when searching",
     )
+
+
+def _backbone_flags(p: argparse.ArgumentParser, d: TrainOptions) -> None:
+    """What of the backbones trains, and on which views of each photo."""
     p.add_argument(
         "--finetune-top",
         type=int,
@@ -161,6 +188,10 @@ def make_parser(description: str) -> argparse.ArgumentParser:
         help="run the backbones on every batch with fresh augmentation instead of caching (full fine-tune path, "
         "for GPUs: --device cuda)",
     )
+
+
+def _run_flags(p: argparse.ArgumentParser, d: TrainOptions) -> None:
+    """Seed, device, feature cache, resume and publishing."""
     p.add_argument("--seed", type=int, default=d.seed, help="seeds every random draw")
     p.add_argument("--device", default="auto", help="auto picks cuda, then mps, then cpu")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where frozen backbone features are cached")
@@ -181,7 +212,6 @@ def make_parser(description: str) -> argparse.ArgumentParser:
         help="after training, build the index and publish model + index to this Hub repo",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
 
 
 def loss_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:

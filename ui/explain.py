@@ -129,3 +129,37 @@ def mark(text: str, marked: set[str]) -> str:
             last = match.end()
     out.append(escape(text[last:]))
     return "".join(out)
+
+
+def why_maker(
+    index_words, likely: dict[str, float] | None = None, typed: set[str] = frozenset(), chosen=None, others=()
+):
+    """The per-result explanation maker: (title, ingredients) -> {"reasons", "marked"}.
+    `index_words`: the index's IngredientWords (embeddings/serving/ingredients.py).
+    Marked: at most five of the words the photo most likely shows (the model's ingredient
+    head; distinctive() chooses them), the typed words, and the filter's "with" words,
+    wherever the recipe holds them. `others`: the answer's hits, to prefer the words
+    that set one result apart from the rest."""
+    likely = likely or {}
+    wanted = {word for term in (chosen.with_terms if chosen else []) for word in term}
+    holders = {word: 0 for word in likely}
+    for hit in others:
+        held = {word for line in index_words.lines[hit.row] for word in line}
+        for word in held & set(likely):
+            holders[word] += 1
+
+    def why(title: str, ingredients: list[str]) -> dict:
+        held = held_words(set(likely), title, ingredients)
+        elsewhere = {w: max(0, holders[w] - 1) / max(1, len(others) - 1) for w in held}
+        shown = distinctive(likely, held, index_words.document_frequency, index_words.count, elsewhere, ingredients)
+        yours = held_words(set(typed), title, ingredients)
+        reasons = []
+        if shown:
+            reasons.append("The photo most likely shows " + ", ".join(shown) + ": marked below.")
+        if yours:
+            reasons.append("Your words in this recipe: " + ", ".join(yours) + ".")
+        if chosen is not None and chosen.active:
+            reasons.append("Passes your filters: " + chosen.describe() + ".")
+        return {"reasons": reasons, "marked": sorted(set(shown) | set(yours) | wanted)}
+
+    return why

@@ -204,3 +204,19 @@ def clamp_weight(weight, default: float) -> tuple[float, list[str]]:
     if clamped != value:
         return clamped, [f"The weight of the \u201cbut\u201d words must be between 0 and 1; used {clamped:g}."]
     return clamped, []
+
+
+def well_formed(value):
+    """A result's "why" or "answer" as the app makes them (dicts of short texts, numbers and
+    lists of them), or None: what comes back from the page is shown only in that shape, and
+    no text in it longer than a sentence."""
+    if isinstance(value, dict):
+        kept = {key: well_formed(item) for key, item in list(value.items())[:12] if isinstance(key, str)}
+        return {key: item for key, item in kept.items() if item is not None}
+    if isinstance(value, list):
+        return [item for item in (well_formed(item) for item in value[:50]) if item is not None]
+    if isinstance(value, str):
+        return value if len(value) <= 300 else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) or value is None:
+        return value
+    return None

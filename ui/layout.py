@@ -11,10 +11,7 @@ from typing import Callable
 import gradio as gr
 import numpy as np
 
-from embeddings.serving.refine import BUT_WEIGHT, BUT_WEIGHT_MAX, BUT_WEIGHT_MIN
-
-from . import inputs, render
-from .filters import DIET_CHOICES, DISCLAIMER
+from . import fields, inputs, render
 from .guard import GuardedBlocks, guarded
 from .search import RecipeSearch
 from .upgrade import POLL_S
@@ -149,9 +146,9 @@ def _tabs(search: RecipeSearch, picks: ExamplePicker) -> list[TabSpec]:
             "(\u201cwith chicken\u201d, \u201cas a soup\u201d) to find dishes like it, but different.",
             "photo_to_recipe",
             "Find recipes",
-            lambda: _photo_input("photo_to_recipe_input"),
+            lambda: fields.photo_input("photo_to_recipe_input"),
             picks.photos(0),
-            extras=lambda: _but_inputs("photo_to_recipe") + _filter_inputs("photo_to_recipe"),
+            extras=lambda: fields.but_inputs("photo_to_recipe") + fields.filter_inputs("photo_to_recipe"),
         ),
         TabSpec(
             "title",
@@ -159,9 +156,9 @@ def _tabs(search: RecipeSearch, picks: ExamplePicker) -> list[TabSpec]:
             "Type the name of a dish; press Enter or the button to see matching recipes.",
             "title_to_recipe",
             "Find recipes",
-            _title_input,
+            fields.title_input,
             picks.titles(),
-            extras=lambda: _filter_inputs("title_to_recipe"),
+            extras=lambda: fields.filter_inputs("title_to_recipe"),
         ),
         TabSpec(
             "pantry",
@@ -170,9 +167,9 @@ def _tabs(search: RecipeSearch, picks: ExamplePicker) -> list[TabSpec]:
             "things come first (salt, pepper, water and oil count as staples you have).",
             "cook_from_what_i_have",
             "Find recipes",
-            _pantry_input,
+            fields.pantry_input,
             [[example] for example in PANTRY_EXAMPLES],
-            extras=lambda: _filter_inputs("cook_from_what_i_have", must_have=False, open=True),
+            extras=lambda: fields.filter_inputs("cook_from_what_i_have", must_have=False, open=True),
         ),
         TabSpec(
             "recipe",
@@ -180,7 +177,7 @@ def _tabs(search: RecipeSearch, picks: ExamplePicker) -> list[TabSpec]:
             "Paste the ingredients, the instructions or both, to see what such a dish looks like.",
             "recipe_to_photo",
             "Find photos",
-            _recipe_inputs,
+            fields.recipe_inputs,
             picks.recipes(),
             picks.recipe_labels(),
         ),
@@ -190,7 +187,7 @@ def _tabs(search: RecipeSearch, picks: ExamplePicker) -> list[TabSpec]:
             "Show a photo of a dish to find the dishes that look most like it.",
             "similar_photos",
             "Find similar dishes",
-            lambda: _photo_input("similar_photos_input"),
+            lambda: fields.photo_input("similar_photos_input"),
             picks.photos(EXAMPLES_PER_TAB),
         ),
     ]
@@ -198,80 +195,6 @@ def _tabs(search: RecipeSearch, picks: ExamplePicker) -> list[TabSpec]:
 
 def _hint(text: str) -> None:
     gr.HTML(f'<p class="tab-hint">{escape(text)}</p>')
-
-
-# Each input builder returns (the handler's query inputs, extra events that run the search).
-def _photo_input(elem_id: str):
-    # type="filepath" and preprocess=False on the listeners: Gradio hands over the uploaded
-    # file untouched, so ui.inputs can check its size from the header before decoding it.
-    photo = gr.Image(
-        label="Photo of a dish", type="filepath", sources=["upload", "webcam", "clipboard"], height=280, elem_id=elem_id
-    )
-    return [photo], [photo.upload]
-
-
-def _title_input():
-    title = gr.Textbox(
-        label="Dish name", placeholder="e.g. lemon chicken with olives", max_lines=1, elem_id="title_to_recipe_input"
-    )
-    return [title], [title.submit]
-
-
-def _pantry_input():
-    have = gr.Textbox(
-        label="Ingredients you have, one per line or separated by commas",
-        lines=4,
-        placeholder="eggs\nspinach\nfeta",
-        elem_id="cook_from_what_i_have_input",
-    )
-    return [have], []
-
-
-def _optional_line(label: str, placeholder: str, elem_id: str, scale: int | None = None) -> gr.Textbox:
-    # value="" (and [] for the diet chips): API clients may leave these inputs out.
-    return gr.Textbox(value="", label=label, placeholder=placeholder, max_lines=1, scale=scale, elem_id=elem_id)
-
-
-def _but_inputs(api_name: str) -> list:
-    """ "Like this, but …": words that move a photo search, and how far."""
-    with gr.Row():
-        but = _optional_line("\u2026 but (optional)", "e.g. with chicken, vegetarian, as a soup", f"{api_name}_but", 3)
-        weight = gr.Slider(
-            BUT_WEIGHT_MIN,
-            BUT_WEIGHT_MAX,
-            value=BUT_WEIGHT,
-            step=0.05,
-            label="How far the words move it",
-            info="0: the photo alone; 1: the words alone",
-            scale=2,
-            elem_id=f"{api_name}_but_weight",
-        )
-    return [but, weight]
-
-
-def _filter_inputs(api_name: str, must_have: bool = True, open: bool = False) -> list:
-    """ "Without", "with" and diet chips: ingredient filters applied inside the search."""
-    with gr.Accordion("Ingredient filters", open=open, elem_id=f"{api_name}_filters"):
-        with gr.Row():
-            fields = [_optional_line("Without", "e.g. nuts, pork, shellfish", f"{api_name}_without")]
-            if must_have:
-                fields.append(_optional_line("With (must contain)", "e.g. lemon, garlic", f"{api_name}_with"))
-        diets = gr.CheckboxGroup(DIET_CHOICES, value=[], label="Diet", elem_id=f"{api_name}_diets")
-        gr.HTML(f'<p class="filter-note">{escape(DISCLAIMER)}</p>')
-    return [*fields, diets]
-
-
-def _recipe_inputs():
-    with gr.Row():
-        ingredients = gr.Textbox(
-            label="Ingredients, one per line", lines=7, placeholder="2 cups flour\n1 cup sugar\n3 eggs"
-        )
-        instructions = gr.Textbox(
-            label="Instructions, one step per line",
-            lines=7,
-            placeholder="Whisk the eggs and sugar.\nFold in the flour.\nBake 30 minutes.",
-        )
-    return [ingredients, instructions], []
 
 
 class ResultPanel:

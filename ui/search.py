@@ -11,9 +11,6 @@ so they can be called from tests, from the UI, and by gradio_client alike.
 
 from __future__ import annotations
 
-import os
-import re
-import tempfile
 from pathlib import Path
 
 import gradio as gr
@@ -27,13 +24,13 @@ from embeddings.serving.neighbours import recipe_neighbours
 from embeddings.serving.pantry import pantry_matches
 from embeddings.serving.refine import BUT_WEIGHT, blend
 from embeddings.serving.rerank import PhotoReranker
-from model.atomic import atomic_write_bytes
 
 from . import explain, filters, inputs, render, uploads
 from .clean import recipe_text, without_site_markup
 from .confidence import CLOSEST, AnswerConfidence, looks_like_sentence, status_sentence
 from .decoding import unreadable_message
 from .duplicates import RowHashes
+from .thumbnail_files import ThumbnailFiles, is_thumbnail
 
 # Which stored vectors each query is compared with (fields of embeddings' index). A photo
 # is compared with the recipe vector the model chose on val (model.fitted.recipe_vector):
@@ -61,29 +58,6 @@ TORCH_THREADS = 1
 
 def configure_torch_for_serving() -> None:
     torch.set_num_threads(TORCH_THREADS)
-
-
-# How ThumbnailFiles writes a row's file; part of the thumbnails folder's key (ui/storage.py).
-THUMBNAIL_FORMAT = "index-jpeg"
-
-
-class ThumbnailFiles:
-    """Row -> a JPEG on disk, written on first use. Gradio galleries serve files. The file is
-    the index's own thumbnail, byte for byte (192 px, JPEG q70: ~6 kB): nothing is decoded
-    or re-encoded, and the browser fetches the smallest file that still fills a tile. The
-    folder is served as Gradio static files (ui/layout.py), so answers need no copy of it."""
-
-    def __init__(self, index, folder: str | Path | None = None):
-        self.index = index
-        self.folder = Path(folder or tempfile.mkdtemp(prefix="recipe-thumbnails-"))
-        self.folder.mkdir(parents=True, exist_ok=True)
-
-    def path(self, row: int) -> str:
-        path = self.folder / f"{row}.jpg"
-        if not path.exists():
-            # Written whole, then renamed: a concurrent request never serves half a file.
-            atomic_write_bytes(path, self.index.thumbnail_bytes(row))
-        return str(path)
 
 
 def endpoint(method):
@@ -166,7 +140,7 @@ class RecipeSearch:
             hits = self._search(query, self.photo_to_recipe_field, wanted, rows=allowed)
         # The ingredient head reads the photo's vector before debiasing, as it was trained.
         likely = explain.photo_ingredients(self.model, parts.plain[0])
-        why = self._why(likely=likely, typed=but_words, chosen=chosen, others=hits[:k])
+        why = explain.why_maker(self.words, likely=likely, typed=but_words, chosen=chosen, others=hits[:k])
         what = ("recipe matches this photo" + moved, "recipes match this photo" + moved)
         looks = self.confidence.looks_like([str(self.recipes.title.iat[hit.row]) for hit in hits])
         answer = self._confidence("image_to_recipe", hits, k, looks)
@@ -183,7 +157,7 @@ class RecipeSearch:
         with torch.no_grad():
             query = self.model.encode_title([title])[0]
         hits = self._search(query, TITLE_TO_RECIPE_FIELD, max(k, 2), rows=chosen.mask(self.words, self.has_recipe))
-        why = self._why(typed=explain.query_words(title), chosen=chosen)
+        why = explain.why_maker(self.words, typed=explain.query_words(title), chosen=chosen)
         answer = self._confidence("title_to_recipe", hits, k)
         return self._answer(
             hits[:k], notes + more, ("recipe matches this title", "recipes match this title"), why, k, chosen, answer
@@ -301,7 +275,10 @@ class RecipeSearch:
         score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else 0.0
         rank = rank if isinstance(rank, int) and not isinstance(rank, bool) else position + 1
         result = self._result(rank, Hit(row, str(self.recipes.id.iat[row]), score))
-        for key, value in (("why", _well_formed(sent.get("why"))), ("answer", _well_formed(sent.get("answer")))):
+        for key, value in (
+            ("why", inputs.well_formed(sent.get("why"))),
+            ("answer", inputs.well_formed(sent.get("answer"))),
+        ):
             if value is not None:
                 result[key] = value
         return result
@@ -363,38 +340,6 @@ class RecipeSearch:
             lines.append(looks_like_sentence(looks))
         return {"direction": direction, "confidence": estimate, "looks_like": looks, "sentences": lines}
 
-    def _why(self, likely: dict[str, float] | None = None, typed: set[str] = frozenset(), chosen=None, others=()):
-        """The per-result explanation maker: (title, ingredients) -> {"reasons", "marked"}.
-        Marked: at most five of the words the photo most likely shows (the model's ingredient
-        head; ui/explain.py chooses them), the typed words, and the filter's "with" words,
-        wherever the recipe holds them. `others`: the answer's hits, to prefer the words
-        that set one result apart from the rest."""
-        likely = likely or {}
-        wanted = {word for term in (chosen.with_terms if chosen else []) for word in term}
-        holders = {word: 0 for word in likely}
-        for hit in others:
-            held = {word for line in self.words.lines[hit.row] for word in line}
-            for word in held & set(likely):
-                holders[word] += 1
-
-        def why(title: str, ingredients: list[str]) -> dict:
-            held = explain.held_words(set(likely), title, ingredients)
-            elsewhere = {w: max(0, holders[w] - 1) / max(1, len(others) - 1) for w in held}
-            shown = explain.distinctive(
-                likely, held, self.words.document_frequency, self.words.count, elsewhere, ingredients
-            )
-            words = explain.held_words(set(typed), title, ingredients)
-            reasons = []
-            if shown:
-                reasons.append("The photo most likely shows " + ", ".join(shown) + ": marked below.")
-            if words:
-                reasons.append("Your words in this recipe: " + ", ".join(words) + ".")
-            if chosen is not None and chosen.active:
-                reasons.append("Passes your filters: " + chosen.describe() + ".")
-            return {"reasons": reasons, "marked": sorted(set(shown) | set(words) | wanted)}
-
-        return why
-
     def _answer(self, hits: list, notes: list[str], what: tuple[str, str], why=None, k=None, chosen=None, answer=None):
         """`what`: the status line's words after the count, for one result and for more.
         `answer`: _confidence's dict, given to every result (the card of any one shows it)."""
@@ -446,30 +391,6 @@ class RecipeSearch:
         if why is not None:
             result["why"] = why
         return result
-
-
-def is_thumbnail(path: Path, folders: list[Path]) -> bool:
-    """A thumbnail ThumbnailFiles wrote (`<row>.jpg` in a thumbnails folder): not its lock file."""
-    path = Path(path)
-    return re.fullmatch(r"\d+\.jpg", path.name) is not None and any(
-        path.parent == Path(os.path.realpath(folder)) for folder in folders
-    )
-
-
-def _well_formed(value):
-    """A result's "why" or "answer" as the app makes them (dicts of short texts, numbers and
-    lists of them), or None: what comes back from the page is shown only in that shape, and
-    no text in it longer than a sentence."""
-    if isinstance(value, dict):
-        kept = {key: _well_formed(item) for key, item in list(value.items())[:12] if isinstance(key, str)}
-        return {key: item for key, item in kept.items() if item is not None}
-    if isinstance(value, list):
-        return [item for item in (_well_formed(item) for item in value[:50]) if item is not None]
-    if isinstance(value, str):
-        return value if len(value) <= 300 else None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) or value is None:
-        return value
-    return None
 
 
 # The methods marked @endpoint, in the order they are defined: what a page or a client may call.

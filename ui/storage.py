@@ -1,7 +1,7 @@
 """The folders the app writes beside Gradio's: one thumbnails folder and one examples cache
 per index, reused by every start with the same index, and removed once stale.
 
-    <root>/thumbnails-<key>   the gallery's JPEGs, written on first use (ui/search.ThumbnailFiles)
+    <root>/thumbnails-<key>   the gallery's JPEGs, written on first use (ui/thumbnail_files.py)
     <root>/examples-<key>     Gradio's examples cache (GRADIO_EXAMPLES_CACHE): each example's answer
 
 <root> is $RECIPE_APP_CACHE, else <temp>/recipe-finder. The thumbnails' key is the sha256
