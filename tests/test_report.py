@@ -18,8 +18,8 @@ image_to_recipe = "photo → recipe"
 source = "train"
 missing = "python benchmarks/bench_train.py"
 rows = "test"
-columns = [{ label = "direction", value = "label(key)" }, { label = "R@1", value = "r1", pm = "r1_std", format = ".3f" },
-  { label = "MedR", value = "medr", format = ".1f" }]
+columns = [{ label = "direction", value = "label(key)" },
+  { label = "R@1", value = "r1", pm = "r1_std", format = ".3f" }, { label = "MedR", value = "medr", format = ".1f" }]
 
 [speed]
 source = "speed"
