@@ -29,7 +29,11 @@ _ABSOLUTE = re.compile(r"(?<![\w.])/(?:[\w.+-]+/)*[\w.+-]+")
 class Record(dict):
     """A stored object whose fields read as attributes too (`test.image_to_recipe.r1`; `row["4"]`)."""
 
-    __getattr__ = dict.__getitem__  # a missing field is a KeyError, shown as "–"
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None  # a missing field: the cell shows "–"
 
 
 def results(pattern: str) -> dict[str, Record]:
@@ -42,11 +46,8 @@ def log_entries(experiment: str, unique: str) -> list[Record]:
     """The experiment log's runs of one experiment; a run repeated (the same `unique` key:
     variant, seed and split) counts once, the latest date winning."""
     path = RESULTS / LOG
-    rows = (
-        [json.loads(line, object_hook=Record) for line in path.read_text().splitlines() if line.strip()]
-        if path.is_file()
-        else []
-    )
+    lines = path.read_text().splitlines() if path.is_file() else []
+    rows = [json.loads(line, object_hook=Record) for line in lines if line.strip()]
     runs = sorted((r for r in rows if r.get("experiment") == experiment), key=lambda r: r.get("date", ""))
     return list({evaluate(unique, scope(r)): r for r in runs}.values())  # the latest of each key stays
 
