@@ -48,12 +48,12 @@ def timed(run, repeats: int) -> list[float]:
 
 def throughput(recipes, photos: int, lines: int, repeats: int) -> dict:
     """Rows/s of each pass on each path, at one and two threads."""
-    from model import engine, preset
+    from model import RetrieverConfig, engine
     from model.encoders import ImageBackbone, TextBackbone
     from model.preprocess import image_transform, to_rgb
     from model.recipe_lines import split_lines
 
-    config = preset("default")
+    config = RetrieverConfig()
     image = ImageBackbone(config.image_backbone, config.image_weights).eval()
     text = TextBackbone(config.recipe_backbone).eval()
     draw = random.Random(0).sample(recipes, min(len(recipes), max(photos, lines)))

@@ -52,7 +52,7 @@ def main() -> None:
 
     import torch
 
-    from model import Retriever, preset
+    from model import Retriever, RetrieverConfig
     from pipeline.features import extract_text_features, extract_views
     from pipeline.read import load_recipes
 
@@ -65,7 +65,7 @@ def main() -> None:
     full = rng.sample([r for r in recipes if r.has_recipe], rows + warmup)
     titles = rng.sample([r for r in recipes if not r.has_recipe], rows)
     photos = rng.sample(recipes, rows + warmup)
-    model = Retriever(preset("default")).eval()
+    model = Retriever(RetrieverConfig()).eval()
     load_start = load_average()
     extract_text_features(model, full[rows:], progress=False)  # warm-up: allocator, thread pool, tokenizer
     extract_photos(photos[rows:])

@@ -47,11 +47,11 @@ def flag(flags: list[str], name: str, default: str) -> str:
 
 def measure_rates(recipes: list, sample: int = 256) -> dict:
     """Items per second of each extraction kind on a slice of the collection (cold, no cache)."""
-    from model import Retriever, preset
+    from model import Retriever, RetrieverConfig
     from pipeline.features import extract_text_features, extract_views
     from pipeline.lines import extract_line_features
 
-    model = Retriever(preset("default")).eval()
+    model = Retriever(RetrieverConfig()).eval()
     full = [r for r in recipes if r.has_recipe][:sample]
     rates = {}
     for kind, items in (

@@ -48,11 +48,11 @@ def quick_model_and_index(data: Path, limit: int, work: Path):
     first `limit` rows of `data`, built in `work`."""
     from embeddings.building.build import build_index
     from embeddings.serving.hub import load_index
-    from model import Retriever, preset, save_pretrained
+    from model import Retriever, RetrieverConfig, save_pretrained
     from pipeline.read import load_recipes
 
     # No lexical features: they need fitting on training rows, and cost ~1 ms a query either way.
-    model = Retriever(preset("default", rerank=QUICK_RERANK, lexical_dims=0)).eval()
+    model = Retriever(RetrieverConfig(rerank=QUICK_RERANK, lexical_dims=0)).eval()
     save_pretrained(model, work / "model")
     recipes = load_recipes(data, progress=False)[:limit]
     build_index(work / "model", data, work / "index", model=model, recipes=recipes, feature_cache=None)

@@ -28,12 +28,12 @@ QUICK_LIMIT, QUICK_PHOTOS = 60, 16
 def photo_throughput(data: str, count: int, warmup: int = 64) -> float:
     """Plain-crop photo features per second through the pipeline's extractor (cold: no
     cache), after `warmup` untimed photos."""
-    from model import Retriever, preset
+    from model import Retriever, RetrieverConfig
     from pipeline.features import extract_views
     from pipeline.read import load_recipes
 
     recipes = load_recipes(data, progress=False)[: count + warmup]
-    model = Retriever(preset("default")).eval()
+    model = Retriever(RetrieverConfig()).eval()
     plain = lambda rows: extract_views(model, [(r, 0) for r in rows], top=0, progress=False)  # noqa: E731
     plain(recipes[:warmup])  # warm-up: allocator, thread pool
     start = time.perf_counter()

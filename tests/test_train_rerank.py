@@ -16,7 +16,7 @@ from pipeline.features import FeatureCache
 from pipeline.read import load_recipes
 from tiny import train_tiny
 from train.cli import build_parser
-from train.designs import DESIGNS
+from train.flags import run_config
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +120,8 @@ def test_a_fine_tuned_tail_trains_on_regions_from_its_trunk(tmp_path, text_backb
 
 def test_the_hf_icma_design_sets_the_hierarchical_encoder_and_rerank_20():
     parser = build_parser()
-    parser.set_defaults(**DESIGNS["hf-icma"])
-    args = parser.parse_args(["--data", "d", "--out", "o", "--preset", "hf-icma"])
-    assert (args.recipe_encoder, args.rerank, args.loss) == ("hierarchical", 20, "infonce")
+    config = run_config(parser, parser.parse_args(["--data", "d", "--out", "o", "--preset", "hf-icma"]))
+    assert (config.model.recipe_encoder, config.model.rerank, config.train.loss) == ("hierarchical", 20, "infonce")
 
 
 def test_rerank_with_live_is_refused(tmp_path, text_backbone_dir):

@@ -25,11 +25,11 @@ import torch
 
 from pipeline.world import World, join, leave
 
-from .designs import DESIGNS
-from .flags import loss_options, make_parser
+from .flags import make_parser, run_config
 from .loop import train_model
-from .prepare import prepare
+from .prepare import RunPlace, prepare
 from .row_targets import row_labels
+from .run_config import RunConfig
 from .save import publish_run, save_run
 from .select import select_on_val
 
@@ -51,42 +51,48 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.preset in DESIGNS:  # a seed system's design: its settings become the flags' defaults
-        parser.set_defaults(**DESIGNS[args.preset])
-        args = parser.parse_args(argv)
-    losses = loss_options(parser, args)  # before any data is read: a bad flag fails at once
+    config = run_config(parser, args)  # before any data is read: a bad flag fails at once
+    place = RunPlace(args.data, args.out, None if args.no_cache else args.cache_dir, args.limit, not args.quiet)
     # Under torchrun each process is one rank of a world; a plain run is a world of one.
     world, device = join(pick_device(args.device))
     try:
-        return train(args, world, device, losses)
+        return train(config, place, world, device, args.resume, args.stop_after, args.push_to_hub)
     finally:
         leave(world)
 
 
-def train(args: argparse.Namespace, world: World, device: torch.device, losses: dict) -> int:
-    """The run `args` asks for, stage by stage; `losses`: loss_options' TrainOptions fields."""
-    run = prepare(args, losses, world, device)
+def train(
+    config: RunConfig,
+    place: RunPlace,
+    world: World,
+    device: torch.device,
+    resume: bool = False,
+    stop_after: int | None = None,
+    push_to_hub: str | None = None,
+) -> int:
+    """The run `config` describes, at `place`, stage by stage."""
+    run = prepare(config, place, world, device)
     labels, dishes = row_labels(run.model.fitted, run.options, run.splits["train"])
     result = train_model(
         run.model,
         run.sources["train"],
         run.sources["val"],
         run.options,
-        args.out,
+        place.out,
         device,
-        resume=args.resume,
-        stop_after=args.stop_after,
-        progress=not args.quiet and world.is_main,
+        resume=resume,
+        stop_after=stop_after,
+        progress=place.progress and world.is_main,
         labels=labels,
         world=world,
         dish_labels=dishes,
     )
     if not world.is_main:
         return 0  # rank 0 alone evaluates and writes the model folder
-    if args.stop_after is not None and result["history"][-1]["epoch"] < run.options.epochs:
-        print(f"stopped after epoch {args.stop_after}; continue with --resume", file=sys.stderr)
+    if stop_after is not None and result["history"][-1]["epoch"] < run.options.epochs:
+        print(f"stopped after epoch {stop_after}; continue with --resume", file=sys.stderr)
         return 0
-    save_run(run, result, select_on_val(run, args, device), args, device)
-    if args.push_to_hub:
-        publish_run(args)
+    save_run(run, result, select_on_val(run, place, device), place, device)
+    if push_to_hub:
+        publish_run(place, push_to_hub)
     return 0

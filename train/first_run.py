@@ -23,18 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-from model import preset
-from model.atomic import atomic_write_bytes, atomic_write_json
+from model.atomic import atomic_write_json
 
-# The quick model: frozen backbones and the plain crop only (the quality ladder's first
-# step, benchmarks/RESULTS.md), with the default's ingredient-word loss and epochs...
-QUICK_TRAIN = ["--views", "1", "--finetune-top", "0"]
-# ...reading less: 160-pixel photos instead of 224 and recipe texts cut at 128 tokens a part
-# instead of 256. On a cold 2-core machine the backbones' one pass over every photo and
-# recipe is most of the wait (benchmarks/bench_first_run.py); these settings halve it.
-# The quick model also reads each recipe in two pooled passes, not line by line as the full
-# model's LSTMs do: per-line features would add about 10 minutes of text backbone to the wait.
-QUICK_CONFIG = {"image_size": 160, "image_resize": 182, "recipe_max_tokens": 128, "recipe_encoder": "pooled"}
+# The quick model: train/presets/quick.toml (frozen backbones, the plain crop, smaller
+# photos, shorter texts in two pooled passes: half the cold wait of the default's settings).
+QUICK_TRAIN = ["--preset", "quick"]
 STATUS_FILE, LOG_FILE, PID_FILE = "full-run.json", "full-run.log", "full-run.pid"
 STEPS = ("training the full model", "indexing the collection with it")
 
@@ -126,9 +119,7 @@ def main(argv=None) -> None:
         return
     started = time.time()
     print("First run: a quick model first (a few minutes), then the full one in the background.", flush=True)
-    config = args.quick / "quick-config.json"
-    atomic_write_bytes(config, preset("default", **QUICK_CONFIG).to_json().encode())
-    train_and_build(args.data, args.quick / "model", args.quick / "index", [*QUICK_TRAIN, "--config", str(config)])
+    train_and_build(args.data, args.quick / "model", args.quick / "index", QUICK_TRAIN)
     print(f"Quick model ready in {(time.time() - started) / 60:.1f} min.", flush=True)
     pid_file = args.quick / PID_FILE
     if running(pid_file):

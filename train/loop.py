@@ -21,53 +21,10 @@ from pipeline.world import World, broadcast
 
 from .distributed import wrap
 from .metrics import evaluate_embeddings
-from .objectives import resolve_objective
+from .options import TrainOptions
 from .step import EmbedRows, embed_features, global_loss
 
 CHECKPOINT = "checkpoint.pt"
-
-
-@dataclass
-class TrainOptions:
-    # The defaults are the best-on-val step of the quality ladder (benchmarks/bench_quality.py):
-    # 4 cached views, the photo backbone's top 3 blocks fine-tuned on cached activations,
-    # the ingredient-word loss at 0.1, 20 epochs (val peaked at epoch 12).
-    epochs: int = 20
-    # 128 beat 512 on mean val R@1 (0.056 vs 0.051): more, noisier steps regularise the heads.
-    batch_size: int = 128
-    # Heads overfit 7.5k pairs within a few epochs at 1e-3 (train loss 0.9 vs val 4.9 by
-    # epoch 9); 1e-4 gave the best mean val R@1 of the sweep (benchmarks/bench_ablations.py).
-    lr: float = 1e-4  # heads
-    backbone_lr: float = 3e-5  # unfrozen backbone blocks
-    weight_decay: float = 0.05
-    warmup_epochs: int = 2
-    # 0: frozen backbones. N: the top N blocks of the image backbone train, on cached
-    # activations of the blocks below (CPU), or with `live` the top N blocks/layers of
-    # every backbone, run on every batch (GPU).
-    finetune_top: int = 3
-    views: int = 4  # cached views per photo: 1 = the plain crop; more adds augmented views
-    live: bool = False  # run the backbones on every batch with fresh augmentation (GPU)
-    patience: int = 10  # stop when the val score has not improved for this many epochs
-    # Weight of the auxiliary ingredient-word loss (train/ingredients.py); 0 turns it off.
-    ingredient_weight: float = 0.1
-    # The contrastive loss (train/objectives.py): "infonce" (six-pair InfoNCE, learned
-    # temperature), "adamine" (adaptive-mining triplets) or "cosine" (im2recipe's pairs). The
-    # other two train no temperature; the val loss stays InfoNCE at the starting temperature.
-    loss: str = "infonce"
-    # The loss's settings, None where it reads none (resolve_objective fills the defaults):
-    # the margin (adamine 0.3, cosine 0.1), the semantic level's weight (adamine: λ's start,
-    # 0.1; cosine: the dish classifier's, 0.02) and the cosine loss's share of mismatched pairs.
-    margin: float | None = None
-    semantic_weight: float | None = None
-    mismatch_rate: float | None = None
-    dish_classes: int = 300  # at most this many dish classes from the training titles (+ background)
-    # Ingredient debiasing of the photo embedding (RetrieverConfig.debias); needs the
-    # ingredient head (ingredient_weight > 0), whose loss keeps training the probabilities.
-    debias: bool = False
-    seed: int = 0
-
-    def objective(self):
-        return resolve_objective(self.loss, self.margin, self.semantic_weight, self.mismatch_rate)
 
 
 def val_score(metrics: dict[str, dict]) -> float:
@@ -293,8 +250,11 @@ def read_checkpoint(path: Path, options: TrainOptions, global_batch: int) -> dic
     if not path.is_file():
         return None
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    # Options added since a checkpoint was made took their defaults in it.
-    if {**dataclasses.asdict(TrainOptions()), **saved["options"]} != dataclasses.asdict(options):
+    # Options added since a checkpoint was made took their defaults in it; options since
+    # moved to the model's settings (debias) are compared there, through the weights' keys.
+    known = dataclasses.asdict(TrainOptions())
+    made = {**known, **{k: v for k, v in saved["options"].items() if k in known}}
+    if made != dataclasses.asdict(options):
         raise ValueError(
             f"{path} was made with other options {saved['options']}; "
             "resume with the same flags, or start afresh without --resume"

@@ -1,6 +1,6 @@
-"""The first stage of a training run: what the loop needs, made from the command line's
-settings. The run's TrainOptions, the collection read and split, the model built (config,
-presets, the seed systems' designs, the state fitted on the training rows: dish classes,
+"""The first stage of a training run: what the loop needs, made from a RunConfig (the
+settings) and a RunPlace (where it reads and writes): the collection read and split, the
+model built (its settings, and the state fitted on the training rows: dish classes,
 ingredient words, lexical features) and the feature sources of each split, from the
 cache or extracted now. The later stages: train/loop.py (fit), train/select.py (choices
 on val), train/save.py (the model folder, test scores, the Hub).
@@ -8,31 +8,45 @@ on val), train/save.py (the model folder, test scores, the Hub).
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
-from model import Retriever, RetrieverConfig, preset
+from model import Retriever
 from model.preprocess import recipe_text
+from pipeline.features import DEFAULT_CACHE
 from pipeline.read import load_recipes
 from pipeline.sources import cached_sources, live_sources, rerank_inputs
 from pipeline.splits import split_rows
 from pipeline.world import World
 
-from .designs import DESIGNS
-from .loop import TrainOptions, unfreeze_top
+from .loop import unfreeze_top
+from .options import TrainOptions
 from .row_targets import fit_row_state, row_labels
+from .run_config import RunConfig
+
+
+@dataclass(frozen=True)
+class RunPlace:
+    """Where a run reads and writes and how it reports: never part of what it trains (a
+    variant of an experiment changes the RunConfig, never this)."""
+
+    data: str  # a collection: folder or datasets Hub id (pipeline/read.py)
+    out: Path  # the model folder to write
+    cache_dir: Path | None = DEFAULT_CACHE  # None: extract without reading or writing the cache
+    limit: int | None = None  # the first N usable rows only (smoke runs)
+    progress: bool = True
+    split: int = 0  # which train/val/test draw of the rows: 0 is the product's (pipeline/splits.py)
 
 
 @dataclass
 class Prepared:
     """Everything the later stages read: the settings, the rows, the model and its sources."""
 
-    options: TrainOptions
+    config: RunConfig
     splits: dict  # split name -> list[Recipe]
     model: Retriever
     sources: dict  # split name -> a feature source (pipeline/sources.py)
@@ -41,38 +55,22 @@ class Prepared:
     started: float = 0.0  # when the run began (time.time())
     extracted: float = 0.0  # when its features were ready
 
-
-def training_options(args: argparse.Namespace, losses: dict) -> TrainOptions:
-    """The loop's settings from the flags; `losses`: loss_options' fields."""
-    d = TrainOptions()
-    return TrainOptions(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        backbone_lr=args.backbone_lr,
-        weight_decay=args.weight_decay,
-        warmup_epochs=args.warmup_epochs,
-        finetune_top=d.finetune_top if args.finetune_top is None else args.finetune_top,
-        views=args.views,
-        live=args.live,
-        patience=args.patience,
-        seed=args.seed,
-        ingredient_weight=args.ingredient_weight,
-        **losses,
-    )
+    @property
+    def options(self) -> TrainOptions:
+        return self.config.train
 
 
-def read_splits(args: argparse.Namespace, progress: bool, world: World) -> dict:
-    """The collection at --data (its first --limit rows), split; refused when a split holds
-    too few rows to train on or choose with."""
-    recipes = load_recipes(args.data, progress=progress)
-    if args.limit:
-        recipes = recipes[: args.limit]
-    splits = split_rows(recipes)
+def read_splits(place: RunPlace, progress: bool, world: World) -> dict:
+    """The collection at place.data (its first place.limit rows), split; refused when a
+    split holds too few rows to train on or choose with."""
+    recipes = load_recipes(place.data, progress=progress)
+    if place.limit:
+        recipes = recipes[: place.limit]
+    splits = split_rows(recipes, place.split)
     for name, rows in splits.items():
         if sum(r.has_recipe for r in rows) < 2 or len(rows) < 2:
             raise SystemExit(
-                f"the {name} split of {args.data} has {len(rows)} rows "
+                f"the {name} split of {place.data} has {len(rows)} rows "
                 f"({sum(r.has_recipe for r in rows)} full recipes): too few to train and choose on val"
             )
     if world.is_main:
@@ -83,27 +81,10 @@ def read_splits(args: argparse.Namespace, progress: bool, world: World) -> dict:
     return splits
 
 
-def model_config(args: argparse.Namespace, options: TrainOptions) -> RetrieverConfig:
-    """--config's file, a seed system's design on our backbones, or a preset; then the flags
-    that override it."""
-    if args.config:
-        config = RetrieverConfig.from_json(args.config.read_text())
-    elif args.preset in DESIGNS:  # our backbones, the design's recipe encoder (an override below)
-        config = dataclasses.replace(preset("default"), preset=args.preset)
-    else:
-        config = preset(args.preset)
-    overrides = {"embed_dim": args.embed_dim} if args.embed_dim else {}
-    if options.debias:
-        overrides["debias"] = True
-    for name in ("lexical_dims", "recipe_encoder", "rerank"):
-        if getattr(args, name) is not None:
-            overrides[name] = getattr(args, name)
-    return dataclasses.replace(config, **overrides)
-
-
-def build_model(args: argparse.Namespace, options: TrainOptions, train_rows: list, world: World) -> Retriever:
+def build_model(config: RunConfig, train_rows: list, world: World) -> Retriever:
     """The model to train, with the state fitted on the training rows (never val or test)."""
-    torch.manual_seed(args.seed)  # head initialisation (seeded before anything draws, as always)
+    options = config.train
+    torch.manual_seed(options.seed)  # head initialisation (seeded before anything draws, as always)
     try:
         fitted = fit_row_state(options, train_rows)
     except ValueError as err:
@@ -116,7 +97,7 @@ def build_model(args: argparse.Namespace, options: TrainOptions, train_rows: lis
             file=sys.stderr,
         )
     try:
-        model = Retriever(model_config(args, options), fitted)
+        model = Retriever(config.model, fitted)
     except (ValueError, OSError) as err:  # a bad config or backbone spec, weights not reachable: one line, no trace
         raise SystemExit(f"cannot build the model: {err}") from err
     fit_lexical(model, train_rows, report=world.is_main)
@@ -150,37 +131,32 @@ def make_sources(model: Retriever, splits: dict, options: TrainOptions, cache_di
         return live_sources(model, splits), unfreeze_top(model, options.finetune_top), {}
     if options.finetune_top and not model.image_encoder.splittable:
         raise SystemExit(
-            f"{model.config.image_backbone} cannot fine-tune on cached activations; "
-            "add --live to run it on every batch (a GPU helps)"
+            f"{model.config.image_backbone} cannot fine-tune on cached activations: add --finetune-top 0 "
+            "(heads only, as the clip preset does) or --live to run it on every batch (a GPU helps)"
         )
     trainable = unfreeze_top(model, options.finetune_top, towers=("image",))
     sources, seconds = cached_sources(model, splits, options.views, options.finetune_top, cache_dir, progress, world)
     return sources, trainable, seconds
 
 
-def prepare(args: argparse.Namespace, losses: dict, world: World, device: torch.device) -> Prepared:
-    """Options, rows, model and feature sources for the run `args` asks for."""
+def prepare(config: RunConfig, place: RunPlace, world: World, device: torch.device) -> Prepared:
+    """Rows, model and feature sources for the run `config` describes, at `place`."""
     started = time.time()
-    progress = not args.quiet and world.is_main
-    options = training_options(args, losses)
+    progress = place.progress and world.is_main
+    options = config.train
     if world.is_main:
         # Said even with --quiet: which world the run trains in decides its batches.
         print(f"world size {world.size}, global batch {options.batch_size * world.size}", file=sys.stderr)
-    splits = read_splits(args, progress, world)
-    model = build_model(args, options, splits["train"], world)
-    if args.finetune_top is None and not args.live and not model.image_encoder.splittable:
-        # The default fine-tunes the photo tail on cached activations; towers with no
-        # trunk/tail split (CLIP's ViT) train heads only unless asked for --live.
-        options = dataclasses.replace(options, finetune_top=0)
-    cache_dir = None if args.no_cache else args.cache_dir
+    splits = read_splits(place, progress, world)
+    model = build_model(config, splits["train"], world)
     # Under torchrun each rank extracts its share of the feature cache (pipeline/features.py).
-    sources, trainable, seconds = make_sources(model, splits, options, cache_dir, progress, world)
+    sources, trainable, seconds = make_sources(model, splits, options, place.cache_dir, progress, world)
     if trainable and world.is_main:
         print(f"fine-tuning {len(trainable)} backbone tensors on {device}", file=sys.stderr)
     if model.has_reranker:
         # Trained after the dual encoder (train/rerank.py): no gradient of it now, which DDP would wait for.
         model.reranker.requires_grad_(False)
-        if world.size > 1 and cache_dir is not None:
+        if world.size > 1 and place.cache_dir is not None:
             # Every rank extracts its share of the regions and lines entries now; rank 0 reads them later.
-            rerank_inputs(model, splits, sources, options.finetune_top, cache_dir, progress, world, names=())
-    return Prepared(options, splits, model, sources, trainable, seconds, started, time.time())
+            rerank_inputs(model, splits, sources, options.finetune_top, place.cache_dir, progress, world, names=())
+    return Prepared(config, splits, model, sources, trainable, seconds, started, time.time())

@@ -29,7 +29,6 @@ from model.protocol import BAGS, RECIPE_POOL
 from model.recipe_lines import RaggedLines
 from pipeline.embed import embed_source
 
-RERANK_EPOCHS = 4
 RERANK_BATCH = 64  # training photos per step, each against its K candidates
 RERANK_LR = 1e-3
 RERANK_WEIGHT_DECAY = 0.01
@@ -88,7 +87,7 @@ def train_reranker(
     sources: dict,
     inputs: dict[str, dict],
     device: torch.device,
-    epochs: int = RERANK_EPOCHS,
+    epochs: int,
     seed: int = 0,
     progress: bool = True,
 ) -> dict:

@@ -1,8 +1,8 @@
 """What the training rows themselves teach besides the pairs: the ingredient vocabulary
 (the auxiliary ingredient loss, debiasing) and the dish classes (the semantic terms of
 adamine and cosine), fitted on the training rows only, and each row's labels under them.
-`python -m train` and the benchmarks' in-process lab (benchmarks/heads_lab.py) both fit
-them here, so a benchmarked variant trains what the command line would."""
+`python -m train` and the experiment runner (benchmarks/experiment.py, the same stages)
+fit them here."""
 
 from __future__ import annotations
 

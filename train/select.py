@@ -6,7 +6,6 @@ Test rows are embedded here for the last stage, never chosen on.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pipeline.sources import rerank_inputs
 from .calibration import fit_confidence, pool_from_embeds
 from .expansion import describe, fit_query_expansion
 from .metrics import evaluate_embeddings
-from .prepare import Prepared
+from .prepare import Prepared, RunPlace
 from .rerank import report, train_reranker
 
 
@@ -32,6 +31,7 @@ class Selected:
     rerank: dict | None  # the re-ranker's training report, None without one
     test_embeds: dict  # field -> (n, D) unit vectors of the test rows
     pool: object  # every row, for scoring the confidence on test (train/calibration.py)
+    val: dict  # the chosen model's val figures (recipe vector chosen, no expansion)
 
 
 def choose_recipe_vector(model: Retriever, val_embeds: dict, val_has_recipe: torch.Tensor) -> None:
@@ -54,10 +54,10 @@ def calibration_pool(splits: dict, sources: dict, embeds: dict):
     return pool_from_embeds(joined, has_recipe, titles, [n for n in names for _ in splits[n]])
 
 
-def select_on_val(run: Prepared, args: argparse.Namespace, device: torch.device) -> Selected:
+def select_on_val(run: Prepared, place: RunPlace, device: torch.device) -> Selected:
     """The trained model's choices on val, made in place on run.model (rank 0 only)."""
     model, sources = run.model.eval(), run.sources
-    progress = not args.quiet
+    progress = place.progress
     val_embeds = embed_source(model, sources["val"], device)
     choose_recipe_vector(model, val_embeds, sources["val"].has_recipe)
     # Query expansion through the training pairs, each direction's setting chosen on val.
@@ -74,9 +74,9 @@ def select_on_val(run: Prepared, args: argparse.Namespace, device: torch.device)
     rerank = None
     if model.has_reranker:
         started = time.time()
-        cache_dir = None if args.no_cache else args.cache_dir
-        inputs = rerank_inputs(model, run.splits, sources, run.options.finetune_top, cache_dir, progress)
-        rerank = train_reranker(model, sources, inputs, device, args.rerank_epochs, args.seed, progress)
+        options = run.options
+        inputs = rerank_inputs(model, run.splits, sources, options.finetune_top, place.cache_dir, progress)
+        rerank = train_reranker(model, sources, inputs, device, options.rerank_epochs, options.seed, progress)
         rerank["seconds"] = round(time.time() - started, 1)
         report(rerank)
         del inputs
@@ -86,4 +86,5 @@ def select_on_val(run: Prepared, args: argparse.Namespace, device: torch.device)
     # How sure answers are, fitted on val against every row (the index the app will search).
     pool = calibration_pool(run.splits, sources, {"train": train_embeds, "val": val_embeds, "test": test_embeds})
     fit_confidence(model.cpu(), pool)  # the model stays on the CPU for saving (train/save.py)
-    return Selected(expansion, rerank, test_embeds, pool)
+    val = evaluate_embeddings(val_embeds, sources["val"].has_recipe, recipe_field=model.fitted.recipe_vector)
+    return Selected(expansion, rerank, test_embeds, pool, val)
