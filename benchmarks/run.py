@@ -1,9 +1,11 @@
 """`make bench`: run every benchmark, then write benchmarks/RESULTS.md from their JSON.
 
-    python -m benchmarks.run [--quick] [--only train ablations ...] [--work DIR]
+    python -m benchmarks.run [--quick] [--only ablations app ...] [--work DIR]
 
-Each benchmark writes benchmarks/results/<name>.json with the command that made it; the
-report below only formats those files, so every number in RESULTS.md is printed by code.
+Each benchmark writes benchmarks/results/<name>.json with the command that made it, and
+each experiment (benchmarks/experiment.py over a variant file) appends its runs to
+benchmarks/results/experiments.jsonl; the report only formats those, so every number in
+RESULTS.md is printed by code.
 The wall and CPU time of each step and of the whole run go to benchmarks/results/run.json
 under "full".
 
@@ -14,7 +16,7 @@ inputs (benchmarks/quick.py): the first 120 usable rows of --data as a folder of
 own, a tiny model trained on them and an index built from it; every step reads those
 (--model and --index are not used). Steps run two at a time, their output in
 <work>/logs/. It writes only *_quick.json files (its timings to results/run_quick.json),
-never a stored result, RESULTS.md or the README.
+(experiments: *_quick.jsonl), never a stored result, RESULTS.md or the README.
 """
 
 from __future__ import annotations
@@ -33,59 +35,62 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS, ROOT, load_average, machine
 
-# name -> (script in benchmarks/, its arguments, its quick arguments or None when it has no quick version)
+# The experiment runner over a variant file (benchmarks/variants/NAME.toml). Its quick
+# version trains the file's first variant for 2 epochs on the quick slice: a smoke run of
+# the runner and the stages, whose scores mean nothing.
+EXPERIMENT = ["-m", "benchmarks.experiment"]
+QUICK_EXPERIMENT = ["--set", "train.epochs=2", "--seeds", "0", "--splits", "1", "--log"]
+
+
+def experiment(name: str, quick_only: str | None) -> tuple[list[str], list[str] | None]:
+    full = [*EXPERIMENT, f"benchmarks/variants/{name}.toml"]
+    if quick_only is None:
+        return full, None
+    log = str(RESULTS / f"experiments_{name}_quick.jsonl")
+    return full, [*full, "--only", quick_only, *QUICK_EXPERIMENT, log, "--again"]
+
+
+# name -> (the command's arguments after `python`, its quick arguments or None when it has none)
 STEPS = {
-    "train": ("bench_train.py", [], ["--quick"]),
-    # The quality ladder trains four configurations (about 25 minutes with a warm feature
-    # cache); no quick version here: even its smoke version extracts four sets of features.
-    "quality": ("bench_quality.py", [], None),
-    "ablations": ("bench_ablations.py", [], ["--quick"]),
-    # Eight frozen-heads trainings on eight train/val/test draws (about 8 minutes with a
-    # warm feature cache); one draw says nothing about the spread, so no quick version.
-    "split_noise": ("bench_split_noise.py", [], None),
-    # After ablations: its row joins the ablation table. Mirrored-photo features of val and
-    # test take minutes once; the quick version mirrors the slice's few dozen.
-    "flip_tta": ("bench_flip_tta.py", [], ["--quick"]),
-    # Fits query expansion into a copy of the model and scores test with and without it
-    # (minutes: embeds the collection once; the quick version embeds the slice).
-    "query_expansion": ("bench_query_expansion.py", [], ["--quick"]),
-    "features": ("bench_features.py", [], ["--quick"]),
+    # Trains on cached frozen features: minutes a variant once the cache is warm.
+    "ablations": experiment("ablations", "default"),
+    # Eight split draws of five variants; one draw says nothing about the spread: no quick version.
+    "split_noise": experiment("split_noise", None),
+    "seed_designs": experiment("seed_designs", None),
+    # The product's tier (fine-tuned photo tail, 4 views): about 40 minutes a run.
+    "default_tier": experiment("default_tier", None),
+    "quality": experiment("quality", None),
+    "epochs": experiment("epochs", None),
+    "features": (["benchmarks/bench_features.py"], ["benchmarks/bench_features.py", "--quick"]),
+    "engine": (["benchmarks/bench_engine.py"], ["benchmarks/bench_engine.py", "--quick"]),
     "index": (
-        "bench_index.py",
-        ["--part", "build", "--part", "dtype", "--part", "sample-search", "--part", "synthetic"],
-        ["--part", "synthetic", "--quick"],
+        ["benchmarks/bench_index.py", "--part", "build", "--part", "dtype", "--part", "sample-search"]
+        + ["--part", "synthetic"],
+        ["benchmarks/bench_index.py", "--part", "synthetic", "--quick"],
     ),
     # bench_app.py --quick (5 calls per handler) runs on its own: the quick run's load step
     # already serves the app, and starting it again costs ~20 s of CPU.
-    "app": ("bench_app.py", [], None),
-    "load": ("bench_load.py", [], ["--quick"]),
-    "seed": ("bench_seed.py", [], ["--quick"]),
-    "large_index": ("bench_large_index.py", [], ["--rows", "20000", "--queries", "50", "--quick"]),
-    "distributed": ("bench_distributed.py", [], ["--limit", "300", "--epochs", "1", "--quick"]),
+    "app": (["benchmarks/bench_app.py"], None),
+    "load": (["benchmarks/bench_load.py"], ["benchmarks/bench_load.py", "--quick"]),
+    "large_index": (
+        ["benchmarks/bench_large_index.py"],
+        ["benchmarks/bench_large_index.py", "--rows", "20000", "--queries", "50", "--quick"],
+    ),
+    "distributed": (
+        ["benchmarks/bench_distributed.py"],
+        ["benchmarks/bench_distributed.py", "--limit", "300", "--epochs", "1", "--quick"],
+    ),
 }
+EXPERIMENTS = {name for name, (full, _) in STEPS.items() if full[:2] == EXPERIMENT}
 # Which options of this runner each step takes (and under which name).
 PASS = {
-    "data": (
-        "train",
-        "quality",
-        "ablations",
-        "split_noise",
-        "query_expansion",
-        "flip_tta",
-        "features",
-        "load",
-        "seed",
-        "distributed",
-    ),
-    "model": ("index", "flip_tta", "seed", "query_expansion"),
+    "data": ("features", "load", "distributed", *sorted(EXPERIMENTS)),
+    "model": ("index",),
     "index": ("app", "load"),
 }
 # Scratch folders under --work.
 WORK = {
-    "train": "bench-train",
-    "ablations": "lab",
-    "split_noise": "lab-splits",
-    "query_expansion": "bench-expansion",
+    **{name: "experiments" for name in EXPERIMENTS},
     "index": "bench-index",
     "large_index": "bench-large-index",
     "distributed": "bench-distributed",
@@ -103,14 +108,14 @@ QUICK_ENV = {"OMP_NUM_THREADS": "1"}
 QUICK_JOBS = 2
 # Quick steps that read the quick model or its index, or (ablations) the feature-cache
 # entries its training writes, so would extract them a second time; the others start at once.
-NEEDS_QUICK_MODEL = {"ablations", "flip_tta", "query_expansion", "load", "seed"}
+NEEDS_QUICK_MODEL = {"ablations", "load"}
 
 
 def step_command(name: str, args) -> list[str] | None:
-    script, full, quick = STEPS[name]
+    full, quick = STEPS[name]
     if args.quick and quick is None:
         return None
-    command = [f"benchmarks/{script}", *(quick if args.quick else full)]
+    command = list(quick if args.quick else full)
     for option, steps in PASS.items():
         if getattr(args, option) and name in steps:
             command += [f"--{option}", str(getattr(args, option))]
@@ -250,12 +255,12 @@ def main() -> None:
     p.add_argument("--data", help="collection (default: ../shared/data/epicurious)")
     p.add_argument(
         "--model",
-        help="trained model folder for the index, flip, seed and expansion benchmarks (not used with --quick)",
+        help="trained model folder for the index benchmark (not used with --quick)",
     )
     p.add_argument("--index", help="index folder for the app and load benchmarks (not used with --quick)")
     p.add_argument(
         "--work",
-        help="scratch folder for the training, ablation and index benchmarks "
+        help="scratch folder for the experiments and the index benchmarks "
         "(default: each benchmark's own, under artifacts/ or /tmp; --quick's inputs: "
         f"{QUICK_WORK.relative_to(ROOT)})",
     )

@@ -3,7 +3,6 @@ importing one runs nothing (its work sits under main()). No benchmark runs here;
 quick run (`python -m benchmarks.run --quick`) is where they run."""
 
 import ast
-import dataclasses
 import importlib
 from pathlib import Path
 
@@ -18,7 +17,7 @@ ALLOWED_CALLS = {"os.environ.setdefault"}
 
 
 def test_there_are_benchmarks():
-    assert {"run", "bench_ablations", "bench_flip_tta", "heads_lab", "report"} <= set(MODULES)
+    assert {"run", "experiment", "report", "bench_app", "bench_engine"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -47,18 +46,19 @@ def test_import_runs_nothing(name):
             assert isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant), f"{where}: runs at import"
 
 
-def test_ablation_variants_use_only_current_options():
-    """Every variant the ablation benchmark runs (quick ones included) sets options that
-    exist; the removed ones appear only as history."""
-    from benchmarks.bench_ablations import ENSEMBLES, HISTORY, QUICK_VARIANTS, VARIANTS
-    from model import preset
-    from train.loop import TrainOptions
+@pytest.mark.parametrize("path", sorted((ROOT / "benchmarks" / "variants").glob("*.toml")), ids=lambda p: p.stem)
+def test_every_variant_file_names_only_settings_that_exist(path):
+    """Each variant of each file builds its run configuration: presets that exist, fields
+    that exist, combinations that train (a removed option fails here, not mid-run)."""
+    import tomllib
 
-    for preset_name, config, options in VARIANTS.values():
-        dataclasses.replace(preset(preset_name), **config)  # raises on a field RetrieverConfig lost
-        TrainOptions(**options)
-    assert set(QUICK_VARIANTS) <= set(VARIANTS) | set(ENSEMBLES)
-    assert not set(HISTORY) & (set(VARIANTS) | set(ENSEMBLES) | set(QUICK_VARIANTS))
+    from benchmarks.experiment import variant_configs
+    from train.run_config import checked
+
+    spec = tomllib.loads(path.read_text())
+    assert spec.get("about") and spec.get("variants"), f"{path.name}: an about line and variants"
+    for config in variant_configs(spec, [], {}, None).values():
+        checked(config)
 
 
 def test_quick_slice_reads_as_the_first_rows(kaggle_folder, tmp_path):
