@@ -12,6 +12,7 @@
     python benchmarks/bench_engine.py --model /work/runs/quick/model
     python benchmarks/bench_engine.py --quick      # a few rows, no model: the smoke run
     python benchmarks/bench_engine.py --model DIR --tower   # a photo query: heads in torch or in the graph
+    python benchmarks/bench_engine.py --photo-presets lite2 # + Lite2's photo pass at 260 px
 
 Writes benchmarks/results/engine.json (engine_quick.json with --quick).
 """
@@ -46,49 +47,54 @@ def timed(run, repeats: int) -> list[float]:
     return times
 
 
-def throughput(recipes, photos: int, lines: int, repeats: int) -> dict:
-    """Rows/s of each pass on each path, at one and two threads."""
-    from model import RetrieverConfig, engine
+def throughput(recipes, photos: int, lines: int, repeats: int, presets: tuple[str, ...] = ("default",)) -> dict:
+    """Rows/s of each pass on each path, at one and two threads; the photo pass of each
+    preset's backbone (its own photo size), the text pass of the default's."""
+    from model import engine
     from model.encoders import ImageBackbone, TextBackbone
     from model.preprocess import image_transform, to_rgb
     from model.recipe_lines import split_lines
+    from train.run_config import load_preset
 
-    config = RetrieverConfig()
-    image = ImageBackbone(config.image_backbone, config.image_weights).eval()
+    config = load_preset("default").model
     text = TextBackbone(config.recipe_backbone).eval()
     draw = random.Random(0).sample(recipes, min(len(recipes), max(photos, lines)))
-    transform = image_transform(config)
-    pixels = torch.stack([transform(to_rgb(r.open_image())) for r in draw[:photos]])
     pool = [line for r in draw for part in split_lines(r.ingredients, r.instructions, 32, 32) for line in part]
     tokens = text.tokenize(pool[:lines], config.recipe_line_max_tokens)
     ids, mask = tokens["input_ids"], tokens["attention_mask"]
     folder = Path(tempfile.mkdtemp(prefix="bench-engine-"))
-    graphs = {}
+    graphs, images = {}, {}
+    for name in presets:
+        settings = load_preset(name).model
+        what = "photo" if name == "default" else f"photo {name}"
+        image = ImageBackbone(settings.image_backbone, settings.image_weights).eval()
+        transform = image_transform(settings)
+        images[what] = (image, torch.stack([transform(to_rgb(r.open_image())) for r in draw[:photos]]))
+        for precision in ("fp32", "int8"):
+            module, inputs, names, fingerprint = engine.image_pass(image, settings, None)
+            try:
+                engine.export_graph(module, inputs, names, folder / f"{what}-{precision}.onnx", fingerprint, precision)
+                graphs[(what, precision)] = folder / f"{what}-{precision}.onnx"
+            except engine.EngineError as error:  # int8 convolutions may not hold parity
+                print(f"{what} {precision}: {error}")
     for precision in ("fp32", "int8"):
-        module, inputs, names, fingerprint = engine.image_pass(image, config, None)
-        try:
-            engine.export_graph(module, inputs, names, folder / f"image-{precision}.onnx", fingerprint, precision)
-            graphs[("photo", precision)] = folder / f"image-{precision}.onnx"
-        except engine.EngineError as error:  # int8 convolutions may not hold parity
-            print(f"photo {precision}: {error}")
         module, inputs, names, fingerprint = engine.text_pass(text, config.recipe_line_max_tokens)
         engine.export_graph(module, inputs, names, folder / f"text-{precision}.onnx", fingerprint, precision)
         graphs[("text", precision)] = folder / f"text-{precision}.onnx"
-    out = {"photos": len(pixels), "lines": len(ids), "line_tokens": int(ids.shape[1])}
+    out = {"photos": photos, "lines": len(ids), "line_tokens": int(ids.shape[1])}
     for threads in (1, 2):
         torch.set_num_threads(threads)
         with torch.inference_mode():
-            runs = {
-                ("photo", "torch"): lambda: image(pixels),
-                ("text", "torch"): lambda: text.forward_tokens(ids, mask),
-            }
+            runs = {(what, "torch"): (lambda m=m, x=x: m(x)) for what, (m, x) in images.items()}
+            runs[("text", "torch")] = lambda: text.forward_tokens(ids, mask)
             for (what, precision), path in graphs.items():
                 graph = engine.Graph(path, {}, threads)
+                pixels = images[what][1] if what in images else None
                 runs[(what, precision)] = (
-                    (lambda g=graph: g(pixels)) if what == "photo" else (lambda g=graph: g(ids, mask))
+                    (lambda g=graph, x=pixels: g(x)) if what != "text" else (lambda g=graph: g(ids, mask))
                 )
             for (what, path_name), run in tqdm(runs.items(), desc=f"{threads} thread(s)"):
-                rows = len(pixels) if what == "photo" else len(ids)
+                rows = photos if what != "text" else len(ids)
                 rates = [rows / t for t in timed(run, repeats)]
                 out[f"{what} {path_name}, {threads} thread(s)"] = spread(rates, "_per_s", 1)
     return out
@@ -172,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few rows and repeats, no parity")
     parser.add_argument("--bags", type=int, default=10)
     parser.add_argument("--tower", action="store_true", help="only a photo query's model time (needs --model)")
+    parser.add_argument(
+        "--photo-presets", nargs="+", default=["default"], help="time these presets' photo backbones too (lite2)"
+    )
     args = parser.parse_args(argv)
     from pipeline.read import load_recipes
     from pipeline.splits import select_split
@@ -185,12 +194,18 @@ def main(argv: list[str] | None = None) -> int:
         print(result, f"\nwrote {path}")
         return 0
     size = (8, 16, 2) if args.quick else (32, 128, 5)
-    result = {"load_start": started, "throughput": throughput(full, *size)}
+    result = {
+        "load_start": started,
+        "throughput": throughput(full, *size, tuple(dict.fromkeys(["default", *args.photo_presets]))),
+    }
     if args.model and not args.quick:
         result["model"] = args.model
         result["parity"] = parity(args.model, select_split(recipes, "val"), args.bags)
     result["load_end"] = load_average()
-    path = write_result("engine_quick" if args.quick else "engine", result)
+    # Other presets' photo passes go to a file of their own: engine.json keeps its parity table.
+    extra = [name for name in args.photo_presets if name != "default"]
+    name = "engine_quick" if args.quick else "_".join(["engine", *extra])
+    path = write_result(name, result)
     for key, value in result["throughput"].items():
         print(f"{key}: {value}")
     for name, row in result.get("parity", {}).items():
