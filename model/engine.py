@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import fcntl
 import json
 import logging
 import os
@@ -262,8 +263,20 @@ def ensure_graph(module: nn.Module, inputs: tuple, names: list[str], path: Path,
             return open_graph(path, fingerprint, precision)
         except EngineError as error:
             LOG.warning("%s; exporting it again", error)
-    export_graph(module, inputs, names, path, fingerprint, precision)
-    return open_graph(path, fingerprint, precision)
+    # One exporter at a time per graph: under torchrun every rank wants the same graph at
+    # once, and an int8 export rewrites its file twice (fp32, then quantised), so a rank
+    # could quantise another's already quantised file or read it mid-export and fall back
+    # to torch features (seen as two-rank runs drifting apart under load).
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file() and record_path(path).is_file():
+            try:
+                return open_graph(path, fingerprint, precision)  # another process exported it meanwhile
+            except EngineError:
+                pass
+        export_graph(module, inputs, names, path, fingerprint, precision)
+        return open_graph(path, fingerprint, precision)
 
 
 def image_pass(backbone: nn.Module, config, top: int | None) -> tuple[nn.Module, tuple, list[str], str]:
