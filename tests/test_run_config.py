@@ -74,7 +74,7 @@ def test_the_loss_defaults_are_filled_in_and_bad_combinations_end_with_a_message
         (("--margin", "0.2"), "apply to --loss adamine or cosine"),
         (("--debias", "--ingredient-weight", "0"), "debias needs the ingredient head"),
         (("--dish-classes", "10"), "--dish-classes applies to"),
-        (("--rerank", "3", "--live"), "not with live"),
+        (("--rerank", "3", "--live"), "not with --live"),
     ):
         with pytest.raises(SystemExit):
             parsed(*flags)

@@ -112,16 +112,17 @@ def field_docs(cls: type) -> dict[str, str]:
 
 def checked(config: RunConfig) -> RunConfig:
     """The loss's defaults filled in (margin, semantic weight, mismatch rate), or ValueError
-    naming the setting a combination cannot train with."""
+    naming the setting a combination cannot train with (by its flag: the field's name with
+    dashes, as a variant file's readers know it too)."""
     options = config.train
     objective = options.objective()  # raises for a setting the loss does not read
     if options.rerank_epochs < 1:
-        raise ValueError(f"rerank_epochs must be at least 1, got {options.rerank_epochs}")
+        raise ValueError(f"--rerank-epochs must be at least 1, got {options.rerank_epochs}")
     if options.dish_classes < 1:
-        raise ValueError(f"dish_classes must be at least 1, got {options.dish_classes}")
+        raise ValueError(f"--dish-classes must be at least 1, got {options.dish_classes}")
     if config.model.rerank and options.live:
-        raise ValueError("rerank trains on cached photo regions and line features, not with live")
+        raise ValueError("--rerank trains on cached photo regions and line features, not with --live")
     if config.model.debias and not options.ingredient_weight:
-        raise ValueError("debias needs the ingredient head: ingredient_weight above 0")
+        raise ValueError("--debias needs the ingredient head: --ingredient-weight above 0")
     filled = {k: getattr(objective, k) for k in ("loss", "margin", "semantic_weight", "mismatch_rate")}
     return dataclasses.replace(config, train=dataclasses.replace(options, **filled))
