@@ -18,10 +18,14 @@ RESULTS = ROOT / "benchmarks" / "results"
 def command_line() -> str:
     """The command that reproduces this run, as a person would type it."""
     module = Path(sys.argv[0]).resolve()
-    try:
-        shown = f"python {module.relative_to(ROOT)}"
-    except ValueError:
-        shown = f"python {sys.argv[0]}"
+    launched = getattr(sys, "orig_argv", [])
+    if "-m" in launched[:-1]:  # `python -m benchmarks.experiment ...` is shown as typed
+        shown = f"python -m {launched[launched.index('-m') + 1]}"
+    else:
+        try:
+            shown = f"python {module.relative_to(ROOT)}"
+        except ValueError:
+            shown = f"python {sys.argv[0]}"
     return " ".join([shown, *map(shlex.quote, sys.argv[1:])])
 
 
