@@ -64,26 +64,18 @@ def parse_set(items: list[str]) -> dict[str, dict]:
     return overrides
 
 
-def merged(*layers: dict) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for layer in layers:
-        for part, values in layer.items():
-            out.setdefault(part, {}).update(values)
-    return out
-
-
 def variant_configs(spec: dict, only: list[str], forced: dict, model_file: Path | None) -> dict[str, RunConfig]:
-    """Each variant's settings: its presets, the file's and its own overrides, then --set;
+    """Each variant's settings: its presets, its own overrides, then --set;
     with --config, the model half of that config.json (tiny test models) under them."""
     configs = {}
+    base = RunConfig() if model_file is None else RunConfig(model=RetrieverConfig.from_json(model_file.read_text()))
     for name, variant in spec.get("variants", {}).items():
         if only and name not in only:
             continue
-        base = RunConfig() if model_file is None else RunConfig(model=RetrieverConfig.from_json(model_file.read_text()))
         config = stack_presets(variant.get("presets", spec.get("presets", [])), base)
         own = {part: variant[part] for part in ("model", "train") if part in variant}
         try:
-            configs[name] = config.with_overrides(merged(spec.get("overrides", {}), own, forced))
+            configs[name] = config.with_overrides(own).with_overrides(forced)
         except ValueError as err:
             raise SystemExit(f"variant {name!r}: {err}") from err
     unknown = sorted(set(only) - set(spec.get("variants", {})))

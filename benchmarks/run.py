@@ -39,15 +39,15 @@ from benchmarks.common import RESULTS, ROOT, load_average, machine
 # version trains the file's first variant for 2 epochs on the quick slice: a smoke run of
 # the runner and the stages, whose scores mean nothing.
 EXPERIMENT = ["-m", "benchmarks.experiment"]
-QUICK_EXPERIMENT = ["--set", "train.epochs=2", "--seeds", "0", "--splits", "1", "--log"]
+QUICK_EXPERIMENT = ["--set", "train.epochs=2", "--seeds", "0", "--splits", "1", "--again"]
 
 
 def experiment(name: str, quick_only: str | None) -> tuple[list[str], list[str] | None]:
     full = [*EXPERIMENT, f"benchmarks/variants/{name}.toml"]
     if quick_only is None:
         return full, None
-    log = str(RESULTS / f"experiments_{name}_quick.jsonl")
-    return full, [*full, "--only", quick_only, *QUICK_EXPERIMENT, log, "--again"]
+    log = RESULTS / f"experiments_{name}_quick.jsonl"
+    return full, [*full, "--only", quick_only, *QUICK_EXPERIMENT, "--log", str(log)]
 
 
 # name -> (the command's arguments after `python`, its quick arguments or None when it has none)
@@ -85,7 +85,7 @@ EXPERIMENTS = {name for name, (full, _) in STEPS.items() if full[:2] == EXPERIME
 # Which options of this runner each step takes (and under which name).
 PASS = {
     "data": ("features", "load", "distributed", *sorted(EXPERIMENTS)),
-    "model": ("index",),
+    "model": ("index", "engine"),  # engine: its val parity table reads a trained model
     "index": ("app", "load"),
 }
 # Scratch folders under --work.
