@@ -1,5 +1,6 @@
-"""App figures: latency of each handler as the server calls it, time from `python app.py`
-to serving, and resident memory of the served app.
+"""App figures: latency of each handler as the server calls it, in this process (the model
+and index loaded as app.py loads them). The served app's start-up time and resident memory
+are measured where it is served anyway: benchmarks/bench_load.py.
 
     python benchmarks/bench_app.py                           # artifacts/index + its model
     python benchmarks/bench_app.py --index DIR [--model DIR] [--repeats 40]
@@ -7,8 +8,7 @@ to serving, and resident memory of the served app.
 
 Figures, not tests: timings depend on the machine (and on what else runs on it). Results
 are printed with the command that made them and written to benchmarks/results/app.json.
-Targets from the issue: photo->recipe median <= 150 ms, title->recipe median <= 50 ms,
-start to serving <= 30 s, resident memory <= 3 GB.
+Targets from the issue: photo->recipe median <= 150 ms, title->recipe median <= 50 ms.
 """
 
 from __future__ import annotations
@@ -26,11 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import peak_rss_mb, write_result  # noqa: E402
-from benchmarks.serving import process_memory_mb, served_app  # noqa: E402
-
-SAMPLE_PHOTOS = ROOT.parent / "shared" / "data" / "epicurious" / "Food Images" / "Food Images"
-TOP_K = 8  # the app's default
+from benchmarks.common import SAMPLE_PHOTOS, TOP_K, peak_rss_mb, write_result  # noqa: E402
 
 
 def timings(call, queries: list, warmup: int) -> dict:
@@ -91,37 +87,12 @@ def handler_latency(args) -> dict:
     return figures
 
 
-def startup_and_memory(args) -> dict:
-    """`python app.py` in a child process: seconds until the page answers, then memory
-    after a few searches through gradio_client."""
-    from gradio_client import Client, handle_file
-
-    with served_app(args.port, args.log, args.index, args.model) as (server, url, serving_s):
-        at_start = process_memory_mb(server.pid)
-        client = Client(url, verbose=False, analytics_enabled=False)
-        photos = sorted(SAMPLE_PHOTOS.glob("*.jpg"))[:5] if SAMPLE_PHOTOS.is_dir() else []
-        for photo in photos:
-            client.predict(handle_file(str(photo)), TOP_K, api_name="/photo_to_recipe")
-        for title in ("chocolate cake", "grilled salmon", "lentil soup"):
-            client.predict(title, TOP_K, api_name="/title_to_recipe")
-        client.predict("2 cups flour\n3 eggs", "Whisk.\nBake.", TOP_K, api_name="/recipe_to_photo")
-        after = process_memory_mb(server.pid)
-        return {
-            "start_to_serving_s": round(serving_s, 1),
-            "app_rss_at_start_mb": at_start["rss_mb"],
-            "app_rss_after_searches_mb": after["rss_mb"],
-            "app_peak_rss_mb": after["peak_rss_mb"],
-        }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--index", help="default: $RECIPE_INDEX or artifacts/index, as app.py")
     parser.add_argument("--model", help="default: the model the index names")
     parser.add_argument("--repeats", type=int, default=40, help="timed calls per handler")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--port", type=int, default=7871)
-    parser.add_argument("--log", default="/tmp/bench_app_server.log", help="the served app's output")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -141,7 +112,6 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "top_k": TOP_K,
         **latency,
-        **startup_and_memory(args),
         # Other processes' load on this machine during the run: timings are only
         # comparable between runs with similar load.
         "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],

@@ -27,9 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from benchmarks.common import load_average, spread, write_result  # noqa: E402
-
-SAMPLE = ROOT.parent / "shared" / "data" / "epicurious"
+from benchmarks.common import SAMPLE, load_average, spread, write_result  # noqa: E402
 
 
 def train(command: list[str], env: dict, log: Path) -> tuple[float, str]:

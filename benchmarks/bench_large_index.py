@@ -7,7 +7,7 @@ size on disk, open time, resident memory, top-10 latency and recall@10 against e
 
 The index is written by the product's own writer (embeddings/build.write_index_files:
 vectors, recipes.parquet with a thumbnail a row, the faiss index `auto` chooses), from
-clustered unit vectors like benchmarks/bench_index.py's (no model: a model's encoding
+clustered unit vectors (no model: a model's encoding
 is not what is measured). Opening runs in a fresh process, as the app does it: load_index
 and the first search of each field RecipeSearch probes ("image", "fused"); its resident
 memory is read after that. Queries are drawn from the clusters, not rows of the index;
@@ -33,15 +33,26 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.bench_index import synthetic_data  # noqa: E402
-from benchmarks.common import load_average, peak_rss_mb, percentiles_ms, write_result  # noqa: E402
+from benchmarks.common import current_rss_mb, load_average, peak_rss_mb, percentiles_ms, write_result  # noqa: E402
 
 FIELDS = ("image", "title", "recipe")
 APP_FIELDS = ("image", "fused")  # what the app's RecipeSearch probes at start (and searches)
 
 
-def current_rss_mb() -> float:
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def synthetic_data(n: int, dim: int, clusters: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit vectors around `clusters` random centres (noise as large as the centre), like
+    real embeddings that group by dish; queries drawn the same way, not in the data.
+    Returned as float16 (what an index stores) to keep memory down."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.nn.functional.normalize(torch.randn(clusters, dim, generator=generator), dim=1)
+    chunks = []
+    for start in range(0, n + 1000, 100_000):
+        size = min(100_000, n + 1000 - start)
+        x = centres[torch.randint(clusters, (size,), generator=generator)]
+        x = x + torch.randn(size, dim, generator=generator) / dim**0.5
+        chunks.append(torch.nn.functional.normalize(x, dim=1).half())
+    data = torch.cat(chunks)
+    return data[:n].contiguous(), data[n:].float()
 
 
 class Thumbnails:

@@ -31,13 +31,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from benchmarks.common import load_average, percentiles_ms, shown, write_result  # noqa: E402
+from benchmarks.common import SAMPLE, TOP_K, load_average, percentiles_ms, shown, write_result  # noqa: E402
 from benchmarks.serving import process_cpu_seconds, process_memory_mb, served_app  # noqa: E402
 from pipeline.read import KAGGLE_CSV, KAGGLE_IMAGES  # noqa: E402
 from pipeline.records import parse_list  # noqa: E402
 
 KINDS = ("photo", "title", "recipe")
-TOP_K = 8  # the app's default
 
 
 def make_queries(data: Path, count: int, seed: int) -> list[tuple[str, tuple]]:
@@ -146,7 +145,7 @@ def main() -> None:
     p.add_argument(
         "--data",
         type=Path,
-        default=ROOT.parent / "shared" / "data" / "epicurious",
+        default=SAMPLE,
         help="the Kaggle-layout sample the queries come from",
     )
     p.add_argument("--queries", type=int, default=500)

@@ -14,7 +14,6 @@ the sample):
                   function call), response (the rest until the answer arrives: Gradio's
                   pre/postprocessing, serialisation, the event stream) and thumbnails (GET
                   of the answer's gallery files, 6 at a time as a browser fetches them)
-  gradio_client   Client.predict, with the gallery files downloaded and without
   browser         Debian's chromium driven by Playwright (headless): a title typed, then
                   click -> every gallery image loaded and painted; a photo chosen in the
                   file input -> the same (the upload starts the search, as for a visitor)
@@ -44,12 +43,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.common import load_average, median, p90, shown, write_result  # noqa: E402
+from benchmarks.common import SAMPLE_PHOTOS, TOP_K, load_average, median, p90, shown, write_result  # noqa: E402
 from benchmarks.query_time_browser import BROWSER_STEPS, CHROMIUM, in_browser  # noqa: E402
 from benchmarks.serving import in_turn, process_cpu_seconds, served_app  # noqa: E402
 
-SAMPLE_PHOTOS = ROOT.parent / "shared" / "data" / "epicurious" / "Food Images" / "Food Images"
-TOP_K = 8  # the app's default
 THUMBNAIL_FETCHERS = 6  # connections a browser opens to one host
 
 
@@ -141,39 +138,6 @@ def split(protocols: dict[str, Protocol], titles: list[str], photos: list[Path])
     return out
 
 
-def through_client(urls: dict[str, str], titles: list[str], photos: list[Path], work: Path) -> dict:
-    from gradio_client import Client, handle_file
-
-    out = {label: {} for label in urls}
-    for downloads in (False, True):
-        clients = {
-            label: Client(url, verbose=False, analytics_enabled=False, download_files=str(work) if downloads else False)
-            for label, url in urls.items()
-        }
-        for kind, queries in (("title", titles), ("photo", photos)):
-            spent = {label: [] for label in urls}
-            for i, query in enumerate(queries):
-                for label, client in in_turn(clients, i):
-                    began = time.perf_counter()
-                    if kind == "title":
-                        client.predict(query, TOP_K, api_name="/title_to_recipe")
-                    else:
-                        client.predict(handle_file(str(query)), TOP_K, api_name="/photo_to_recipe")
-                    spent[label].append(1000 * (time.perf_counter() - began))
-            name = f"{kind}_{'with' if downloads else 'without'}_downloads"
-            for label in urls:
-                out[label][name] = {"median_ms": median(spent[label]), "p90_ms": p90(spent[label])}
-        for client in clients.values():
-            client.close()
-    return out
-
-
-# Notes the gallery's image sources, runs the query, and resolves when the gallery shows
-# other sources, each loaded and decoded, plus two animation frames (painted): the ms from
-# the start to each step, read from the page's Resource Timing entries (upload: the photo's
-# POST done; join: the query sent; answer: the event stream closed, the answer in; images:
-# the last gallery file in; painted). null when the answer never changed the gallery (the
-# same results as the query before).
 def queries(index_dir: str, count: int, seed: int) -> tuple[list[str], list[Path]]:
     import pyarrow.parquet as pq
 
@@ -206,14 +170,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-browser", action="store_true")
     p.add_argument("--log", default="/tmp/bench_query_time_server", help="the served apps' output: LOG.<label>.log")
-    p.add_argument("--work", type=Path, default=Path("/tmp/bench_query_time"), help="gradio_client's downloads")
     p.add_argument("--before", type=Path, help="an older checkout (or `git archive` of one) to serve beside this one")
     p.add_argument("--save-as", default="query_time", help="results file name (default: query_time)")
     args = p.parse_args()
     titles, photos = queries(args.index, args.queries + args.warmup, args.seed)
     warm_titles, titles = titles[: args.warmup], titles[args.warmup :]
     warm_photos, photos = photos[: args.warmup], photos[args.warmup :]
-    args.work.mkdir(parents=True, exist_ok=True)
     apps = {"now": ROOT, **({"before": args.before} if args.before else {})}
     figures = {"queries_each": args.queries, "top_k": TOP_K, "index": args.index}
     figures["apps"] = {label: "this checkout" if root == ROOT else shown(root) for label, root in apps.items()}
@@ -235,7 +197,6 @@ def main() -> None:
         protocols = {label: Protocol(url) for label, url in urls.items()}
         split(protocols, warm_titles, warm_photos)  # the first searches build caches and warm the model
         figures["split"] = measured(pids, split, protocols, titles, photos)
-        figures["gradio_client"] = measured(pids, through_client, urls, titles, photos, args.work)
         if not args.no_browser and os.path.exists(CHROMIUM):
             in_browser(urls, warm_titles, warm_photos)
             figures["browser"] = measured(pids, in_browser, urls, titles, photos)
@@ -259,11 +220,6 @@ def report(figures: dict) -> None:
                 f"total {k['total_median_ms']:.1f} (p90 {k['total_p90_ms']:.1f})"
             )
         print(f"  split: server CPU {1000 * s['server_cpu_s'] / (2 * n):.1f} ms per query")
-        c = figures["gradio_client"][label]
-        for name, m in c.items():
-            if isinstance(m, dict):
-                print(f"  gradio_client {name}: {m['median_ms']} (p90 {m['p90_ms']})")
-        print(f"  gradio_client: server CPU {1000 * c['server_cpu_s'] / (4 * n):.1f} ms per query")
         if "browser" in figures:
             b = figures["browser"][label]
             for name, m in b.items():

@@ -35,10 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import ROOT, load_average, percentiles_ms, shown, write_result
+from benchmarks.common import SAMPLE, TOP_K, load_average, percentiles_ms, shown, write_result
 
-SAMPLE = ROOT.parent / "shared" / "data" / "epicurious"
-TOP_K = 8  # the app's default number of results
 QUICK_RERANK = 20  # the hf-icma preset's K
 FALLBACK_QUERIES = 10  # the on-the-fly fallback takes seconds a query: a few give its figure
 

@@ -13,6 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+SAMPLE = ROOT.parent / "shared" / "data" / "epicurious"  # the default data, beside the checkout
+SAMPLE_PHOTOS = SAMPLE / "Food Images" / "Food Images"
+TOP_K = 8  # the app's default number of results
 
 
 def command_line() -> str:
@@ -32,6 +35,11 @@ def command_line() -> str:
 def peak_rss_mb(children: bool = False) -> float:
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+
+
+def current_rss_mb() -> float:
+    """Resident memory of this process now (peak_rss_mb is its high-water mark)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def shown(path) -> str:

@@ -52,6 +52,9 @@ def log_entries(experiment: str, unique: str) -> list[Record]:
     return list({evaluate(unique, scope(r)): r for r in runs}.values())  # the latest of each key stays
 
 
+_SCRIPT = re.compile(r"benchmarks/[\w]+\.py")
+
+
 def portable(command: str) -> str:
     """A command as a reader can run it: the machine's absolute folders become DIR (relative ones stay)."""
     return _ABSOLUTE.sub("DIR", command)
@@ -255,7 +258,29 @@ def command_line(spec: dict, records: list[dict]) -> str:
     when = [dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"] if dates else []
     when += [f"commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}"] if commits else []
     load = load_note(records[0]) if len(records) == 1 else ""
-    return f"Command: {', '.join(f'`{c}`' for c in commands)} ({', '.join(when)}{'; ' + load if load else ''})."
+    line = f"Command: {', '.join(f'`{c}`' for c in commands)} ({', '.join(when)}{'; ' + load if load else ''})."
+    return line + retired_note(commands)
+
+
+def retired_note(commands: list[str]) -> str:
+    """Where a command names a benchmark script that no longer exists: how to get it back."""
+    gone = sorted({s for c in commands for s in _SCRIPT.findall(c) if not (ROOT / s).is_file()})
+    kept = [f"`git show {last_commit_with(s)}:{s}`" for s in gone if last_commit_with(s)]
+    return f" Retired script{'s' if len(kept) > 1 else ''}, kept in git: {', '.join(kept)}." if kept else ""
+
+
+def last_commit_with(path: str) -> str | None:
+    """The newest commit holding `path` (the one before its deletion), short; None outside git."""
+    import subprocess
+
+    def git(*args) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+
+    touched = git("rev-list", "-1", "HEAD", "--", path).stdout.strip()
+    if not touched:
+        return None
+    held = touched if git("cat-file", "-e", f"{touched}:{path}").returncode == 0 else f"{touched}^"
+    return git("rev-parse", "--short", held).stdout.strip() or None
 
 
 def render(spec: dict) -> str:

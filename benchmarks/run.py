@@ -14,7 +14,7 @@ minutes in all from a fresh clone with an empty feature cache (about 3 minutes o
 on cores that other work shares, the wall time grows with their load). It makes its own
 inputs (benchmarks/quick.py): the first 120 usable rows of --data as a folder of their
 own, a tiny model trained on them and an index built from it; every step reads those
-(--model and --index are not used). Steps run two at a time, their output in
+(--model and --index are not used). Steps run one at a time, their output in
 <work>/logs/. It writes only *_quick.json files (its timings to results/run_quick.json),
 (experiments: *_quick.jsonl), never a stored result, RESULTS.md or the README.
 """
@@ -27,13 +27,11 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from benchmarks.common import RESULTS, ROOT, load_average, machine
+from benchmarks.common import RESULTS, ROOT, SAMPLE, load_average, machine
 
 # The experiment runner over a variant file (benchmarks/variants/NAME.toml). Its quick
 # version trains the file's first variant for 2 epochs on the quick slice: a smoke run of
@@ -63,11 +61,7 @@ STEPS = {
     "epochs": experiment("epochs", None),
     "features": (["benchmarks/bench_features.py"], ["benchmarks/bench_features.py", "--quick"]),
     "engine": (["benchmarks/bench_engine.py"], ["benchmarks/bench_engine.py", "--quick"]),
-    "index": (
-        ["benchmarks/bench_index.py", "--part", "build", "--part", "dtype", "--part", "sample-search"]
-        + ["--part", "synthetic"],
-        ["benchmarks/bench_index.py", "--part", "synthetic", "--quick"],
-    ),
+    "index": (["benchmarks/bench_index.py"], ["benchmarks/bench_index.py", "--quick"]),
     # bench_app.py --quick (5 calls per handler) runs on its own: the quick run's load step
     # already serves the app, and starting it again costs ~20 s of CPU.
     "app": (["benchmarks/bench_app.py"], None),
@@ -84,7 +78,7 @@ STEPS = {
 EXPERIMENTS = {name for name, (full, _) in STEPS.items() if full[:2] == EXPERIMENT}
 # Which options of this runner each step takes (and under which name).
 PASS = {
-    "data": ("features", "load", "distributed", *sorted(EXPERIMENTS)),
+    "data": ("features", "index", "load", "distributed", *sorted(EXPERIMENTS)),
     "model": ("index", "engine"),  # engine: its val parity table reads a trained model
     "index": ("app", "load"),
 }
@@ -102,13 +96,6 @@ QUICK_WORK = ROOT / "artifacts" / "bench-quick"
 # p90 with two threads, 26 ms at p90 with one (the app serves with one thread for the
 # same reason, ui/search.py). Smoke runs want a predictable wall time, not peak speed.
 QUICK_ENV = {"OMP_NUM_THREADS": "1"}
-# Quick steps run two at a time, each on one thread: the machine's two cores. The smoke
-# figures they print are not comparable anyway; full runs go one step at a time, so no
-# step's timings include another's work.
-QUICK_JOBS = 2
-# Quick steps that read the quick model or its index, or (ablations) the feature-cache
-# entries its training writes, so would extract them a second time; the others start at once.
-NEEDS_QUICK_MODEL = {"ablations", "load"}
 
 
 def step_command(name: str, args) -> list[str] | None:
@@ -155,7 +142,7 @@ def timed(name: str, seconds: dict):
 def run_step(name: str, command: list[str], env: dict, seconds: dict, log: Path | None = None) -> None:
     """One step in a child process from the checkout, timed into `seconds`; its output to
     `log` instead of this terminal when given. Its CPU time comes from wait4, the child's
-    own and its children's: steps that run side by side keep theirs apart."""
+    own and its children's."""
     print(f"== {name}: {' '.join(command)}" + (f" > {log}" if log else ""), flush=True)
     began = time.perf_counter()
     with open(log, "w") if log else nullcontext() as output:
@@ -174,76 +161,36 @@ def run_step(name: str, command: list[str], env: dict, seconds: dict, log: Path 
 
 
 def run_steps(names: list[str], args, seconds: dict) -> None:
-    """Every step that has a version for this mode: one at a time for a full run; for a
-    quick one, QUICK_JOBS at a time beside the making of the quick model and index."""
-    steps = []
+    """Every step that has a version for this mode, one at a time, so no step's timings
+    include another's work. A quick run first makes its model and index of the slice, and
+    sends each step's output to <work>/logs/."""
+    logs = args.quick_work / "logs" if args.quick else None
+    if args.quick:
+        from benchmarks.quick import index_command, train_command
+
+        logs.mkdir(parents=True, exist_ok=True)
+        run_step("quick_model", train_command(args.data, args.model), QUICK_ENV, seconds, logs / "quick_model.log")
+        command = index_command(args.model, args.data, args.index)
+        run_step("quick_index", command, QUICK_ENV, seconds, logs / "quick_index.log")
     for name in names:
         command = step_command(name, args)
         if command is None:
             print(f"skipping {name} in --quick mode (it has no small version)")
-        else:
-            steps.append((name, [sys.executable, *command]))
-    if args.quick:
-        run_quick_steps(steps, args, seconds)
-        return
-    for name, command in steps:
-        run_step(name, command, {}, seconds)
-
-
-def run_quick_steps(steps: list[tuple[str, list[str]]], args, seconds: dict) -> None:
-    """The quick model and index (one job) and the steps, QUICK_JOBS at a time, outputs in
-    <work>/logs/. A step in NEEDS_QUICK_MODEL waits for the model and index; the others
-    need only the slice and start at once."""
-    from benchmarks.quick import index_command, train_command
-
-    logs = args.quick_work / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    made = {"done": threading.Event(), "ok": False}
-
-    def model_and_index() -> None:
-        try:
-            run_step("quick_model", train_command(args.data, args.model), QUICK_ENV, seconds, logs / "quick_model.log")
-            run_step(
-                "quick_index",
-                index_command(args.model, args.data, args.index),
-                QUICK_ENV,
-                seconds,
-                logs / "quick_index.log",
-            )
-            made["ok"] = True
-        finally:
-            made["done"].set()  # steps waiting for them go on (or give up, when they failed)
-
-    def step(name: str, command: list[str]) -> None:
-        if name in NEEDS_QUICK_MODEL:
-            made["done"].wait()
-            if not made["ok"]:
-                return  # the model's failure is the one reported
-        run_step(name, command, QUICK_ENV, seconds, logs / f"{name}.log")
-
-    pool = ThreadPoolExecutor(QUICK_JOBS)
-    try:
-        # The model first, then the steps that need nothing else, so no worker waits while another could run.
-        order = sorted(steps, key=lambda s: s[0] in NEEDS_QUICK_MODEL)
-        running = [pool.submit(model_and_index)] + [pool.submit(step, name, command) for name, command in order]
-        for job in as_completed(running):
-            job.result()  # the first failure stops the run (jobs not started are cancelled)
-    finally:
-        pool.shutdown(cancel_futures=True)
+            continue
+        log = logs / f"{name}.log" if logs else None
+        run_step(name, [sys.executable, *command], QUICK_ENV if args.quick else {}, seconds, log)
 
 
 def quick_inputs(args, seconds: dict) -> None:
     """--quick: the slice (benchmarks/quick.py), made before anything else; args.data, model
-    and index then name the slice and the model and index run_quick_steps makes from it."""
+    and index then name the slice and the model and index run_steps makes from it."""
     from benchmarks.quick import QUICK_ROWS, slice_folder
 
     if args.model or args.index:
         print("--quick: --model and --index are not used; the quick steps read a model and an index of the slice")
     work = args.quick_work = Path(args.work) if args.work else QUICK_WORK
     with timed("quick_data", seconds):
-        data = slice_folder(
-            args.data or ROOT.parent / "shared" / "data" / "epicurious", work / "quick-data", QUICK_ROWS
-        )
+        data = slice_folder(args.data or SAMPLE, work / "quick-data", QUICK_ROWS)
     print(f"== quick inputs: the first {QUICK_ROWS} usable rows in {data}", flush=True)
     args.data, args.model, args.index = data, work / "quick-model", work / "quick-index"
 

@@ -154,3 +154,15 @@ def test_the_report_imports_no_benchmark_script_and_no_torch():
     code = "import sys, benchmarks.report; print(sorted(sys.modules))"
     loaded = json.loads(subprocess.check_output([sys.executable, "-c", code]).decode().replace("'", '"'))
     assert not [m for m in loaded if m.startswith(("torch", "benchmarks.bench_", "benchmarks.heads_lab"))]
+
+
+def test_a_command_naming_a_retired_script_says_which_commit_still_holds_it():
+    import subprocess
+
+    note = report.retired_note(["python benchmarks/bench_refine.py --index DIR", "python benchmarks/bench_app.py"])
+    assert note.startswith(" Retired script, kept in git: `git show ")
+    assert "bench_app" not in note  # a script that exists needs no note
+    held = note.split("`git show ", 1)[1].split("`", 1)[0]
+    shown = subprocess.run(["git", "show", held], cwd=report.ROOT, capture_output=True, text=True)
+    assert shown.returncode == 0 and "Like this, but" in shown.stdout
+    assert report.retired_note(["python benchmarks/bench_never_written.py"]) == ""

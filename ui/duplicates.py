@@ -5,7 +5,8 @@ more against its row, well below what an identical file scores, so a cosine thre
 cannot tell it from a very similar dish. A perceptual hash can: it reads the picture's
 coarse structure, which those changes keep. The method and the largest Hamming distance
 still counted as a copy were chosen by measurement over the sample's photos and altered
-copies of them (benchmarks/bench_near_duplicates.py, benchmarks/results/near_duplicates.json).
+copies of them (benchmarks/results/near_duplicates.json; the study, a finished one, is
+`git show 6ccda96:benchmarks/bench_near_duplicates.py`).
 
 Rows are hashed from the index's own thumbnails when a search first shows them and kept:
 an index needs no new column, old indexes work as they are, and start-up pays nothing.

@@ -27,7 +27,7 @@ from .manifest import CorruptIndexError
 APPROX_THRESHOLD = 250_000  # rows; from here "auto" searches an IVF index, below it exactly
 PQ_FROM_ROWS = 500_000  # IVF-Flat's float32 lists pass 1 GB a field at 512-d here
 KINDS = {"auto": None, "none": None, "ivf-flat": "IVF-Flat", "ivf-pq": "IVF-PQ"}  # option -> manifest name
-IVF_PROBE_FRACTION = 1 / 32  # nprobe = nlist / 32: recall@10 >= 0.95 in benchmarks/bench_index.py
+IVF_PROBE_FRACTION = 1 / 32  # nprobe = nlist / 32: recall@10 >= 0.95 (benchmarks/RESULTS.md, index size)
 PQ_DIMS_PER_CODE = 8  # dimensions a PQ sub-quantizer codes (one byte each at 8 bits)
 
 

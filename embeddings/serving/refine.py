@@ -12,9 +12,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# Chosen on val by benchmarks/bench_refine.py: the weight whose top-10 best balance "holds
-# the added word" against "still among the photo's own 100 nearest" (harmonic mean); its
-# test figures are in benchmarks/RESULTS.md.
+# Chosen on val (2026-12-02, the default model of then): the weight whose top-10 best
+# balance "holds the added word" against "still among the photo's own 100 nearest"
+# (harmonic mean); its test figures, and the retired study that made them
+# (`git show 6ccda96:benchmarks/bench_refine.py`), are in benchmarks/RESULTS.md.
 BUT_WEIGHT = 0.5
 BUT_WEIGHT_MIN, BUT_WEIGHT_MAX = 0.0, 1.0
 
