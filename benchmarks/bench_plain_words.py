@@ -2,7 +2,11 @@
 figures said as "how often the right one is first / among the first ten".
 
     python benchmarks/bench_plain_words.py --model artifacts/model [--model artifacts/quick/model] [--data DIR]
-        [--keep FOLDER]   # a model measured before, its stored figures kept (e.g. an unchanged quick model)
+        [--keep NAME]   # a model measured before, its stored figures kept (e.g. an unchanged quick model)
+
+Each model is stored under the preset its settings name ("default", "quick"), with the
+`python -m train` command that trains it again (train/flags.py command_for, from its
+config.json and metrics.json): a figure names how its model was made, not a folder.
 
 Protocol: the test split of the collection (rows no model trained on or chose anything
 with), the field's bags (model/protocol.py: 10 draws of 500 recipes for photo<->recipe,
@@ -47,8 +51,8 @@ def main() -> None:
         action="append",
         default=[],
         metavar="FOLDER",
-        help="keep this model's stored figures instead of measuring it again (repeatable; it says when and by "
-        "which command it was measured), e.g. the quick model's when only the full model changed",
+        help="keep the stored figures of the model of this name (its preset) instead of measuring it again "
+        "(repeatable; it says when and by which command it was measured), e.g. the quick model's",
     )
     args = parser.parse_args()
 
@@ -56,26 +60,33 @@ def main() -> None:
     from pipeline.read import load_recipes
     from pipeline.splits import select_split
     from train.evaluate import score
+    from train.flags import command_for
+    from train.run_config import saved_run
 
     loads = [load_average()]
     recipes = select_split(load_recipes(args.data, progress=False), "test")
     models = {}
     for folder in args.model:
+        settings = saved_run(folder)
+        name = settings.model.preset
+        if name in models:
+            raise SystemExit(f"two models named {name!r} (the preset their settings name): measure them apart")
+        trained_by = command_for(settings, data=json.loads((folder / "metrics.json").read_text())["data"])
         results, has_recipe = score(load_model(str(folder)), recipes, progress=False)
         said = sentences(results)
-        print(f"\n{shown(folder)} ({len(recipes):,} test rows, {int(has_recipe.sum()):,} with a recipe):")
+        print(f"\n{name}: {trained_by} ({len(recipes):,} test rows, {int(has_recipe.sum()):,} with a recipe):")
         print("\n".join(f"  {line}" for line in said))
-        models[shown(folder)] = {"results": results, "sentences": said}
+        models[name] = {"trained_by": trained_by, "folder": shown(folder), "results": results, "sentences": said}
     loads.append(load_average())
     stored = RESULTS / "plain_words.json"
     if args.keep:
         before = json.loads(stored.read_text()) if stored.is_file() else {"models": {}}
-        for folder in args.keep:
-            if folder not in before["models"]:
-                raise SystemExit(f"--keep {folder}: no stored figures for it in {stored}")
-            figures = before["models"][folder]
+        for name in args.keep:
+            if name not in before["models"] or "trained_by" not in before["models"][name]:
+                raise SystemExit(f"--keep {name}: no stored figures of a model of that name in {stored}")
+            figures = before["models"][name]
             figures.setdefault("measured", {k: before[k] for k in ("command", "date", "commit")})
-            models[folder] = figures
+            models[name] = figures
     for figures in models.values():
         figures.setdefault("measured", {"command": command_line(), **machine()})
     write_result(

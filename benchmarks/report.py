@@ -20,8 +20,9 @@ SPECS = ROOT / "benchmarks" / "tables.toml"
 OUT = ROOT / "benchmarks" / "RESULTS.md"
 DOCUMENTS = (OUT, ROOT / "README.md")
 LOG = "experiments.jsonl"  # one experiment run a line (benchmarks/experiment.py writes it)
-# A block's markers stand on lines of their own (a marker quoted in a sentence is not one).
-BLOCK = re.compile(r"^(<!-- table:([\w-]+):start -->)$.*?^(<!-- table:\2:end -->)$", re.S | re.M)
+# A block's markers stand on lines of their own (a marker quoted in a sentence is not one),
+# indented alike when the block sits inside a list item (its text is indented with them).
+BLOCK = re.compile(r"^([ \t]*)(<!-- table:([\w-]+):start -->)$.*?^\1(<!-- table:\3:end -->)$", re.S | re.M)
 # A folder written as an absolute path (/work/runs/..., /tmp/...): one machine's, not the reader's.
 _ABSOLUTE = re.compile(r"(?<![\w.])/(?:[\w.+-]+/)*[\w.+-]+")
 
@@ -289,7 +290,8 @@ def render(spec: dict) -> str:
         return f"_Not run yet: `{spec['missing']}`._"
     names, default, records = found
     text, rows = body(spec, names, default)
-    if rows is not None and "rows" not in spec:  # the files a `where` kept, not every one
+    # The files a `where` kept, not every one; a line over all its sources names them all.
+    if rows is not None and "rows" not in spec and "line" not in spec:
         records = rows
     return text + (f"\n\n{command_line(spec, records)}" if spec.get("command", True) else "")
 
@@ -306,9 +308,10 @@ def fill(text: str, specs: dict[str, dict]) -> str:
 
     def block(m: re.Match) -> str:
         try:  # a block without a spec is a KeyError too
-            return f"{m[1]}\n{render(specs[m[2]])}\n{m[3]}"
+            body = "\n".join(m[1] + line if line else line for line in render(specs[m[3]]).split("\n"))
+            return f"{m[1]}{m[2]}\n{body}\n{m[1]}{m[4]}"
         except Exception as error:
-            error.add_note(f"in the block [{m[2]}] of {SPECS.name}")
+            error.add_note(f"in the block [{m[3]}] of {SPECS.name}")
             raise
 
     return BLOCK.sub(block, text)

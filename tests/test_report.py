@@ -145,7 +145,7 @@ def test_every_block_of_results_md_and_the_readme_has_a_spec_that_renders():
     specs = report.load_specs()
     for path in report.DOCUMENTS:
         text = path.read_text()
-        names = [m[2] for m in report.BLOCK.finditer(text)]
+        names = [m[3] for m in report.BLOCK.finditer(text)]
         assert names and set(names) <= set(specs), path
         report.fill(text, specs)
 

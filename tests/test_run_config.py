@@ -87,3 +87,36 @@ def test_config_replaces_the_model_half_only(tmp_path):
     config = parsed("--preset", "quick", "--config", str(saved), "--embed-dim", "32")
     assert (config.model.embed_dim, config.model.image_size) == (32, 224)  # the file's, then the flag
     assert config.train.views == 1  # the preset's training half stands
+
+
+def test_a_config_s_command_trains_it_again():
+    import shlex
+
+    from train.flags import command_for
+    from train.run_config import checked
+
+    variations = [
+        load_preset("default"),
+        load_preset("quick").with_overrides({"train": {"epochs": 3, "lr": 3e-5}, "model": {"debias": True}}),
+        stack_presets(["frozen-heads", "im2recipe"]).with_overrides({"model": {"image_mean": (0.5, 0.5, 0.5)}}),
+        *(load_preset(name) for name in list_presets()),
+    ]
+    for config in map(checked, variations):
+        command = command_for(config, data="d", out="o")
+        assert command.startswith("python -m train --data d --out o")
+        assert parsed(*shlex.split(command)[3:][4:]) == config, command
+    assert command_for(RunConfig(), data="d", out="o") == "python -m train --data d --out o"
+    assert "--preset quick" in command_for(load_preset("quick"))
+
+
+def test_a_saved_folder_gives_back_its_settings(tmp_path):
+    import json
+
+    model = dataclasses.replace(load_preset("quick").model, embed_dim=64)
+    (tmp_path / "config.json").write_text(model.to_json())
+    options = {**dataclasses.asdict(TrainOptions(views=2, lr=3e-4)), "debias": True}
+    del options["rerank_epochs"]  # a model saved before the option existed
+    (tmp_path / "metrics.json").write_text(json.dumps({"options": options}))
+    from train.run_config import saved_run
+
+    assert saved_run(tmp_path) == RunConfig(model=model, train=TrainOptions(views=2, lr=3e-4))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import typing
 from pathlib import Path
 
@@ -143,3 +144,28 @@ def run_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Run
     if "dish_classes" in overrides["train"] and not config.train.objective().needs_dish_classes:
         parser.error("--dish-classes applies to --loss adamine or cosine with a semantic weight above 0")
     return config
+
+
+def command_for(config: RunConfig, data: str = "DATA", out: str = "DIR") -> str:
+    """The `python -m train` command that trains `config` again: the preset its model
+    settings name, then one flag per setting that differs from that preset's. What a
+    figure says of the model it measured, instead of the folder it sat in. A setting no
+    flag can give (unset where the preset sets it) is named after a `#`."""
+    preset = config.model.preset if config.model.preset in list_presets() else "default"
+    base = checked(load_preset(preset))
+    words = ["--data", data, "--out", out, *(["--preset", preset] if preset != "default" else [])]
+    unset = []
+    for part in PARTS:
+        mine, theirs = getattr(config, part), getattr(base, part)
+        for f in dataclasses.fields(mine):
+            value = getattr(mine, f.name)
+            if f.name in NOT_FLAGS or value == getattr(theirs, f.name):
+                continue
+            flag = f"--{f.name.replace('_', '-')}"
+            if value is None:
+                unset.append(flag)
+            elif isinstance(value, bool):
+                words.append(flag if value else f"--no-{flag[2:]}")
+            else:
+                words += [flag, *map(str, value if isinstance(value, tuple) else (value,))]
+    return f"python -m train {shlex.join(words)}" + (f"  # unset: {' '.join(unset)}" if unset else "")

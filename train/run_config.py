@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import json
 import textwrap
 import tomllib
 import typing
@@ -94,6 +95,17 @@ def stack_presets(names: list[str], base: RunConfig | None = None) -> RunConfig:
     if names:
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, preset=names[-1]))
     return config
+
+
+def saved_run(model_dir: str | Path) -> RunConfig:
+    """The settings a saved model folder was trained with: config.json's model half and
+    metrics.json's options. An option added since takes its default; one since moved or
+    removed (debias, now a model setting) is left out."""
+    folder = Path(model_dir)
+    model = RetrieverConfig.from_json((folder / "config.json").read_text())
+    options = json.loads((folder / "metrics.json").read_text())["options"]
+    known = {f.name for f in dataclasses.fields(TrainOptions)}
+    return RunConfig(model=model).with_overrides({"train": {k: v for k, v in options.items() if k in known}})
 
 
 @cache
