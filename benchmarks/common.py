@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
@@ -43,12 +44,14 @@ def current_rss_mb() -> float:
 
 
 def shown(path) -> str:
-    """A path as results show it: relative to the checkout when inside it (no home or
-    worktree names in committed JSON)."""
-    try:
-        return str(Path(path).absolute().relative_to(ROOT))
-    except ValueError:
-        return str(path)
+    """A path as results show it: relative to the checkout when inside it or in the shared
+    folder beside it (no home or worktree names in committed JSON)."""
+    absolute = Path(path).absolute()
+    if absolute.is_relative_to(ROOT):
+        return str(absolute.relative_to(ROOT))
+    if absolute.is_relative_to(ROOT.parent / "shared"):
+        return str(Path("..") / absolute.relative_to(ROOT.parent))
+    return str(path)
 
 
 def load_average() -> list[float]:
@@ -107,22 +110,28 @@ def machine() -> dict:
     }
 
 
+def model_trained_by(folder) -> str | None:
+    """The `python -m train` command that trains the model in `folder` again, from its saved
+    settings (train/flags.command_for): what a result names it by, since the folder is one
+    machine's. None when `folder` holds no trained model (a Hub id, an untrained model)."""
+    path = Path(folder)
+    if not (path / "metrics.json").is_file():
+        return None
+    from train.flags import command_for
+    from train.run_config import saved_run
+
+    return command_for(saved_run(path), data=json.loads((path / "metrics.json").read_text())["data"])
+
+
 def write_result(name: str, payload: dict) -> Path:
-    """benchmarks/results/<name>.json, with the command and the machine it ran on."""
+    """benchmarks/results/<name>.json, with the command and the machine it ran on (and,
+    where it measured a model folder, the command that trains that model)."""
     # Imported here: `model` loads torch, which the report and the runner never need.
     from model.atomic import atomic_write_json
 
     payload = {"command": command_line(), **machine(), **payload}
+    if isinstance(payload.get("model"), str) and (made := model_trained_by(payload["model"])):
+        payload["model_trained_by"] = made
     path = atomic_write_json(RESULTS / f"{name}.json", payload)  # a killed run leaves the previous file whole
     print(f"\nwritten {path.relative_to(ROOT)}; reproduce with: {payload['command']}")
     return path
-
-
-def run_timed(command: list[str], log: Path) -> float:
-    """Run a command with its output to a log; seconds of wall time. Fails loudly."""
-    start = time.perf_counter()
-    with open(log, "w") as handle:
-        done = subprocess.run(command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed; see {log}")
-    return time.perf_counter() - start

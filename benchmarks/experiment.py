@@ -44,8 +44,6 @@ from train.prepare import RunPlace
 from train.run_config import RunConfig, checked, stack_presets
 
 LOG = RESULTS / "experiments.jsonl"
-# What every run keeps from its model folder, beside the variant file's `figures`.
-RETRIEVAL = {"val": "metrics.json:val", "test": "eval_test_plain.json", "test_expanded": "eval_test.json"}
 
 
 def parse_set(items: list[str]) -> dict[str, dict]:

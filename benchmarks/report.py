@@ -143,6 +143,8 @@ HELPERS = {"get": get, "each": each, "mean": mean, "sd": sd, "sem": sem, "pairs"
     "label": lambda key: LABELS.get(str(key), str(key).replace("_", " ")),  # a key's name, else the key spaced
     "portable": portable, "shown": shown, "json": json.dumps, "fmt": shown_value,
     "result": lambda name: results(name).get(name), "bullets": lambda xs: "\n".join(f"- {x}" for x in xs),
+    # A measured model by the command that trains it again; a record made before that was stored: its folder.
+    "made_by": lambda r: f"`{r.get('model_trained_by') or portable(str(r.get('model')))}`",
 }  # fmt: skip
 
 

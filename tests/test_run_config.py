@@ -120,3 +120,16 @@ def test_a_saved_folder_gives_back_its_settings(tmp_path):
     from train.run_config import saved_run
 
     assert saved_run(tmp_path) == RunConfig(model=model, train=TrainOptions(views=2, lr=3e-4))
+
+
+def test_settings_equal_to_a_preset_are_named_by_it():
+    from train.flags import command_for
+    from train.run_config import checked
+
+    quick_named_default = dataclasses.replace(
+        load_preset("quick"), model=dataclasses.replace(load_preset("quick").model, preset="default")
+    )
+    assert (
+        command_for(checked(quick_named_default), data="d", out="o")
+        == "python -m train --data d --out o --preset quick"
+    )

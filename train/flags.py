@@ -152,6 +152,9 @@ def command_for(config: RunConfig, data: str = "DATA", out: str = "DIR") -> str:
     figure says of the model it measured, instead of the folder it sat in. A setting no
     flag can give (unset where the preset sets it) is named after a `#`."""
     preset = config.model.preset if config.model.preset in list_presets() else "default"
+    for name in list_presets():  # settings equal to a preset's are that preset, whatever they are named
+        if _unnamed(checked(load_preset(name))) == _unnamed(config):
+            preset = name
     base = checked(load_preset(preset))
     words = ["--data", data, "--out", out, *(["--preset", preset] if preset != "default" else [])]
     unset = []
@@ -169,3 +172,7 @@ def command_for(config: RunConfig, data: str = "DATA", out: str = "DIR") -> str:
             else:
                 words += [flag, *map(str, value if isinstance(value, tuple) else (value,))]
     return f"python -m train {shlex.join(words)}" + (f"  # unset: {' '.join(unset)}" if unset else "")
+
+
+def _unnamed(config: RunConfig) -> RunConfig:
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, preset=""))
