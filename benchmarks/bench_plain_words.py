@@ -20,7 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks.common import RESULTS, command_line, load_average, machine, shown, write_result
+from benchmarks.common import RESULTS, command_line, load_average, machine, model_trained_by, shown, write_result
 
 # (direction, what the person gives, what they get back)
 SENTENCES = [
@@ -50,7 +50,7 @@ def main() -> None:
         "--keep",
         action="append",
         default=[],
-        metavar="FOLDER",
+        metavar="NAME",
         help="keep the stored figures of the model of this name (its preset) instead of measuring it again "
         "(repeatable; it says when and by which command it was measured), e.g. the quick model's",
     )
@@ -60,7 +60,6 @@ def main() -> None:
     from pipeline.read import load_recipes
     from pipeline.splits import select_split
     from train.evaluate import score
-    from train.flags import command_for
     from train.run_config import saved_run
 
     loads = [load_average()]
@@ -71,7 +70,7 @@ def main() -> None:
         name = settings.model.preset
         if name in models:
             raise SystemExit(f"two models named {name!r} (the preset their settings name): measure them apart")
-        trained_by = command_for(settings, data=json.loads((folder / "metrics.json").read_text())["data"])
+        trained_by = model_trained_by(folder)
         results, has_recipe = score(load_model(str(folder)), recipes, progress=False)
         said = sentences(results)
         print(f"\n{name}: {trained_by} ({len(recipes):,} test rows, {int(has_recipe.sum()):,} with a recipe):")

@@ -7,6 +7,7 @@ small expressions over them. It imports no benchmark script and nothing heavy.""
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import math
 import re
@@ -268,10 +269,11 @@ def command_line(spec: dict, records: list[dict]) -> str:
 def retired_note(commands: list[str]) -> str:
     """Where a command names a benchmark script that no longer exists: how to get it back."""
     gone = sorted({s for c in commands for s in _SCRIPT.findall(c) if not (ROOT / s).is_file()})
-    kept = [f"`git show {last_commit_with(s)}:{s}`" for s in gone if last_commit_with(s)]
+    kept = [f"`git show {commit}:{s}`" for s in gone if (commit := last_commit_with(s))]
     return f" Retired script{'s' if len(kept) > 1 else ''}, kept in git: {', '.join(kept)}." if kept else ""
 
 
+@functools.cache  # many blocks name the same retired script: three git calls each, once
 def last_commit_with(path: str) -> str | None:
     """The newest commit holding `path` (the one before its deletion), short; None outside git."""
     import subprocess
